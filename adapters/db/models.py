@@ -1,0 +1,182 @@
+"""Tables. The database is the source of truth: the broker only carries work (SPEC §3.1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants room to grow.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class System(Base):
+    """A connected document system (QLVB&ĐH) and the agencies it may act for."""
+
+    __tablename__ = "systems"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    serves: Mapped[list[Any]] = mapped_column(JSON)
+    delivery_mode: Mapped[str] = mapped_column(String(16), default="poll")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Agency(Base):
+    """The directory (danh bạ): one row per identifier code, kept through renames and merges."""
+
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(35), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    parent_code: Mapped[str | None] = mapped_column(String(35))
+    mail: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    successor_code: Mapped[str | None] = mapped_column(String(35))
+    old_code: Mapped[str | None] = mapped_column(String(35))
+    version: Mapped[int] = mapped_column(BigId, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """One accepted package; its bytes live in the payload store under `payload_sha256`."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    sender_system_id: Mapped[str] = mapped_column(String(64))
+    from_code: Mapped[str] = mapped_column(String(35), index=True)
+    document_id: Mapped[str] = mapped_column(String(200), index=True)
+    code_number: Mapped[str | None] = mapped_column(String(100))
+    code_notation: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(Text)
+    business_type: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[str | None] = mapped_column(String(4))
+    # NULL for everything but new documents: unique keys ignore NULLs on both backends.
+    dedup_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    payload_size: Mapped[int] = mapped_column(BigId)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Delivery(Base):
+    """One message to one recipient agency: the unit that moves through the state machine."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "recipient_code"),
+        Index("ix_deliveries_inbox", "system_id", "kind", "state"),
+        Index("ix_deliveries_state_changed", "state", "state_changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    recipient_code: Mapped[str] = mapped_column(String(35))
+    requested_code: Mapped[str] = mapped_column(String(35))
+    route: Mapped[str] = mapped_column(String(16))
+    system_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fail_count: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column()
+    lease_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_offer_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[datetime | None] = mapped_column()
+    downloaded_at: Mapped[datetime | None] = mapped_column()
+    done_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeliveryEvent(Base):
+    """The timeline: one row per state transition, never updated."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxEntry(Base):
+    """Work to publish: written in the accepting transaction, published after commit."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    routing_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,492 @@
+"""The SQL store: every state change is one short transaction here.
+
+Claims (outbox rows for relays, inbox items for pollers) are atomic `UPDATE … WHERE id IN
+(SELECT … FOR UPDATE SKIP LOCKED)` with the claim condition repeated in the outer WHERE, so on
+PostgreSQL a row another worker just claimed drops out instead of being handed out twice; on
+SQLite `BEGIN IMMEDIATE` serialises writers and the same statement is simply atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from adapters.db.engine import session_factory
+from adapters.db.models import (
+    Agency,
+    Delivery,
+    DeliveryEvent,
+    Message,
+    OutboxEntry,
+    System,
+    utcnow,
+)
+from adapters.secretbox import SecretBox
+from gateway.codes import ServePattern, code_level
+from gateway.delivery_states import PENDING_FOR_RECIPIENT, DeliveryState, require_transition
+from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.records import (
+    AcceptedMessage,
+    AgencyRecord,
+    DeliveryRef,
+    DeliveryView,
+    InboxItem,
+    NewMessage,
+    OutboxWork,
+    SystemRecord,
+    TimelineEntry,
+)
+from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind, SystemId
+
+S = DeliveryState
+MAX_SUCCESSOR_HOPS = 16
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._box = secret_box
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work; a lost database becomes `ServiceUnavailable` (503), never a 500."""
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        except (IntegrityError, ProgrammingError, DataError):
+            raise
+        except (DBAPIError, OSError) as error:
+            raise ServiceUnavailable("the database is unreachable; nothing was stored, retry",
+                                     desc_vi="Loi he thong, thu lai sau") from error
+
+    async def ping(self) -> None:
+        async with self.transaction() as session:
+            await session.execute(text("SELECT 1"))
+
+    # -- systems ---------------------------------------------------------------------------
+
+    async def add_system(self, system_id: str, secret: str, patterns: Sequence[str],
+                         delivery_mode: str = "poll") -> None:
+        async with self.transaction() as session:
+            existing = await session.scalar(select(System).where(System.system_id == system_id))
+            if existing is not None:
+                raise InvalidRequest(f"system {system_id} already exists")
+            session.add(System(system_id=system_id, secret_ciphertext=self._box.seal(secret),
+                               serves=list(patterns), delivery_mode=delivery_mode))
+
+    async def get_system(self, system_id: str) -> SystemRecord | None:
+        async with self.transaction() as session:
+            row = await session.scalar(select(System).where(System.system_id == system_id))
+        return self._system_record(row) if row is not None else None
+
+    async def list_systems(self) -> list[SystemRecord]:
+        async with self.transaction() as session:
+            rows = (await session.scalars(select(System).order_by(System.system_id))).all()
+        return [self._system_record(row) for row in rows]
+
+    def _system_record(self, row: System) -> SystemRecord:
+        return SystemRecord(
+            system_id=SystemId(row.system_id), secret=self._box.open(row.secret_ciphertext),
+            patterns=tuple(ServePattern.parse(p) for p in row.serves),
+            delivery_mode=row.delivery_mode, enabled=row.enabled)
+
+    # -- directory -------------------------------------------------------------------------
+
+    async def upsert_agencies(self, records: Sequence[AgencyRecord]) -> tuple[int, int]:
+        """Insert new codes, update known ones (bumping their version); returns (added, updated)."""
+        added = updated = 0
+        now = utcnow()
+        async with self.transaction() as session:
+            known = {a.code: a for a in (await session.scalars(
+                select(Agency).where(Agency.code.in_([r.code for r in records])))).all()}
+            for record in records:
+                fields = dict(name=record.name, parent_code=record.parent_code, mail=record.mail,
+                              status=record.status, successor_code=record.successor_code,
+                              old_code=record.old_code, level=code_level(record.code))
+                row = known.get(record.code)
+                if row is None:
+                    row = Agency(code=record.code, version=1, updated_at=now, **fields)
+                    session.add(row)
+                    known[record.code] = row
+                    added += 1
+                else:
+                    for key, value in fields.items():
+                        setattr(row, key, value)
+                    row.version += 1
+                    row.updated_at = now
+                    updated += 1
+        return added, updated
+
+    async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
+        async with self.transaction() as session:
+            rows = (await session.scalars(select(Agency).order_by(Agency.code))).all()
+        ids = {row.code: row.id for row in rows}
+        return [AgencyRecord(code=AgencyCode(r.code), name=r.name, parent_code=r.parent_code,
+                             mail=r.mail, status=r.status, successor_code=r.successor_code,
+                             old_code=r.old_code, id=r.id, parent_id=ids.get(r.parent_code or ""))
+                for r in rows if prefix is None or r.code.endswith(prefix)]
+
+    async def current_codes(self, codes: Sequence[str]) -> dict[str, str]:
+        """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
+        themselves. Cycles and over-long chains stop where they are."""
+        result = {code: code for code in codes}
+        async with self.transaction() as session:
+            for code in codes:
+                current, seen = code, {code}
+                for _ in range(MAX_SUCCESSOR_HOPS):
+                    row = (await session.execute(
+                        select(Agency.status, Agency.successor_code)
+                        .where(Agency.code == current))).first()
+                    if row is None or row.status != "merged" or not row.successor_code:
+                        break
+                    if row.successor_code in seen:
+                        break
+                    current = row.successor_code
+                    seen.add(current)
+                result[code] = current
+        return result
+
+    # -- acceptance ------------------------------------------------------------------------
+
+    async def accept(self, new: NewMessage, actor: str) -> AcceptedMessage:
+        """Message, deliveries, their first timeline rows and the outbox: one transaction."""
+        try:
+            async with self.transaction() as session:
+                duplicate = await self._find_duplicate(session, new)
+                if duplicate is not None:
+                    return duplicate
+                return await self._insert(session, new, actor)
+        except IntegrityError:
+            # A concurrent submission of the same package won the race: answer like it did.
+            async with self.transaction() as session:
+                duplicate = await self._find_duplicate(session, new)
+            if duplicate is None:
+                raise
+            return duplicate
+
+    async def _insert(self, session: AsyncSession, new: NewMessage, actor: str
+                      ) -> AcceptedMessage:
+        now = utcnow()
+        package = new.package
+        message = Message(
+            public_id=str(uuid.uuid4()), kind=new.kind.value,
+            sender_system_id=new.sender_system_id, from_code=package.from_code,
+            document_id=package.document_id, code_number=package.code_number,
+            code_notation=package.code_notation, subject=package.subject,
+            business_type=package.business_type, status_code=package.status_code,
+            dedup_key=new.dedup_key, idempotency_key=new.idempotency_key,
+            payload_sha256=new.payload_sha256, payload_size=new.payload_size,
+            warnings=[w.as_dict() for w in new.warnings], received_at=now)
+        session.add(message)
+        await session.flush()
+        deliveries = [Delivery(
+            public_id=str(uuid.uuid4()), message_id=message.id, kind=new.kind.value,
+            recipient_code=plan.recipient_code, requested_code=plan.requested_code,
+            route=plan.route.value, system_id=plan.system_id, state=S.ACCEPTED.value,
+            state_changed_at=now, created_at=now) for plan in new.recipients]
+        session.add_all(deliveries)
+        await session.flush()
+        for plan, delivery in zip(new.recipients, deliveries, strict=True):
+            reason = (f"accepted for {plan.recipient_code}" if plan.requested_code ==
+                      plan.recipient_code else
+                      f"{plan.requested_code} was merged into {plan.recipient_code}")
+            session.add(DeliveryEvent(delivery_id=delivery.id, at=now, from_state=None,
+                                      to_state=S.ACCEPTED.value, actor=actor, reason=reason))
+            session.add(OutboxEntry(delivery_id=delivery.id, routing_key=plan.routing_key,
+                                    payload=json.dumps({"delivery": delivery.public_id}),
+                                    created_at=now))
+        return AcceptedMessage(
+            message_id=MessageId(message.public_id), received_at=now,
+            deliveries=tuple(DeliveryRef(AgencyCode(d.recipient_code), DeliveryId(d.public_id),
+                                         d.state) for d in deliveries))
+
+    async def _find_duplicate(self, session: AsyncSession, new: NewMessage
+                              ) -> AcceptedMessage | None:
+        for column, key, reason in ((Message.idempotency_key, new.idempotency_key,
+                                     "idempotency-key"),
+                                    (Message.dedup_key, new.dedup_key, "document-id")):
+            if key is None:
+                continue
+            message = await session.scalar(select(Message).where(column == key))
+            if message is not None:
+                deliveries = (await session.scalars(
+                    select(Delivery).where(Delivery.message_id == message.id)
+                    .order_by(Delivery.id))).all()
+                return AcceptedMessage(
+                    message_id=MessageId(message.public_id), received_at=message.received_at,
+                    deliveries=tuple(DeliveryRef(AgencyCode(d.recipient_code),
+                                                 DeliveryId(d.public_id), d.state)
+                                     for d in deliveries),
+                    duplicate_of=reason)
+        return None
+
+    # -- relay -----------------------------------------------------------------------------
+
+    async def claim_outbox(self, owner: str, limit: int, claim_seconds: float
+                           ) -> list[OutboxWork]:
+        now = utcnow()
+        claimable = and_(OutboxEntry.published_at.is_(None),
+                         or_(OutboxEntry.claimed_until.is_(None),
+                             OutboxEntry.claimed_until < now))
+        candidates = (select(OutboxEntry.id).where(claimable).order_by(OutboxEntry.id)
+                      .limit(limit).with_for_update(skip_locked=True))
+        statement = (update(OutboxEntry)
+                     .where(OutboxEntry.id.in_(candidates.scalar_subquery()), claimable)
+                     .values(claimed_by=owner,
+                             claimed_until=now + timedelta(seconds=claim_seconds),
+                             publish_attempts=OutboxEntry.publish_attempts + 1)
+                     .returning(OutboxEntry.id, OutboxEntry.routing_key, OutboxEntry.payload)
+                     .execution_options(synchronize_session=False))
+        async with self.transaction() as session:
+            rows = (await session.execute(statement)).all()
+        return sorted((OutboxWork(r.id, r.routing_key, r.payload) for r in rows),
+                      key=lambda w: w.outbox_id)
+
+    async def mark_published(self, outbox_ids: Sequence[int], actor: str) -> None:
+        """After the broker confirmed: the rows are done and their deliveries are `queued`."""
+        if not outbox_ids:
+            return
+        now = utcnow()
+        async with self.transaction() as session:
+            delivery_ids = (await session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(outbox_ids))
+                .values(published_at=now, claimed_by=None, claimed_until=None, last_error=None)
+                .returning(OutboxEntry.delivery_id)
+                .execution_options(synchronize_session=False))).scalars().all()
+            queued = (await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(delivery_ids), Delivery.state == S.ACCEPTED.value)
+                .values(state=S.QUEUED.value, state_changed_at=now)
+                .returning(Delivery.id).execution_options(synchronize_session=False)
+            )).scalars().all()
+            session.add_all(DeliveryEvent(delivery_id=i, at=now, from_state=S.ACCEPTED.value,
+                                          to_state=S.QUEUED.value, actor=actor,
+                                          reason="published to the broker (confirmed)")
+                            for i in queued)
+
+    async def release_outbox(self, outbox_ids: Sequence[int], error: str) -> None:
+        if not outbox_ids:
+            return
+        async with self.transaction() as session:
+            await session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(outbox_ids))
+                .values(claimed_by=None, claimed_until=None, last_error=error[:2000])
+                .execution_options(synchronize_session=False))
+
+    async def republish_stale(self, published_before: datetime) -> int:
+        """Publish again what the broker confirmed but no consumer turned into an inbox item
+        (an embedded broker that restarted, a message lost on a broken node). Consumers are
+        idempotent, so a second copy is harmless; a lost one would not be."""
+        waiting = select(Delivery.id).where(
+            Delivery.state.in_([S.ACCEPTED.value, S.QUEUED.value]))
+        async with self.transaction() as session:
+            result = await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.delivery_id.in_(waiting.scalar_subquery()),
+                       OutboxEntry.published_at.is_not(None),
+                       OutboxEntry.published_at < published_before)
+                .values(published_at=None, claimed_by=None, claimed_until=None)
+                .returning(OutboxEntry.id).execution_options(synchronize_session=False))
+            return len(result.all())
+
+    async def unpublished_count(self) -> int:
+        async with self.transaction() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(OutboxEntry)
+                .where(OutboxEntry.published_at.is_(None))) or 0)
+
+    # -- delivery to the inbox -------------------------------------------------------------
+
+    async def make_available(self, delivery_id: str, actor: str) -> bool:
+        """Idempotent: a redelivered broker message finds the item already available."""
+        now = utcnow()
+        async with self.transaction() as session:
+            delivery = await session.scalar(
+                select(Delivery).where(Delivery.public_id == delivery_id).with_for_update())
+            if delivery is None:
+                return False
+            if delivery.state == S.ACCEPTED.value:
+                self._transition(session, delivery, S.QUEUED, actor,
+                                 "consumed before the relay recorded its confirm", now)
+            if delivery.state not in (S.QUEUED.value, S.RETRYING.value):
+                return False
+            self._transition(session, delivery, S.AVAILABLE, actor,
+                             f"in the inbox of {delivery.system_id}", now)
+            delivery.available_at = now
+            return True
+
+    @staticmethod
+    def _transition(session: AsyncSession, delivery: Delivery, target: DeliveryState,
+                    actor: str, reason: str | None, now: datetime) -> None:
+        require_transition(delivery.state, target)
+        session.add(DeliveryEvent(delivery_id=delivery.id, at=now, from_state=delivery.state,
+                                  to_state=target.value, actor=actor, reason=reason,
+                                  attempt=delivery.attempts))
+        delivery.state = target.value
+        delivery.state_changed_at = now
+
+    # -- inbox -----------------------------------------------------------------------------
+
+    def _offerable(self, now: datetime) -> Any:
+        return or_(Delivery.state.in_([S.AVAILABLE.value, S.DOWNLOADED.value]),
+                   and_(Delivery.state == S.FAIL.value,
+                        or_(Delivery.next_offer_at.is_(None), Delivery.next_offer_at <= now)))
+
+    async def lease_inbox(self, system_id: str, kind: MessageKind, limit: int,
+                          lease_seconds: float) -> list[InboxItem]:
+        """Hand pending items to one poller and hide them from the others for a lease.
+
+        An item nobody acknowledges comes back after the lease, so a crashed poller loses
+        nothing; `first_handout` tells whether this is the first time it is handed out."""
+        now = utcnow()
+        unleased = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
+        mine = and_(Delivery.system_id == system_id, Delivery.kind == kind.value)
+        candidates = (select(Delivery.id).where(mine, self._offerable(now), unleased)
+                      .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
+        statement = (update(Delivery)
+                     .where(Delivery.id.in_(candidates.scalar_subquery()), mine,
+                            self._offerable(now), unleased)
+                     .values(lease_until=now + timedelta(seconds=lease_seconds),
+                             lease_count=Delivery.lease_count + 1)
+                     .returning(Delivery.id).execution_options(synchronize_session=False))
+        async with self.transaction() as session:
+            ids = (await session.execute(statement)).scalars().all()
+            rows = (await session.execute(
+                select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
+                .where(Delivery.id.in_(ids)).order_by(Delivery.id))).all()
+        return [self._inbox_item(d, m, first_handout=d.lease_count == 1) for d, m in rows]
+
+    async def list_inbox(self, system_id: str, kind: MessageKind, after: int, limit: int
+                         ) -> tuple[list[InboxItem], int | None]:
+        """Read-only page of pending items after cursor `after` (the internal row id)."""
+        now = utcnow()
+        async with self.transaction() as session:
+            rows = (await session.execute(
+                select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
+                .where(Delivery.system_id == system_id, Delivery.kind == kind.value,
+                       Delivery.state.in_([s.value for s in PENDING_FOR_RECIPIENT]),
+                       Delivery.id > after)
+                .order_by(Delivery.id).limit(limit + 1))).all()
+        page = rows[:limit]
+        next_cursor = page[-1][0].id if len(rows) > limit else None
+        return [self._inbox_item(d, m, first_handout=d.state == S.AVAILABLE.value
+                                 and (d.lease_until is None or d.lease_until < now))
+                for d, m in page], next_cursor
+
+    async def download(self, system_id: str, delivery_id: str, actor: str) -> InboxItem:
+        """The recipient fetched the package: `available`/`fail` → `downloaded`."""
+        now = utcnow()
+        async with self.transaction() as session:
+            row = (await session.execute(
+                select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
+                .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
+                .with_for_update(of=Delivery))).first()
+            if row is None or row[0].state not in {S.AVAILABLE.value, S.DOWNLOADED.value,
+                                                   S.FAIL.value, S.DONE.value}:
+                raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
+                               desc_vi="Khong tim thay van ban")
+            delivery, message = row
+            if delivery.state in (S.AVAILABLE.value, S.FAIL.value):
+                self._transition(session, delivery, S.DOWNLOADED, actor, None, now)
+                delivery.downloaded_at = now
+            return self._inbox_item(delivery, message)
+
+    async def acknowledge(self, system_id: str, delivery_id: str, outcome: str,
+                          reason: str | None, actor: str, retry_after: float) -> str:
+        """`done` ends the delivery; `fail` offers it again after `retry_after` seconds."""
+        now = utcnow()
+        async with self.transaction() as session:
+            delivery = await session.scalar(
+                select(Delivery).where(Delivery.public_id == delivery_id,
+                                       Delivery.system_id == system_id).with_for_update())
+            if delivery is None:
+                raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
+                               desc_vi="Khong tim thay van ban")
+            target = {"done": S.DONE, "fail": S.FAIL}.get(outcome)
+            if target is None or delivery.state == target.value:
+                return delivery.state  # `processing`, or a repeated acknowledgement
+            if delivery.state == S.AVAILABLE.value:
+                raise InvalidRequest(f"package {delivery_id} must be downloaded (getEdoc) "
+                                     f"before it is acknowledged '{outcome}'",
+                                     desc_vi="Chua tai van ban")
+            self._transition(session, delivery, target, actor, reason, now)
+            delivery.lease_until = None
+            if target is S.DONE:
+                delivery.done_at = now
+            else:
+                delivery.fail_count += 1
+                delivery.next_offer_at = now + timedelta(seconds=retry_after)
+            return delivery.state
+
+    @staticmethod
+    def _inbox_item(d: Delivery, m: Message, first_handout: bool = False) -> InboxItem:
+        return InboxItem(
+            delivery_id=DeliveryId(d.public_id), message_id=MessageId(m.public_id),
+            kind=MessageKind(d.kind), from_code=AgencyCode(m.from_code),
+            to_code=AgencyCode(d.recipient_code), document_id=m.document_id,
+            subject=m.subject, state=d.state, created_at=d.created_at,
+            updated_at=d.state_changed_at, payload_sha256=m.payload_sha256,
+            payload_size=m.payload_size, first_handout=first_handout)
+
+    # -- what senders see ------------------------------------------------------------------
+
+    async def sent_deliveries(self, system_id: str, message_id: str | None = None,
+                              with_timeline: bool = False, limit: int = 1000
+                              ) -> list[DeliveryView]:
+        query = (select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
+                 .where(Message.sender_system_id == system_id))
+        if message_id is not None:
+            query = query.where(Message.public_id == message_id)
+        query = query.order_by(Message.id.desc(), Delivery.id).limit(limit)
+        async with self.transaction() as session:
+            rows = (await session.execute(query)).all()
+            events: dict[int, list[TimelineEntry]] = {}
+            if with_timeline and rows:
+                for e in (await session.scalars(
+                        select(DeliveryEvent)
+                        .where(DeliveryEvent.delivery_id.in_([d.id for d, _ in rows]))
+                        .order_by(DeliveryEvent.id))).all():
+                    events.setdefault(e.delivery_id, []).append(TimelineEntry(
+                        e.at, e.from_state, e.to_state, e.actor, e.reason, e.attempt))
+        return [DeliveryView(
+            message_id=MessageId(m.public_id), delivery_id=DeliveryId(d.public_id),
+            kind=MessageKind(m.kind), from_code=AgencyCode(m.from_code),
+            to_code=AgencyCode(d.recipient_code), requested_code=AgencyCode(d.requested_code),
+            subject=m.subject, code_number=m.code_number, code_notation=m.code_notation,
+            document_id=m.document_id, sent_at=m.received_at, available_at=d.available_at,
+            state=d.state, state_changed_at=d.state_changed_at, fail_count=d.fail_count,
+            timeline=tuple(events.get(d.id, ()))) for d, m in rows]
+
+    async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]:
+        """(sha256, kind) of a message its sender or one of its recipients may read."""
+        async with self.transaction() as session:
+            message = await session.scalar(select(Message).where(Message.public_id == message_id))
+            allowed = message is not None and (
+                message.sender_system_id == system_id or await session.scalar(
+                    select(func.count()).select_from(Delivery).where(
+                        Delivery.message_id == message.id, Delivery.system_id == system_id)))
+        if not allowed or message is None:
+            raise NotFound(f"no package {message_id} visible to {system_id}",
+                           desc_vi="Khong tim thay van ban")
+        return message.payload_sha256, message.kind
+
+    async def delivery_timestamps(self, delivery_ids: Sequence[str]
+                                  ) -> dict[str, tuple[datetime, datetime | None]]:
+        """(accepted, available) per delivery: what benchmarks and fault tests measure."""
+        async with self.transaction() as session:
+            rows = (await session.execute(
+                select(Delivery.public_id, Delivery.created_at, Delivery.available_at)
+                .where(Delivery.public_id.in_(delivery_ids)))).all()
+        return {r.public_id: (r.created_at, r.available_at) for r in rows}

@@ -1,0 +1,39 @@
+"""The ASGI application: routers, error handlers, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from gateway.api import health, rest, vxp
+from gateway.api.errors import handle_gateway_error, handle_validation_error
+from gateway.errors import GatewayError
+from gateway.runtime import Runtime
+from gateway.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        await runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="lienthong-gateway", version="0.1.0", lifespan=lifespan,
+                  description="Interconnection-axis node for the exchange of official "
+                              "documents (liên thông văn bản điện tử).")
+    app.add_exception_handler(GatewayError, handle_gateway_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.include_router(health.router)
+    app.include_router(vxp.router)
+    app.include_router(rest.router)
+    return app

@@ -1,0 +1,141 @@
+"""The national-axis compatible API (`/vxp`), byte-compatible with the VNPT client SDK.
+
+Every answer is HTTP 200 JSON `{"status", "ErrorCode", "ErrorDesc", …}` (errors too, see
+`gateway.api.errors.vxp_response`). The `docId` a recipient sees is its delivery's id; the
+`DocId` a sender gets back is the message id (SPEC §4.1).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import RuntimeDep
+from gateway.api.vxp_auth import VxpCall, authenticate
+from gateway.errors import InvalidRequest
+from gateway.records import DeliveryView, InboxItem
+from gateway.runtime import Runtime
+from gateway.services.submission import Submission
+from gateway.spool import spool_body
+from gateway.types import MessageKind
+
+router = APIRouter(prefix="/vxp", tags=["national axis (vxp)"])
+
+SUCCESS = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "Thanh cong"}
+WIRE_TIME = "%Y/%m/%d %H:%M:%S"
+STATE_DESC = {  # ASCII-safe Vietnamese, as the SDK prints it
+    "accepted": "Da tiep nhan", "queued": "Dang chuyen", "available": "Cho nhan",
+    "downloaded": "Da tai ve", "done": "Da nhan thanh cong", "fail": "Nhan loi, gui lai",
+    "retrying": "Dang thu lai", "dead": "Khong chuyen duoc", "forwarded": "Da chuyen tiep",
+    "cancelled": "Da huy",
+}
+
+
+def ok(**fields: Any) -> JSONResponse:
+    return JSONResponse({**SUCCESS, **fields})
+
+
+async def _call(request: Request, runtime: Runtime) -> VxpCall:
+    return await authenticate(request.headers, runtime.store, runtime.settings)
+
+
+def _kind(call: VxpCall) -> MessageKind:
+    value = (call.param("messagetype") or "edoc").lower()
+    try:
+        return MessageKind(value)
+    except ValueError:
+        raise InvalidRequest(f"messagetype must be 'edoc' or 'status', not {value!r}",
+                             desc_vi="Sai messagetype") from None
+
+
+def _wire_time(runtime: Runtime, at: datetime | None) -> str:
+    return at.astimezone(ZoneInfo(runtime.settings.timezone)).strftime(WIRE_TIME) if at else ""
+
+
+@router.post("/sendEdoc")
+async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Body: the raw .edxml (+ the SDK's CRLF); `hash-file` its SHA-256."""
+    call = await _call(request, runtime)  # before reading the body: strangers spool nothing
+    kind, sender, declared_hash = _kind(call), call.required("from"), call.required("hash-file")
+    body = await spool_body(request.stream(), runtime.settings.spool_dir,
+                            runtime.settings.max_package_bytes)
+    try:
+        body.keep_matching(declared_hash)
+    except BaseException:
+        body.discard()
+        raise
+    accepted = await runtime.submit(Submission(system=call.system, body=body, declared_kind=kind,
+                                               declared_from=sender))
+    return ok(DocId=accepted.message_id)
+
+
+@router.post("/getReceivedEdocList")
+async def get_received_edoc_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Pending items, one per (package, recipient agency served by the caller); each is handed
+    to one poller at a time (see `Inbox.lease`)."""
+    call = await _call(request, runtime)
+    items = await runtime.inbox.lease(call.system, _kind(call))
+    return ok(data=[_received_entry(runtime, item) for item in items])
+
+
+def _received_entry(runtime: Runtime, item: InboxItem) -> dict[str, Any]:
+    status = "new" if item.first_handout else "pending"
+    return {
+        "docId": item.delivery_id, "serviceType": "eDoc", "messageType": item.kind.value,
+        "created_time": _wire_time(runtime, item.created_at),
+        "updated_time": _wire_time(runtime, item.updated_at),
+        "from": item.from_code, "to": item.to_code, "status": status,
+        "status_desc": "Van ban moi" if item.first_handout else "Chua xac nhan da nhan",
+    }
+
+
+@router.api_route("/getEdoc", methods=["GET", "POST"])
+async def get_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    call = await _call(request, runtime)
+    _, content = await runtime.inbox.download(call.system, call.required("docId"))
+    return ok(data=base64.b64encode(content).decode("ascii"))
+
+
+@router.post("/updateStatus")
+async def update_status(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    call = await _call(request, runtime)
+    outcome = call.required("status").lower()
+    if outcome not in {"done", "fail", "processing"}:
+        raise InvalidRequest(f"status must be done, fail or processing, not {outcome!r}",
+                             desc_vi="Sai trang thai")
+    await runtime.inbox.acknowledge(call.system, call.required("docId"), outcome)
+    return ok()
+
+
+@router.post("/getSentEdocList")
+async def get_sent_edoc_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    call = await _call(request, runtime)
+    views = await runtime.store.sent_deliveries(call.system.system_id, call.param("docId"))
+    return ok(data=[_sent_entry(runtime, view) for view in views])
+
+
+def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
+    notation = "/".join(p for p in (view.code_number, view.code_notation) if p)
+    return {
+        "serviceType": "eDoc", "messageType": view.kind.value,
+        "senderDocId": view.message_id, "receiverDocId": view.delivery_id,
+        "fromCode": view.from_code, "toCode": view.to_code, "title": view.subject or "",
+        "notation": notation, "sentTime": _wire_time(runtime, view.sent_at),
+        "receivedTime": _wire_time(runtime, view.available_at),
+        "sendStatus": view.state, "sendStatusDesc": STATE_DESC.get(view.state, view.state),
+        "receiveStatus": "", "receiveStatusDesc": "",
+    }
+
+
+@router.post("/getAgenciesList")
+async def get_agencies_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    await _call(request, runtime)
+    agencies = await runtime.store.list_agencies()
+    return ok(data=[{"id": a.id, "pid": a.parent_id, "code": a.code, "name": a.name,
+                     "mail": a.mail or "", "oldCode": a.old_code or ""}
+                    for a in agencies if a.status != "retired"])

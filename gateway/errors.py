@@ -1,0 +1,108 @@
+"""Every way the gateway refuses a request, each with one stable code.
+
+    GatewayError                 code, HTTP status, /vxp ErrorCode, Vietnamese ErrorDesc
+     ├─ AuthenticationFailed     wrong system id, secret or HMAC                (401, 15)
+     ├─ PermissionDenied         authenticated, but not allowed to do this      (403, 19)
+     ├─ PackageRejected          the package itself is wrong; carries Problems  (422, 22/10)
+     ├─ PackageTooLarge          over LIENTHONG_MAX_PACKAGE_BYTES               (413, 10)
+     ├─ RecipientUnknown         no local system serves it and no route covers  (422, 18)
+     ├─ DuplicatePackage         same DocumentId from the same sender           (409, 24)
+     ├─ NotFound                 unknown id, or one the caller may not see      (404, 26)
+     ├─ InvalidRequest           a parameter or state transition is wrong       (400, 27)
+     └─ ServiceUnavailable       database or storage unreachable; retry later   (503, 20)
+
+The catalogue is the contract with agency software: codes never change meaning. `/vxp` maps to
+`ErrorCode`/`ErrorDesc` (SPEC §4.1, extended from 24 on), `/api/v1` to problem+json.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a package: where (element path), which rule, and what to fix."""
+
+    code: str
+    path: str
+    message: str
+    severity: str = "error"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "path": self.path, "message": self.message,
+                "severity": self.severity}
+
+
+@dataclass
+class GatewayError(Exception):
+    """Base of every refusal; `detail` is English, `desc_vi` the ASCII-safe ErrorDesc."""
+
+    detail: str
+    desc_vi: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    code = "GATEWAY_ERROR"
+    http_status = 500
+    vxp_code = "20"
+    title = "Gateway error"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+    @property
+    def error_desc(self) -> str:
+        """ErrorDesc as the SDKs print it: Vietnamese then English, ASCII only."""
+        return ascii_safe(f"{self.desc_vi}: {self.detail}" if self.desc_vi else self.detail)
+
+
+def ascii_safe(text: str) -> str:
+    """Fold Vietnamese to ASCII (`Đồng` → `Dong`): old SDK clients mangle anything else."""
+    folded = unicodedata.normalize("NFKD", text.replace("Đ", "D").replace("đ", "d"))
+    return folded.encode("ascii", "ignore").decode("ascii")
+
+
+class AuthenticationFailed(GatewayError):
+    code, http_status, vxp_code, title = "AUTH_FAILED", 401, "15", "Authentication failed"
+
+
+class PermissionDenied(GatewayError):
+    code, http_status, vxp_code, title = "PERMISSION_DENIED", 403, "19", "Not allowed"
+
+
+class PackageRejected(GatewayError):
+    code, http_status, vxp_code, title = "PACKAGE_INVALID", 422, "22", "Package rejected"
+
+
+class PackageTooLarge(GatewayError):
+    code, http_status, vxp_code, title = "PACKAGE_TOO_LARGE", 413, "10", "Package too large"
+
+
+class BodyIntegrityFailed(GatewayError):
+    code, http_status, vxp_code, title = "BODY_HASH_MISMATCH", 400, "10", "Body does not match"
+
+
+class RecipientUnknown(GatewayError):
+    code, http_status, vxp_code, title = "RECIPIENT_UNKNOWN", 422, "18", "Recipient unknown"
+
+
+class DuplicatePackage(GatewayError):
+    code, http_status, vxp_code, title = "DUPLICATE_DOCUMENT", 409, "24", "Duplicate document"
+
+
+class NotFound(GatewayError):
+    code, http_status, vxp_code, title = "NOT_FOUND", 404, "26", "Not found"
+
+
+class InvalidRequest(GatewayError):
+    code, http_status, vxp_code, title = "INVALID_REQUEST", 400, "27", "Invalid request"
+
+
+class ServiceUnavailable(GatewayError):
+    code, http_status, vxp_code, title = "SERVICE_UNAVAILABLE", 503, "20", "Service unavailable"
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not confirm a publish; the outbox row stays unpublished (not a refusal)."""

@@ -1,0 +1,140 @@
+"""Plain values that cross the boundary between the use cases and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.codes import ServePattern
+from gateway.edxml.parser import ParsedPackage
+from gateway.errors import Problem
+from gateway.types import (
+    AgencyCode,
+    DeliveryId,
+    MessageId,
+    MessageKind,
+    RouteKind,
+    RoutingKey,
+    SystemId,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRecord:
+    system_id: SystemId
+    secret: str
+    patterns: tuple[ServePattern, ...]
+    delivery_mode: str = "poll"
+    enabled: bool = True
+
+    def serves(self, code: str) -> bool:
+        return any(p.matches(code) for p in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientPlan:
+    """Where one recipient's delivery goes, decided at acceptance."""
+
+    requested_code: AgencyCode
+    recipient_code: AgencyCode
+    route: RouteKind
+    system_id: SystemId | None
+    routing_key: RoutingKey
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    kind: MessageKind
+    sender_system_id: SystemId
+    package: ParsedPackage
+    payload_sha256: str
+    payload_size: int
+    recipients: tuple[RecipientPlan, ...]
+    dedup_key: str | None
+    idempotency_key: str | None
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRef:
+    recipient_code: AgencyCode
+    delivery_id: DeliveryId
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedMessage:
+    message_id: MessageId
+    received_at: datetime
+    deliveries: tuple[DeliveryRef, ...]
+    duplicate_of: str | None = None
+    """'idempotency-key' or 'document-id' when this answers an earlier submission."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxWork:
+    outbox_id: int
+    routing_key: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    delivery_id: DeliveryId
+    message_id: MessageId
+    kind: MessageKind
+    from_code: AgencyCode
+    to_code: AgencyCode
+    document_id: str
+    subject: str | None
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    payload_sha256: str
+    payload_size: int
+    first_handout: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """A delivery as its sender sees it (getSentEdocList, /api/v1 timeline)."""
+
+    message_id: MessageId
+    delivery_id: DeliveryId
+    kind: MessageKind
+    from_code: AgencyCode
+    to_code: AgencyCode
+    requested_code: AgencyCode
+    subject: str | None
+    code_number: str | None
+    code_notation: str | None
+    document_id: str
+    sent_at: datetime
+    available_at: datetime | None
+    state: str
+    state_changed_at: datetime
+    fail_count: int
+    timeline: tuple[TimelineEntry, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRecord:
+    code: AgencyCode
+    name: str
+    parent_code: str | None = None
+    mail: str | None = None
+    status: str = "active"
+    successor_code: str | None = None
+    old_code: str | None = None
+    id: int | None = None
+    parent_id: int | None = None

@@ -1,0 +1,51 @@
+"""Deciding where each recipient's delivery goes (SPEC §3.1 steps 3–4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from gateway.codes import routing_key
+from gateway.errors import Problem, RecipientUnknown
+from gateway.records import RecipientPlan, SystemRecord
+from gateway.types import AgencyCode, RouteKind
+
+
+def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord | None:
+    """The enabled system whose most specific pattern matches; ties go to the lowest system
+    id, so every gateway process decides the same."""
+    candidates = [(pattern.specificity, system) for system in systems if system.enabled
+                  for pattern in system.patterns if pattern.matches(code)]
+    if not candidates:
+        return None
+    best = max(spec for spec, _ in candidates)
+    return min((s for spec, s in candidates if spec == best), key=lambda s: s.system_id)
+
+
+def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
+                    systems: Sequence[SystemRecord], shards: int,
+                    path_of: Callable[[int], str]) -> tuple[RecipientPlan, ...]:
+    """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves.
+
+    `current` maps requested codes to their live successor (merged agencies redirect);
+    `path_of(i)` names the element of the i-th recipient for error reports."""
+    plans: list[RecipientPlan] = []
+    unknown: list[str] = []
+    problems: list[Problem] = []
+    for index, code in enumerate(requested, start=1):
+        target = AgencyCode(current.get(code, code))
+        if any(plan.recipient_code == target for plan in plans):
+            continue  # two recipients merged into one agency: it gets the package once
+        system = serving_system(target, systems)
+        if system is None:
+            unknown.append(target)
+            problems.append(Problem("RECIPIENT_UNKNOWN", path_of(index),
+                                    f"no system on this node serves {target} and no route "
+                                    "covers it"))
+            continue
+        plans.append(RecipientPlan(requested_code=code, recipient_code=target,
+                                   route=RouteKind.INBOX, system_id=system.system_id,
+                                   routing_key=routing_key(RouteKind.INBOX, target, shards)))
+    if unknown:
+        raise RecipientUnknown(f"recipient not served by this node: {', '.join(unknown)}",
+                               desc_vi="Don vi nhan khong ton tai", problems=problems)
+    return tuple(plans)

@@ -1,0 +1,72 @@
+"""The composition root: builds the adapters a node runs with and its background work.
+
+This is the one module of `gateway/` that names concrete adapters; everything else receives
+them already built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from adapters.broker.embedded import EmbeddedBroker
+from adapters.broker.rabbitmq import RabbitMQBroker
+from adapters.broker.topology import Topology
+from adapters.db.engine import create_engine
+from adapters.db.store import SqlStore
+from adapters.payloads.filestore import FilePayloadStore
+from adapters.secretbox import SecretBox
+from gateway.services.inbox import Inbox, InboxDeliverer
+from gateway.services.relay import OutboxRelay
+from gateway.services.submission import SubmitPackage
+from gateway.settings import Settings
+from gateway.types import Broker
+
+log = logging.getLogger(__name__)
+
+
+def build_store(settings: Settings) -> SqlStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlStore(create_engine(settings.resolved_database_url),
+                    SecretBox.from_settings(settings.secret_key, settings.data_dir))
+
+
+def build_broker(settings: Settings) -> Broker:
+    topology = Topology(settings.broker_namespace, settings.broker_shards)
+    if settings.uses_embedded_broker:
+        return EmbeddedBroker(topology, prefetch=settings.broker_prefetch)
+    return RabbitMQBroker(settings.broker_url, topology, prefetch=settings.broker_prefetch)
+
+
+class Runtime:
+    """Everything one gateway process holds; `start`/`stop` bracket the app's lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = build_store(settings)
+        self.payloads = FilePayloadStore(settings.payload_dir)
+        self.broker = build_broker(settings)
+        self.relay = OutboxRelay(settings, self.store, self.broker)
+        self.submit = SubmitPackage(settings, self.store, self.payloads, self.relay.notify)
+        self.inbox = Inbox(settings, self.store, self.payloads)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.broker.start()
+        if isinstance(self.broker, EmbeddedBroker):
+            # Whatever the previous run had only in memory is published again.
+            with contextlib.suppress(Exception):
+                await self.relay.republish_stale(0)
+        await self.broker.consume(InboxDeliverer(self.store))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.broker.close()
+        await self.store.close()

@@ -1,0 +1,101 @@
+"""The node's configuration: one immutable object, read from `LIENTHONG_*` variables.
+
+Everything that varies between deployments lives here and is passed explicitly to the parts
+that need it; nothing deeper in the code reads the environment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+
+
+class SignaturePolicy(StrEnum):
+    REQUIRE = "require"
+    VERIFY_IF_PRESENT = "verify-if-present"
+    OFF = "off"
+
+
+class Settings(BaseSettings):
+    """Validated once at start; a bad value stops the node before it accepts anything."""
+
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", env_file=".env", frozen=True,
+                                      extra="ignore")
+
+    data_dir: Path = Path("lienthong-data")
+    database_url: str = ""
+    """Empty means a SQLite file in the data directory (the embedded default)."""
+    broker_url: str = EMBEDDED
+    """`embedded` for the in-process broker, `amqp://…` for RabbitMQ."""
+    broker_namespace: str = "lienthong"
+    """Prefix of every exchange and queue, so several nodes (or test runs) can share a broker."""
+    broker_shards: Annotated[int, Field(ge=1, le=64)] = 4
+    broker_prefetch: Annotated[int, Field(ge=1, le=1000)] = 32
+    node_code: str = "lienthong.local"
+    """The code this node writes in the TraceHeader it appends (SPEC §2.1)."""
+    environment: str = "development"
+    secret_key: str = ""
+    """Fernet key that encrypts system secrets at rest; generated into the data dir if empty."""
+    max_package_bytes: Annotated[int, Field(gt=0)] = 104_857_600
+    signature_policy: SignaturePolicy = SignaturePolicy.VERIFY_IF_PRESENT
+    trust_dir: Path | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+    inbox_lease_seconds: Annotated[float, Field(gt=0)] = 300.0
+    """How long an item handed to a poller stays hidden from other pollers of its system."""
+    fail_retry_seconds: Annotated[float, Field(ge=0)] = 60.0
+    """After `updateStatus fail`, how long before the item is offered again."""
+    relay_batch: Annotated[int, Field(ge=1, le=10_000)] = 200
+    relay_interval_seconds: Annotated[float, Field(gt=0)] = 0.5
+    relay_claim_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """A relay that claimed outbox rows and died releases them after this long."""
+    requeue_after_seconds: Annotated[float, Field(gt=0)] = 120.0
+    """A delivery queued this long without reaching the inbox is published again."""
+    vxp_max_clock_skew_seconds: float | None = None
+    """The SDK fixes its timestamp when the client object is built, so freshness is opt-in."""
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        if value not in {"development", "production", "test"}:
+            raise ValueError("environment must be development, production or test")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment == "production" and not self.secret_key:
+            raise ValueError("LIENTHONG_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL SQLAlchemy's async engine needs, whatever spelling the operator used."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'lienthong.sqlite3'}"
+        for plain, driver in (("postgresql://", "postgresql+asyncpg://"),
+                              ("postgres://", "postgresql+asyncpg://"),
+                              ("sqlite:///", "sqlite+aiosqlite:///")):
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        return url
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.broker_url == EMBEDDED
+
+    @property
+    def payload_dir(self) -> Path:
+        return self.data_dir / "payloads"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and `.env`), letting callers such as tests override fields."""
+    return Settings(**overrides)  # type: ignore[arg-type]

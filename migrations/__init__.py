@@ -1,0 +1,1 @@
+"""Alembic migrations; run through `lienthong migrate` (gateway.cli) or adapters.db.migrate."""
