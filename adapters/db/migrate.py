@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -22,11 +23,13 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database to `revision`; env.py runs its own event loop, so when called from
-    async code this runs in a worker thread."""
+    """Bring the database to `revision`. env.py runs its own event loop, which cannot nest in
+    a running one, so under a running loop the work goes to a thread (and blocks: migrating is
+    a step of its own, nothing else should run meanwhile)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         command.upgrade(alembic_config(url), revision)
         return
-    raise RuntimeError("call migrate() via asyncio.to_thread from async code")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()

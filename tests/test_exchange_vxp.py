@@ -1,0 +1,184 @@
+"""Contract: agency systems exchange packages through `/vxp` exactly as the VNPT SDK does."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from adapters.vxp_client import VxpClient
+from gateway.edxml.parser import parse_package
+from tests.conftest import Node
+from tests.support.samples import document, sample, status
+
+SAMPLE_DOCUMENTS = ["edoc_new.edxml", "edoc_revocation.edxml", "edoc_update.edxml",
+                    "edoc_replacement.edxml"]
+SAMPLE_STATUSES = ["status.edxml", "status_inbox_01.edxml", "status_rejection_02.edxml",
+                   "status_acceptance_03.edxml", "status_assignment_04.edxml",
+                   "status_processing_05.edxml", "status_finish_06.edxml",
+                   "status_change-acceptance_15.edxml", "status_change-rejection_16.edxml"]
+
+
+async def poll_until(client: VxpClient, count: int, messagetype: str = "edoc",
+                     timeout: float = 20.0) -> list[dict[str, str]]:
+    """Poll like an agency system until `count` items have been handed out."""
+    seen: list[dict[str, str]] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(seen) < count:
+        answer = await client.get_received(messagetype)
+        assert answer["status"] == "OK", answer
+        seen += answer["data"]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"only {len(seen)} of {count} items arrived: {seen}")
+        if len(seen) < count:
+            await asyncio.sleep(0.05)
+    return seen
+
+
+async def receive(client: VxpClient, item: dict[str, str]) -> bytes:
+    answer = await client.get_edoc(item["docId"])
+    assert answer["status"] == "OK", answer
+    done = await client.update_status(item["docId"], "done")
+    assert done["status"] == "OK", done
+    return base64.b64decode(answer["data"])
+
+
+async def test_sample_packages_travel_between_two_systems(node: Node) -> None:
+    ministry = await node.add_system("01.02.G22", "000.00.00.G22", "000.00.00.A80")
+    provinces = await node.add_system("00.41.W00", "000.00.00.H41", "000.00.00.H14",
+                                      "000.00.00.G17", "28.22.H17")
+    sent: dict[str, str] = {}
+    for name in SAMPLE_DOCUMENTS:
+        package = sample(name)
+        answer = await ministry.send_edoc(package, parse_package(package).from_code)
+        assert answer["status"] == "OK" and answer["ErrorCode"] == "0", (name, answer)
+        sent[answer["DocId"]] = name
+    # edoc_new goes to one agency, each business package to three.
+    items = await poll_until(provinces, 1 + 3 * 3)
+    assert len({item["docId"] for item in items}) == len(items)
+    assert all(item["status"] == "new" for item in items)
+    for item in items:
+        delivered = await receive(provinces, item)
+        parsed = parse_package(delivered)
+        assert parsed.trace_organs[-1] == node.runtime.settings.node_code
+        assert item["to"] in parsed.to_codes
+    listing = await ministry.get_sent()
+    assert {row["senderDocId"] for row in listing["data"]} == set(sent)
+    assert {row["sendStatus"] for row in listing["data"]} == {"done"}
+    assert (await provinces.get_received())["data"] == []
+
+    for name in SAMPLE_STATUSES:
+        answer = await provinces.send_edoc(sample(name), "000.00.00.H41", "status")
+        assert answer["status"] == "OK", (name, answer)
+    recall = await ministry.send_edoc(sample("status_cancellation_13.edxml"),
+                                      "000.00.00.G22", "status")
+    assert recall["status"] == "OK", recall
+    statuses = await poll_until(ministry, len(SAMPLE_STATUSES), "status")
+    assert {s["from"] for s in statuses} == {"000.00.00.H41"}
+    assert all(s["messageType"] == "status" for s in statuses)
+    assert len(await poll_until(provinces, 1, "status")) == 1
+    assert (await ministry.get_received("edoc"))["data"] == []
+
+
+async def test_delivered_copy_keeps_original_bytes_and_adds_one_trace_header(node: Node
+                                                                           ) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    receiver = await node.add_system("sys.b", "000.00.02.H53")
+    package = document("000.00.01.H53", ["000.00.02.H53"])
+    assert (await sender.send_edoc(package, "000.00.01.H53"))["status"] == "OK"
+    [item] = await poll_until(receiver, 1)
+    delivered = await receive(receiver, item)
+    start = delivered.index(b"<TraceHeader xmlns=")
+    end = delivered.index(b"</TraceHeader>", start) + len(b"</TraceHeader>")
+    assert delivered[:start] + delivered[end:] == package  # CRLFs and attachment included
+    assert delivered[:start].endswith(b"</edXML:TraceHeader>")
+    assert node.runtime.settings.node_code.encode() in delivered[start:end]
+
+
+async def test_one_package_to_three_agencies_served_by_two_systems(node: Node) -> None:
+    sender = await node.add_system("sys.sender", "000.00.01.H53")
+    department = await node.add_system("sys.dept", "*.*.13.H53")
+    districts = await node.add_system("sys.districts", "#.H60")
+    recipients = ["000.00.13.H53", "000.01.13.H53", "000.00.20.H60"]
+    answer = await sender.send_edoc(document("000.00.01.H53", recipients), "000.00.01.H53")
+    assert answer["status"] == "OK", answer
+    dept_items = await poll_until(department, 2)
+    district_items = await poll_until(districts, 1)
+    assert sorted(i["to"] for i in dept_items) == recipients[:2]
+    assert [i["to"] for i in district_items] == recipients[2:]
+    sent = (await sender.get_sent(answer["DocId"]))["data"]
+    assert sorted(row["toCode"] for row in sent) == sorted(recipients)
+    assert {row["senderDocId"] for row in sent} == {answer["DocId"]}
+    assert sorted(row["receiverDocId"] for row in sent) == sorted(
+        i["docId"] for i in dept_items + district_items)
+    # One system cannot read what was delivered to another.
+    stolen = await department.get_edoc(district_items[0]["docId"])
+    assert (stolen["status"], stolen["ErrorCode"]) == ("FAIL", "26")
+
+
+async def test_unknown_recipient_is_refused_with_error_18(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    await node.add_system("sys.b", "000.00.02.H53")
+    package = document("000.00.01.H53", ["000.00.02.H53", "000.00.99.H99"])
+    answer = await sender.send_edoc(package, "000.00.01.H53")
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "18")
+    assert "000.00.99.H99" in answer["ErrorDesc"]
+    assert answer["errors"][0]["path"] == "MessageHeader/To[2]/OrganId"
+    assert (await sender.get_sent())["data"] == []  # nothing half-stored
+
+
+async def test_sender_must_be_an_agency_the_system_serves(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    await node.add_system("sys.b", "000.00.02.H53")
+    spoofed = document("000.00.05.H53", ["000.00.02.H53"])
+    answer = await sender.send_edoc(spoofed, "000.00.05.H53")
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "19")
+    mismatch = await sender.send_edoc(document("000.00.01.H53", ["000.00.02.H53"]),
+                                      "000.00.05.H53")
+    assert (mismatch["status"], mismatch["ErrorCode"]) == ("FAIL", "19")
+    assert "000.00.05.H53" in mismatch["ErrorDesc"]
+
+
+async def test_duplicate_document_id_from_same_sender_is_refused(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    receiver = await node.add_system("sys.b", "000.00.02.H53")
+    package = document("000.00.01.H53", ["000.00.02.H53"])
+    first = await sender.send_edoc(package, "000.00.01.H53")
+    again = await sender.send_edoc(package, "000.00.01.H53")
+    assert first["status"] == "OK"
+    assert (again["status"], again["ErrorCode"], again["DocId"]) == ("FAIL", "24",
+                                                                    first["DocId"])
+    assert len(await poll_until(receiver, 1)) == 1
+    await asyncio.sleep(0.3)
+    assert (await receiver.get_received())["data"] == []
+
+
+async def test_status_package_must_be_sent_as_messagetype_status(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    await node.add_system("sys.b", "000.00.02.H53")
+    answer = await sender.send_edoc(status("000.00.01.H53", "000.00.02.H53", "x,1"),
+                                    "000.00.01.H53", "edoc")
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "22")
+    assert answer["errors"][0]["code"] == "MESSAGETYPE_MISMATCH"
+
+
+async def test_failed_acknowledgement_offers_the_item_again(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    receiver = await node.add_system("sys.b", "000.00.02.H53")
+    await sender.send_edoc(document("000.00.01.H53", ["000.00.02.H53"]), "000.00.01.H53")
+    [item] = await poll_until(receiver, 1)
+    assert (await receiver.get_edoc(item["docId"]))["status"] == "OK"
+    assert (await receiver.update_status(item["docId"], "fail"))["status"] == "OK"
+    [again] = await poll_until(receiver, 1)  # after fail_retry_seconds
+    assert again["docId"] == item["docId"] and again["status"] == "pending"
+    await receive(receiver, again)
+    await asyncio.sleep(0.6)
+    assert (await receiver.get_received())["data"] == []
+
+
+async def test_acknowledging_before_downloading_is_refused(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    receiver = await node.add_system("sys.b", "000.00.02.H53")
+    await sender.send_edoc(document("000.00.01.H53", ["000.00.02.H53"]), "000.00.01.H53")
+    [item] = await poll_until(receiver, 1)
+    answer = await receiver.update_status(item["docId"], "done")
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "27")
