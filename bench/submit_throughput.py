@@ -97,7 +97,7 @@ def isolated_node(backend: str) -> Iterator[Settings]:
     sender serving `#.H01` and a receiver serving `#.H02`; everything removed afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="lienthong-bench-"))
     suffix = secrets.token_hex(4)
-    fields: dict[str, object] = {"data_dir": data_dir, "environment": "test",
+    fields: dict[str, object] = {"data_dir": data_dir,
                                  "secret_key": Fernet.generate_key().decode()}
     database = f"bench_{suffix}" if backend == "production" else None
     if database:
@@ -108,7 +108,7 @@ def isolated_node(backend: str) -> Iterator[Settings]:
         if database:
             asyncio.run(_pg_admin(f"CREATE DATABASE {database}"))
         migrate(settings.resolved_database_url)
-        asyncio.run(_with_store(settings, _register_systems))
+        asyncio.run(_register_systems(settings))
         yield settings
     finally:
         if database:
@@ -122,28 +122,22 @@ def isolated_node(backend: str) -> Iterator[Settings]:
 
 async def _pg_admin(sql: str) -> None:
     connection = await asyncpg.connect(PG_ADMIN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+    await connection.execute(sql)
+    await connection.close()
 
 
-async def _with_store(settings: Settings, work: Callable[[SqlStore], Awaitable[object]]) -> object:
+async def _register_systems(settings: Settings) -> None:
     store = build_store(settings)
     try:
-        return await work(store)
+        await add_system(store, SENDER, ["#.H01"], secret="bench-sender-secret")
+        await add_system(store, RECEIVER, ["#.H02"], secret="bench-receiver-secret")
     finally:
         await store.close()
 
 
-async def _register_systems(store: SqlStore) -> None:
-    await add_system(store, SENDER, ["#.H01"], secret="bench-sender-secret")
-    await add_system(store, RECEIVER, ["#.H02"], secret="bench-receiver-secret")
-
-
 def node_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {"LIENTHONG_DATA_DIR": str(settings.data_dir), "LIENTHONG_ENVIRONMENT": "test",
+    env |= {"LIENTHONG_DATA_DIR": str(settings.data_dir),
             "LIENTHONG_SECRET_KEY": settings.secret_key,
             "LIENTHONG_BROKER_URL": settings.broker_url,
             "LIENTHONG_BROKER_NAMESPACE": settings.broker_namespace}
@@ -200,9 +194,8 @@ async def http_run(settings: Settings, packages: list[bytes], concurrency: int) 
     base = f"http://127.0.0.1:{port}"
     store = build_store(settings)
     try:
-        await _wait_healthy(base, server)
+        await _wait_healthy(base, server, log_path)
         message_of: dict[int, str] = {}
-
         clients = [httpx.AsyncClient(base_url=base, timeout=120) for _ in range(concurrency)]
         vxps = [VxpClient(client, SENDER, "bench-sender-secret") for client in clients]
 
@@ -210,7 +203,7 @@ async def http_run(settings: Settings, packages: list[bytes], concurrency: int) 
             result.started[index] = time.time()
             try:
                 answer = await vxps[worker].send_edoc(package, FROM_CODE)
-            except Exception as error:  # noqa: BLE001 - counted and shown, not raised
+            except Exception as error:  # counted and shown, not raised
                 result.failures.append(f"#{index}: {type(error).__name__}: {error}")
                 return
             if answer.get("status") != "OK" or not answer.get("DocId"):
@@ -239,21 +232,21 @@ async def http_run(settings: Settings, packages: list[bytes], concurrency: int) 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        log_text = log_path.read_text(errors="replace")
-        bad = [line for line in log_text.splitlines()
-               if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)]
+        bad = [line for line in log_path.read_text(errors="replace").splitlines()
+               if re.search(r"\b(ERROR|CRITICAL|WARNING|Traceback)\b", line)]
         if bad:
-            result.notes.append(f"server log: {len(bad)} ERROR/Traceback lines, first: "
-                                + " | ".join(bad[:3]))
+            result.notes.append(f"server log: {len(bad)} WARNING/ERROR/Traceback lines, "
+                                "first: " + " | ".join(bad[:3]))
     return result
 
 
-async def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+async def _wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=base, timeout=2) as http:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"lienthong serve exited with {server.returncode}")
+                raise RuntimeError(f"lienthong serve exited with {server.returncode}:\n"
+                                   + log_path.read_text(errors="replace")[-3000:])
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get("/healthz")).status_code == 200:
                     return
@@ -282,7 +275,7 @@ async def baseline_run(settings: Settings, packages: list[bytes], concurrency: i
                 accepted = await runtime.submit(Submission(
                     system=system, body=body, declared_kind=MessageKind.EDOC,
                     declared_from=FROM_CODE))
-            except Exception as error:  # noqa: BLE001 - counted and shown, not raised
+            except Exception as error:  # counted and shown, not raised
                 result.failures.append(f"#{index}: {type(error).__name__}: {error}")
                 return
             result.deliveries[index] = [d.delivery_id for d in accepted.deliveries]

@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from gateway.types import AgencyCode, RouteKind, RoutingKey
 
 MAX_CODE_LENGTH = 35
-_CODE = re.compile(r"^[0-9A-Za-z]+(\.[0-9A-Za-z]+)*$")
-_STANDARD = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+_CODE = re.compile(r"[0-9A-Za-z]+(\.[0-9A-Za-z]+)*")
+_STANDARD = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
 
 
 def is_valid_code(value: str) -> bool:
     """Any dot-separated code of letters and digits up to 35 characters (real traffic varies)."""
-    return len(value) <= MAX_CODE_LENGTH and bool(_CODE.match(value))
+    return len(value) <= MAX_CODE_LENGTH and _CODE.fullmatch(value) is not None
 
 
 def is_standard_shape(value: str) -> bool:
     """The common four-group form `LLL.KK.JJ.XNN` of Decision 20/2020."""
-    return bool(_STANDARD.match(value))
+    return _STANDARD.fullmatch(value) is not None
 
 
 def code_level(code: str) -> int:
@@ -71,7 +71,7 @@ class ServePattern:
                     raise ValueError(f"pattern {text!r}: '*' may only stand in leading groups")
                 continue
             literal_started = True
-            if not _CODE.match(group):
+            if not _CODE.fullmatch(group):
                 raise ValueError(f"pattern {text!r}: group {group!r} is not letters and digits")
         if not literal_started:
             raise ValueError(f"pattern {text!r} must end in at least one literal group")

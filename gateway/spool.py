@@ -33,6 +33,7 @@ class SpooledBody:
     digest: bytes
     digest_without_crlf: bytes | None
     """Digest of the body minus its final CRLF, when it ends with one."""
+    limit: int
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -50,11 +51,20 @@ class SpooledBody:
             self.digest_without_crlf = None
             return
         if declared in (sdk_hex(self.digest), self.digest.hex()):
+            if self.size > self.limit:  # the CRLF slack is for the SDK's CRLF only
+                raise too_large(self.limit)
             return
         raise BodyIntegrityFailed(
             "XroadVnpt-hash-file does not match the SHA-256 of the body (with or without the "
             "trailing CRLF): the file was altered or truncated in transit",
             desc_vi="Ma bam tep khong khop")
+
+
+def too_large(limit: int) -> PackageTooLarge:
+    return PackageTooLarge(f"the package exceeds the limit of {limit} bytes "
+                           "(LIENTHONG_MAX_PACKAGE_BYTES)",
+                           desc_vi=f"Goi tin vuot qua gioi han {limit} byte",
+                           extra={"limit": limit})
 
 
 async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
@@ -71,22 +81,21 @@ async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit + slack:
-                    raise PackageTooLarge(
-                        f"the package exceeds the limit of {limit} bytes "
-                        "(LIENTHONG_MAX_PACKAGE_BYTES)",
-                        desc_vi=f"Goi tin vuot qua gioi han {limit} byte",
-                        extra={"limit": limit})
+                    raise too_large(limit)
                 handle.write(chunk)
                 data = tail + chunk
                 hasher.update(data[:-len(CRLF)])
                 tail = data[-len(CRLF):]
         if size == 0:
             raise InvalidRequest("the request body is empty", desc_vi="Tep rong")
+        if size > limit and tail != CRLF:
+            raise too_large(limit)
         full = hasher.copy()
         full.update(tail)
         digest = full.digest()
         return SpooledBody(path=path, size=size, sha256=Sha256Hex(digest.hex()), digest=digest,
-                           digest_without_crlf=hasher.digest() if tail == CRLF else None)
+                           digest_without_crlf=hasher.digest() if tail == CRLF else None,
+                           limit=limit)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

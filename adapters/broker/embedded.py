@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from adapters.broker.topology import Topology, topic_matches
 from gateway.errors import BrokerUnavailable
@@ -62,8 +64,8 @@ class EmbeddedBroker:
             for _ in range(self._prefetch):
                 self._spawn(self._worker(name, handler))
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -7,6 +7,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+READ_ONLY = "lienthong_read_only"
+"""Execution option marking a transaction that only reads (see `SqlStore.reading`)."""
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -33,7 +36,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock in WAL mode: only writers need to queue for the write lock.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adapters.db.engine import session_factory
+from adapters.db.engine import READ_ONLY, session_factory
 from adapters.db.models import (
     Agency,
     Delivery,
@@ -60,11 +60,20 @@ class SqlStore:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work; a lost database becomes `ServiceUnavailable` (503), never a 500."""
+    async def transaction(self, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work; a lost database becomes `ServiceUnavailable` (503), never a 500.
+
+        `read_only` lets SQLite readers run beside the writer instead of queueing for it."""
         try:
-            async with self._sessions() as session, session.begin():
-                yield session
+            async with self._sessions() as session:
+                if read_only:
+                    # Procuring the connection with the option is what begins the transaction.
+                    await session.connection(execution_options={READ_ONLY: True})
+                    yield session
+                    await session.commit()
+                else:
+                    async with session.begin():
+                        yield session
         except (IntegrityError, ProgrammingError, DataError):
             raise
         except (DBAPIError, OSError) as error:
@@ -72,7 +81,7 @@ class SqlStore:
                                      desc_vi="Loi he thong, thu lai sau") from error
 
     async def ping(self) -> None:
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             await session.execute(text("SELECT 1"))
 
     # -- systems ---------------------------------------------------------------------------
@@ -87,12 +96,12 @@ class SqlStore:
                                serves=list(patterns), delivery_mode=delivery_mode))
 
     async def get_system(self, system_id: str) -> SystemRecord | None:
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             row = await session.scalar(select(System).where(System.system_id == system_id))
         return self._system_record(row) if row is not None else None
 
     async def list_systems(self) -> list[SystemRecord]:
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             rows = (await session.scalars(select(System).order_by(System.system_id))).all()
         return [self._system_record(row) for row in rows]
 
@@ -130,7 +139,7 @@ class SqlStore:
         return added, updated
 
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             rows = (await session.scalars(select(Agency).order_by(Agency.code))).all()
         ids = {row.code: row.id for row in rows}
         return [AgencyRecord(code=AgencyCode(r.code), name=r.name, parent_code=r.parent_code,
@@ -142,7 +151,7 @@ class SqlStore:
         """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
         themselves. Cycles and over-long chains stop where they are."""
         result = {code: code for code in codes}
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             for code in codes:
                 current, seen = code, {code}
                 for _ in range(MAX_SUCCESSOR_HOPS):
@@ -302,7 +311,7 @@ class SqlStore:
             return len(result.all())
 
     async def unpublished_count(self) -> int:
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             return int(await session.scalar(
                 select(func.count()).select_from(OutboxEntry)
                 .where(OutboxEntry.published_at.is_(None))) or 0)
@@ -372,7 +381,7 @@ class SqlStore:
                          ) -> tuple[list[InboxItem], int | None]:
         """Read-only page of pending items after cursor `after` (the internal row id)."""
         now = utcnow()
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             rows = (await session.execute(
                 select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
                 .where(Delivery.system_id == system_id, Delivery.kind == kind.value,
@@ -450,7 +459,7 @@ class SqlStore:
         if message_id is not None:
             query = query.where(Message.public_id == message_id)
         query = query.order_by(Message.id.desc(), Delivery.id).limit(limit)
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             rows = (await session.execute(query)).all()
             events: dict[int, list[TimelineEntry]] = {}
             if with_timeline and rows:
@@ -471,7 +480,7 @@ class SqlStore:
 
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]:
         """(sha256, kind) of a message its sender or one of its recipients may read."""
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             message = await session.scalar(select(Message).where(Message.public_id == message_id))
             allowed = message is not None and (
                 message.sender_system_id == system_id or await session.scalar(
@@ -485,7 +494,7 @@ class SqlStore:
     async def delivery_timestamps(self, delivery_ids: Sequence[str]
                                   ) -> dict[str, tuple[datetime, datetime | None]]:
         """(accepted, available) per delivery: what benchmarks and fault tests measure."""
-        async with self.transaction() as session:
+        async with self.transaction(read_only=True) as session:
             rows = (await session.execute(
                 select(Delivery.public_id, Delivery.created_at, Delivery.available_at)
                 .where(Delivery.public_id.in_(delivery_ids)))).all()

@@ -94,8 +94,10 @@ def _received_entry(runtime: Runtime, item: InboxItem) -> dict[str, Any]:
     }
 
 
-@router.api_route("/getEdoc", methods=["GET", "POST"])
+@router.get("/getEdoc", operation_id="vxp_get_edoc_download_helper")
+@router.post("/getEdoc")
 async def get_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """The SDK posts; its download helper uses GET with the same signed headers."""
     call = await _call(request, runtime)
     _, content = await runtime.inbox.download(call.system, call.required("docId"))
     return ok(data=base64.b64encode(content).decode("ascii"))

@@ -7,6 +7,7 @@ found in one package are reported together, each with the element path a clerk c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +24,49 @@ _UNDEFINED_PREFIX = 201  # libxml2 XML_NS_ERR_UNDEFINED_NAMESPACE
 
 
 def hardened_parser(*, recover: bool = False) -> etree.XMLParser:
-    """No DTD, no entity expansion, no network: untrusted XML can only be XML."""
+    """No DTD, no entity expansion, no network: untrusted XML can only be XML.
+
+    `collect_ids` stays on: with it off, libxml2 was seen opening a local file named as the
+    external DTD subset, which would let a sender probe the node's file system."""
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, collect_ids=False,
-                           recover=recover)
+                           dtd_validation=False, huge_tree=False, recover=recover)
+
+
+PROLOG_BYTES = 65_536
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def check_prolog(head: bytes) -> None:
+    """Refuse, before any parser sees them, what edXML never contains: another encoding than
+    UTF-8 (SPEC §2.1) and a document type declaration (entity bombs, external subsets)."""
+    if head.startswith(_UTF16_32_BOMS) or b"\x00" in head[:4]:
+        raise _encoding_error("the package is not UTF-8 (UTF-16/32 byte order mark or NUL)")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    declared = _DECLARED_ENCODING.match(head)
+    if declared and declared.group(1).upper().replace(b"_", b"-") not in (b"UTF-8", b"UTF8"):
+        raise _encoding_error(f"the XML declaration says encoding="
+                              f"{declared.group(1).decode()}; edXML must be UTF-8")
+    position = 0
+    while (start := head.find(b"<", position)) >= 0:
+        if head.startswith(b"<?", start):
+            end, step = head.find(b"?>", start), 2
+        elif head.startswith(b"<!--", start):
+            end, step = head.find(b"-->", start), 3
+        elif head[start:start + 9].upper() == b"<!DOCTYPE":
+            raise PackageRejected("DTDs and entity declarations are not allowed",
+                                  desc_vi="Khong chap nhan DTD", problems=[
+                                      Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
+        else:
+            return  # the root element: the prolog is over
+        if end < 0:
+            return  # unterminated prolog item: the parser reports it precisely
+        position = end + step
+
+
+def _encoding_error(message: str) -> PackageRejected:
+    return PackageRejected(message, desc_vi="Goi tin phai ma hoa UTF-8",
+                           problems=[Problem("XML_ENCODING", "/", message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +90,34 @@ def load_tree(source: Path | bytes) -> tuple[etree._ElementTree, list[Problem]]:
     """Parse hardened; tolerate only the unbound-prefix defect real systems copied from the
     SDK sample (`xlink:href` without a declaration), and report it as a warning."""
     warnings: list[Problem] = []
+    check_prolog(_head(source))
+    parser = hardened_parser()
     try:
-        tree = _parse(source, hardened_parser())
+        tree = _parse(source, parser)
     except etree.XMLSyntaxError as error:
-        entries = list(error.error_log)
+        # The parser's own log: the exception's is shared by the thread's earlier parses.
+        entries = [e for e in parser.error_log if e.level_name != "WARNING"]
         if not entries or any(e.type != _UNDEFINED_PREFIX for e in entries):
             raise PackageRejected(
                 f"not well-formed XML: {error.msg}", desc_vi="Khong phai XML hop le",
                 problems=[Problem("XML_MALFORMED", f"line {error.lineno}", str(error.msg))],
             ) from None
         tree = _parse(source, hardened_parser(recover=True))
-        warnings += [Problem("XML_UNBOUND_PREFIX", f"line {e.line}", e.message.strip(),
-                             "warning") for e in entries]
+        warnings += [Problem("XML_UNBOUND_PREFIX", f"line {line}", message, "warning")
+                     for line, message in sorted({(e.line, e.message.strip())
+                                                  for e in entries})]
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise PackageRejected("DTDs and entity declarations are not allowed",
                               desc_vi="Khong chap nhan DTD",
                               problems=[Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
     return tree, warnings
+
+
+def _head(source: Path | bytes) -> bytes:
+    if isinstance(source, bytes):
+        return source[:PROLOG_BYTES]
+    with open(source, "rb") as handle:
+        return handle.read(PROLOG_BYTES)
 
 
 def _parse(source: Path | bytes, parser: etree.XMLParser) -> etree._ElementTree:

@@ -22,32 +22,59 @@ class _HeaderDone(Exception):
     """Raised from a handler to stop parsing once the header has been read."""
 
 
+def end_of_tag(data: bytes, start: int) -> int:
+    """Offset just past the tag opening at `start`, skipping `>` inside quoted values."""
+    quote: int | None = None
+    for position in range(start + 1, len(data)):
+        byte = data[position]
+        if quote is not None:
+            quote = None if byte == quote else quote
+        elif byte in (0x22, 0x27):
+            quote = byte
+        elif byte == 0x3E:
+            return position + 1
+    raise ValueError("unterminated tag")
+
+
 class _SpliceFinder:
-    """Finds where the new TraceHeader goes: after the last TraceHeader of the header's
-    TraceHeaderList, or, without a list, after MessageHeader (with a list of its own)."""
+    """Finds where the new TraceHeader goes, reading the header only.
+
+    Expat runs without namespace processing and prefixes are resolved here, because the node
+    tolerates one defect real senders have (an undeclared `xlink:` prefix) that expat's
+    namespace mode would refuse."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
-        self._parser = expat.ParserCreate(namespace_separator=" ")
+        self._parser = expat.ParserCreate()
         self._parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self._parser.StartElementHandler = self._start
         self._parser.EndElementHandler = self._end
-        self._stack: list[str] = []
+        self._scopes: list[dict[str, str]] = [{}]
+        self._path: list[str] = []
         self.after_trace: int | None = None
+        self.list_start: tuple[int, int, str] | None = None
+        """(offset of `<`, offset past the start tag, qualified name) of TraceHeaderList."""
         self.after_message_header: int | None = None
 
-    @staticmethod
-    def _local(name: str) -> str | None:
-        uri, _, local = name.partition(" ")
-        return local if uri == QCVN_NS else None
+    def _start(self, qname: str, attributes: dict[str, str]) -> None:
+        scope = dict(self._scopes[-1])
+        for name, value in attributes.items():
+            if name == "xmlns":
+                scope[""] = value
+            elif name.startswith("xmlns:"):
+                scope[name[6:]] = value
+        self._scopes.append(scope)
+        prefix, _, local = qname.rpartition(":")
+        self._path.append(local if scope.get(prefix) == QCVN_NS else "")
+        if tuple(self._path) == (*_HEADER_PATH, "TraceHeaderList"):
+            at = self._parser.CurrentByteIndex
+            self.list_start = (at, end_of_tag(self._data, at), qname)
 
-    def _start(self, name: str, _attributes: object) -> None:
-        self._stack.append(self._local(name) or "")
-
-    def _end(self, _name: str) -> None:
-        path = tuple(self._stack)
-        self._stack.pop()
-        end = self._data.index(b">", self._parser.CurrentByteIndex) + 1
+    def _end(self, _qname: str) -> None:
+        path = tuple(self._path)
+        self._path.pop()
+        self._scopes.pop()
+        end = end_of_tag(self._data, self._parser.CurrentByteIndex)
         if path == (*_HEADER_PATH, "TraceHeaderList", "TraceHeader"):
             self.after_trace = end
         elif path == (*_HEADER_PATH, "MessageHeader"):
@@ -72,16 +99,27 @@ def _escape(text: str) -> str:
 
 
 def with_trace_header(original: bytes, node_code: str, at_local: datetime) -> bytes:
-    """Return the package with this node's TraceHeader (local time) spliced in."""
+    """Return the package with this node's TraceHeader (local time) spliced in: after the last
+    TraceHeader, else first in an existing TraceHeaderList, else in a new list after
+    MessageHeader."""
     finder = _SpliceFinder(original)
     finder.run()
     element = trace_header_xml(node_code, at_local).encode()
     if finder.after_trace is not None:
-        position = finder.after_trace
-    elif finder.after_message_header is not None:
+        return _splice(original, finder.after_trace, finder.after_trace, element)
+    if finder.list_start is not None:
+        start, end, qname = finder.list_start
+        if original[end - 2:end] == b"/>":  # <TraceHeaderList/>: open it up
+            opening = original[start:end - 2].rstrip() + b">"
+            return _splice(original, start, end,
+                           opening + element + f"</{qname}>".encode())
+        return _splice(original, end, end, element)
+    if finder.after_message_header is not None:
         position = finder.after_message_header
-        element = (f'<TraceHeaderList xmlns="{QCVN_NS}">'.encode() + element
-                   + b"</TraceHeaderList>")
-    else:
-        raise ValueError("no MessageHeader in the edXMLHeader: not an accepted package")
-    return original[:position] + element + original[position:]
+        return _splice(original, position, position, f'<TraceHeaderList xmlns="{QCVN_NS}">'
+                       .encode() + element + b"</TraceHeaderList>")
+    raise ValueError("no MessageHeader in the edXMLHeader: not an accepted package")
+
+
+def _splice(original: bytes, start: int, end: int, insert: bytes) -> bytes:
+    return original[:start] + insert + original[end:]

@@ -57,7 +57,8 @@ def read_agency_file(path: Path) -> list[AgencyRecord]:
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or not {"code", "name"} <= set(reader.fieldnames):
             raise InvalidRequest(f"{path}: the CSV header must include code,name,parent,mail")
-        labelled = [(f"line {i}", r) for i, r in enumerate(reader, start=2)]
+        # line_num, not a count: DictReader skips blank lines and rows may span lines.
+        labelled = [(f"line {reader.line_num}", r) for r in reader]
     return agency_records(labelled)
 
 

@@ -1,0 +1,105 @@
+"""Choosing the serving system and planning each recipient's delivery (SPEC §3.1 steps 3–4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.codes import ServePattern, routing_key
+from gateway.errors import RecipientUnknown
+from gateway.records import SystemRecord
+from gateway.routing import plan_recipients, serving_system
+from gateway.types import AgencyCode, RouteKind, SystemId
+
+
+def system(system_id: str, *patterns: str, enabled: bool = True) -> SystemRecord:
+    return SystemRecord(system_id=SystemId(system_id), secret="s3cr3t-key",
+                        patterns=tuple(ServePattern.parse(p) for p in patterns), enabled=enabled)
+
+
+def to_path(index: int) -> str:
+    return f"MessageHeader/To[{index}]/OrganId"
+
+
+def codes(*values: str) -> list[AgencyCode]:
+    return [AgencyCode(v) for v in values]
+
+
+PROVINCE = system("00.53.W00", "#.H53")
+DEPARTMENT = system("00.53.W13", "*.*.13.H53")
+EXACT = system("00.53.W99", "000.20.13.H53")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("000.00.00.H53", "00.53.W00"),
+    ("000.00.13.H53", "00.53.W13"),
+    ("000.20.13.H53", "00.53.W99"),
+    ("000.00.00.H41", None),
+])
+def test_most_specific_pattern_wins(code: str, expected: str | None) -> None:
+    for systems in ([PROVINCE, DEPARTMENT, EXACT], [EXACT, DEPARTMENT, PROVINCE]):
+        chosen = serving_system(code, systems)
+        assert (chosen.system_id if chosen else None) == expected
+
+
+def test_tie_goes_to_lowest_system_id() -> None:
+    systems = [system("b-system", "#.H53"), system("a-system", "#.H53"), system("c", "#.H53")]
+    chosen = serving_system("000.00.00.H53", systems)
+    assert chosen is not None and chosen.system_id == "a-system"
+
+
+def test_disabled_systems_are_ignored() -> None:
+    disabled_exact = system("00.53.A00", "000.00.13.H53", enabled=False)
+    chosen = serving_system("000.00.13.H53", [disabled_exact, PROVINCE])
+    assert chosen is not None and chosen.system_id == "00.53.W00"
+    assert serving_system("000.00.13.H53", [disabled_exact]) is None
+
+
+def test_plan_gives_each_recipient_its_system_and_key() -> None:
+    plans = plan_recipients(codes("000.00.13.H53", "000.00.00.H53"), {},
+                            [PROVINCE, DEPARTMENT], 4, to_path)
+    assert [(p.requested_code, p.recipient_code, p.system_id) for p in plans] == [
+        ("000.00.13.H53", "000.00.13.H53", "00.53.W13"),
+        ("000.00.00.H53", "000.00.00.H53", "00.53.W00"),
+    ]
+    assert all(p.route is RouteKind.INBOX for p in plans)
+    assert plans[0].routing_key == routing_key(RouteKind.INBOX, AgencyCode("000.00.13.H53"), 4)
+
+
+def test_merged_agency_redirects_to_its_successor() -> None:
+    current = {"000.00.00.H41": "000.00.00.H53"}
+    (plan,) = plan_recipients(codes("000.00.00.H41"), current, [PROVINCE], 4, to_path)
+    assert plan.requested_code == "000.00.00.H41"
+    assert plan.recipient_code == "000.00.00.H53"
+    assert plan.system_id == "00.53.W00"
+    assert plan.routing_key.startswith("inbox.H53.00.00.000.")
+
+
+def test_two_recipients_merged_into_one_are_delivered_once() -> None:
+    current = {"000.00.00.H41": "000.00.00.H53", "000.00.00.H42": "000.00.00.H53"}
+    plans = plan_recipients(codes("000.00.00.H41", "000.00.00.H42"), current, [PROVINCE], 4,
+                            to_path)
+    assert [(p.requested_code, p.recipient_code) for p in plans] == [
+        ("000.00.00.H41", "000.00.00.H53")]
+
+
+def test_every_unserved_recipient_is_named_with_its_element() -> None:
+    requested = codes("000.00.00.G22", "000.00.00.H53", "vxp.saas.03")
+    with pytest.raises(RecipientUnknown) as caught:
+        plan_recipients(requested, {}, [PROVINCE], 4, to_path)
+    error = caught.value
+    assert [(p.code, p.path) for p in error.problems] == [
+        ("RECIPIENT_UNKNOWN", "MessageHeader/To[1]/OrganId"),
+        ("RECIPIENT_UNKNOWN", "MessageHeader/To[3]/OrganId"),
+    ]
+    assert "000.00.00.G22" in error.detail and "vxp.saas.03" in error.detail
+    assert "000.00.00.H53" not in error.detail
+    assert error.vxp_code == "18"
+
+
+def test_unserved_successor_is_reported_under_the_requested_element() -> None:
+    with pytest.raises(RecipientUnknown) as caught:
+        plan_recipients(codes("000.00.00.H53", "000.00.00.H41"),
+                        {"000.00.00.H41": "000.00.00.H99"}, [PROVINCE], 4, to_path)
+    (problem,) = caught.value.problems
+    assert problem.path == "MessageHeader/To[2]/OrganId"
+    assert "000.00.00.H99" in problem.message
