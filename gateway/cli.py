@@ -81,7 +81,7 @@ def _ensure_demo(settings: Settings, host: str, port: int) -> None:
     async def work(store: SqlStore) -> list[tuple[str, str, str]]:
         lines = []
         for system_id, code in DEMO_SYSTEMS:
-            existing = await store.get_system(system_id)
+            existing = await store.get_credentials(system_id)
             secret = existing.secret if existing else await add_system(store, system_id, [code])
             lines.append((system_id, code, secret))
         await store.upsert_agencies([AgencyRecord(code=AgencyCode(code), name=f"Demo {sid}")

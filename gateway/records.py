@@ -21,14 +21,23 @@ from gateway.types import (
 
 @dataclass(frozen=True, slots=True)
 class SystemRecord:
+    """A connected system as routing and permission checks see it (never its secret)."""
+
     system_id: SystemId
-    secret: str
     patterns: tuple[ServePattern, ...]
     delivery_mode: str = "poll"
     enabled: bool = True
 
     def serves(self, code: str) -> bool:
         return any(p.matches(code) for p in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemCredentials:
+    """What authentication needs: decrypted only for the one system that is calling."""
+
+    system: SystemRecord
+    secret: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

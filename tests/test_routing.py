@@ -12,7 +12,7 @@ from gateway.types import AgencyCode, RouteKind, SystemId
 
 
 def system(system_id: str, *patterns: str, enabled: bool = True) -> SystemRecord:
-    return SystemRecord(system_id=SystemId(system_id), secret="s3cr3t-key",
+    return SystemRecord(system_id=SystemId(system_id),
                         patterns=tuple(ServePattern.parse(p) for p in patterns), enabled=enabled)
 
 

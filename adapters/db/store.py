@@ -8,6 +8,7 @@ SQLite `BEGIN IMMEDIATE` serialises writers and the same statement is simply ato
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -41,6 +42,7 @@ from gateway.records import (
     InboxItem,
     NewMessage,
     OutboxWork,
+    SystemCredentials,
     SystemRecord,
     TimelineEntry,
 )
@@ -55,6 +57,10 @@ class SqlStore:
         self.engine = engine
         self._sessions = session_factory(engine)
         self._box = secret_box
+        # SQLite has one writer at a time and its busy handler sleeps in growing steps (up to
+        # 100 ms) while it waits: queueing writers here instead keeps the tail short. The
+        # embedded node is one process, so an in-process lock covers every writer.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -72,13 +78,21 @@ class SqlStore:
                     yield session
                     await session.commit()
                 else:
-                    async with session.begin():
+                    async with self._writing(), session.begin():
                         yield session
         except (IntegrityError, ProgrammingError, DataError):
             raise
         except (DBAPIError, OSError) as error:
             raise ServiceUnavailable("the database is unreachable; nothing was stored, retry",
                                      desc_vi="Loi he thong, thu lai sau") from error
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
 
     async def ping(self) -> None:
         async with self.transaction(read_only=True) as session:
@@ -100,14 +114,22 @@ class SqlStore:
             row = await session.scalar(select(System).where(System.system_id == system_id))
         return self._system_record(row) if row is not None else None
 
+    async def get_credentials(self, system_id: str) -> SystemCredentials | None:
+        async with self.transaction(read_only=True) as session:
+            row = await session.scalar(select(System).where(System.system_id == system_id))
+        if row is None:
+            return None
+        return SystemCredentials(self._system_record(row), self._box.open(row.secret_ciphertext))
+
     async def list_systems(self) -> list[SystemRecord]:
         async with self.transaction(read_only=True) as session:
             rows = (await session.scalars(select(System).order_by(System.system_id))).all()
         return [self._system_record(row) for row in rows]
 
-    def _system_record(self, row: System) -> SystemRecord:
+    @staticmethod
+    def _system_record(row: System) -> SystemRecord:
         return SystemRecord(
-            system_id=SystemId(row.system_id), secret=self._box.open(row.secret_ciphertext),
+            system_id=SystemId(row.system_id),
             patterns=tuple(ServePattern.parse(p) for p in row.serves),
             delivery_mode=row.delivery_mode, enabled=row.enabled)
 

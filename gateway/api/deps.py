@@ -26,11 +26,11 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
     system_id, _, secret = token.strip().rpartition(":")
     if scheme.lower() != "bearer" or not system_id or not secret:
         raise AuthenticationFailed("send 'Authorization: Bearer <systemId>:<secret>'")
-    system = await runtime.store.get_system(system_id)
-    if system is None or not system.enabled or not hmac.compare_digest(
-            system.secret.encode(), secret.encode()):
+    credentials = await runtime.store.get_credentials(system_id)
+    if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
+            credentials.secret.encode(), secret.encode()):
         raise AuthenticationFailed("unknown system id or wrong secret")
-    return system
+    return credentials.system
 
 
 CurrentSystem = Annotated[SystemRecord, Depends(bearer_system)]

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import Headers
 
-from adapters.db.store import SqlStore
 from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.ports import Store
 from gateway.records import SystemRecord
 from gateway.settings import Settings
 
@@ -47,7 +47,7 @@ class VxpCall:
         return value
 
 
-async def authenticate(headers: Headers, store: SqlStore, settings: Settings) -> VxpCall:
+async def authenticate(headers: Headers, store: Store, settings: Settings) -> VxpCall:
     system_id = headers.get("xroadvnpt-systemid")
     sign_header = headers.get("xroadvnpt-sign-header")
     mac = headers.get("xroadvnpt-hash-header")
@@ -55,11 +55,12 @@ async def authenticate(headers: Headers, store: SqlStore, settings: Settings) ->
         raise AuthenticationFailed("XroadVnpt-systemid, XroadVnpt-sign-header and "
                                    "XroadVnpt-hash-header are required",
                                    desc_vi="Thieu thong tin xac thuc")
-    system = await store.get_system(system_id)
-    expected = sign(system.secret if system else "\0invalid", sign_header)
-    if system is None or not system.enabled or not hmac.compare_digest(
+    credentials = await store.get_credentials(system_id)
+    expected = sign(credentials.secret if credentials else "\0invalid", sign_header)
+    if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
             expected, mac.strip().lower()):
         raise AuthenticationFailed(WRONG_CREDENTIALS, desc_vi="Sai systemId hoac secret")
+    system = credentials.system
     try:
         signed_headers = json.loads(sign_header)
     except ValueError:

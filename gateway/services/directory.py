@@ -9,9 +9,9 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.db.store import SqlStore
 from gateway.codes import ServePattern, is_valid_code
 from gateway.errors import InvalidRequest
+from gateway.ports import Store
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
 
@@ -23,7 +23,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def add_system(store: SqlStore, system_id: str, serves: Sequence[str],
+async def add_system(store: Store, system_id: str, serves: Sequence[str],
                      secret: str | None = None) -> str:
     """Register a system; returns its secret (generated when not given)."""
     if not system_id or len(system_id) > 64 or not set(system_id) <= SYSTEM_ID_CHARS:

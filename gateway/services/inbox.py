@@ -8,8 +8,8 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from adapters.db.store import SqlStore
 from gateway.edxml.trace import with_trace_header
+from gateway.ports import Store
 from gateway.records import InboxItem, SystemRecord
 from gateway.settings import Settings
 from gateway.types import BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class InboxDeliverer:
     """Broker consumer for the `inbox` route: queued → available, idempotently."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
@@ -33,7 +33,7 @@ class InboxDeliverer:
 
 
 class Inbox:
-    def __init__(self, settings: Settings, store: SqlStore, payloads: PayloadStore) -> None:
+    def __init__(self, settings: Settings, store: Store, payloads: PayloadStore) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads

@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from adapters.db.models import utcnow
-from adapters.db.store import SqlStore
 from gateway.errors import BrokerUnavailable, ServiceUnavailable
+from gateway.ports import Store
 from gateway.records import OutboxWork
 from gateway.settings import Settings
 from gateway.types import Broker, BrokerEnvelope, RoutingKey
@@ -26,7 +25,7 @@ MAX_BACKOFF_SECONDS = 5.0
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings, store: SqlStore, broker: Broker) -> None:
+    def __init__(self, settings: Settings, store: Store, broker: Broker) -> None:
         self._settings = settings
         self._store = store
         self._broker = broker
@@ -99,4 +98,4 @@ class OutboxRelay:
 
     async def republish_stale(self, older_than_seconds: float) -> int:
         return await self._store.republish_stale(
-            utcnow() - timedelta(seconds=older_than_seconds))
+            datetime.now(UTC) - timedelta(seconds=older_than_seconds))

@@ -10,9 +10,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.db.store import SqlStore
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import DuplicatePackage, PackageRejected, PermissionDenied, Problem
+from gateway.ports import Store
 from gateway.records import AcceptedMessage, NewMessage, SystemRecord
 from gateway.routing import plan_recipients
 from gateway.settings import Settings
@@ -31,7 +31,7 @@ class Submission:
 
 
 class SubmitPackage:
-    def __init__(self, settings: Settings, store: SqlStore, payloads: PayloadStore,
+    def __init__(self, settings: Settings, store: Store, payloads: PayloadStore,
                  on_accepted: Callable[[], None]) -> None:
         self._settings = settings
         self._store = store
