@@ -31,7 +31,7 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.DOWNLOADED: frozenset({S.DONE, S.FAIL, S.CANCELLED}),
     S.FAIL: frozenset({S.DOWNLOADED, S.DONE, S.CANCELLED, S.DEAD}),
     S.RETRYING: frozenset({S.QUEUED, S.AVAILABLE, S.FORWARDED, S.DEAD, S.CANCELLED}),
-    S.DEAD: frozenset({S.QUEUED}),
+    S.DEAD: frozenset({S.QUEUED, S.CANCELLED}),
     S.DONE: frozenset(),
     S.FORWARDED: frozenset(),
     S.CANCELLED: frozenset(),

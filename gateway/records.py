@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from gateway.codes import ServePattern
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
+
+if TYPE_CHECKING:
+    from gateway.business import BusinessAct
 from gateway.types import (
     AgencyCode,
     DeliveryId,
@@ -52,6 +57,17 @@ class RecipientPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentRecord:
+    position: int
+    content_id: str
+    name: str | None
+    description: str | None
+    content_type: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     kind: MessageKind
     sender_system_id: SystemId
@@ -59,9 +75,17 @@ class NewMessage:
     payload_sha256: str
     payload_size: int
     recipients: tuple[RecipientPlan, ...]
+    """Plans for the recipients the package names (for an update: To, added and removed)."""
     dedup_key: str | None
     idempotency_key: str | None
     warnings: tuple[Problem, ...] = ()
+    attachments: tuple[AttachmentRecord, ...] = ()
+    header: dict[str, Any] | None = None
+    signed: bool = False
+    paper: int | None = None
+    business: BusinessAct | None = None
+    holders: Mapping[str, RecipientPlan] = field(default_factory=dict)
+    """For a revocation: plans for the original's recipients, who may get it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +102,8 @@ class AcceptedMessage:
     deliveries: tuple[DeliveryRef, ...]
     duplicate_of: str | None = None
     """'idempotency-key' or 'document-id' when this answers an earlier submission."""
+    cancelled: tuple[DeliveryRef, ...] = ()
+    """Deliveries of the original document that a revoke or update cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +173,48 @@ class AgencyRecord:
     old_code: str | None = None
     id: int | None = None
     parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    position: int
+    content_id: str
+    name: str | None
+    description: str | None
+    content_type: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    relation: str
+    target_document_id: str
+    target_message_id: MessageId | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A package's metadata as one system may see it: its sender sees every delivery, a
+    recipient only its own."""
+
+    message_id: MessageId
+    kind: MessageKind
+    from_code: AgencyCode
+    document_id: str
+    code_number: str | None
+    code_notation: str | None
+    subject: str | None
+    business_type: int
+    status_code: str | None
+    signed: bool
+    paper: int | None
+    received_at: datetime
+    payload_sha256: str
+    payload_size: int
+    header: dict[str, Any] | None
+    warnings: tuple[dict[str, str], ...]
+    attachments: tuple[AttachmentView, ...]
+    links: tuple[LinkView, ...]
+    deliveries: tuple[DeliveryView, ...]
+    is_sender: bool

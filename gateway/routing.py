@@ -49,3 +49,19 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
         raise RecipientUnknown(f"recipient not served by this node: {', '.join(unknown)}",
                                desc_vi="Don vi nhan khong ton tai", problems=problems)
     return tuple(plans)
+
+
+def route_known(codes: Sequence[str], current: dict[str, str],
+                systems: Sequence[SystemRecord], shards: int) -> dict[str, RecipientPlan]:
+    """Plans for those of `codes` that some system serves, keyed by the live code; the others
+    are left out (used for recipients of an earlier package, not ones a sender names)."""
+    plans: dict[str, RecipientPlan] = {}
+    for code in codes:
+        target = AgencyCode(current.get(code, code))
+        system = serving_system(target, systems)
+        if system is not None and target not in plans:
+            plans[target] = RecipientPlan(
+                requested_code=AgencyCode(code), recipient_code=target, route=RouteKind.INBOX,
+                system_id=system.system_id,
+                routing_key=routing_key(RouteKind.INBOX, target, shards))
+    return plans

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     secret_key: str = ""
     """Fernet key that encrypts system secrets at rest; generated into the data dir if empty."""
     max_package_bytes: Annotated[int, Field(gt=0)] = 104_857_600
+    max_unzipped_bytes: Annotated[int, Field(gt=0)] = 536_870_912
+    """Largest file served unzipped from a zipped attachment (zip-bomb guard)."""
+    strict_lengths: bool = False
+    """Treat the observed length limits of edXML fields as errors instead of warnings."""
     signature_policy: SignaturePolicy = SignaturePolicy.VERIFY_IF_PRESENT
     trust_dir: Path | None = None
     timezone: str = "Asia/Ho_Chi_Minh"

@@ -116,7 +116,41 @@ class Message(Base):
     payload_sha256: Mapped[str] = mapped_column(String(64))
     payload_size: Mapped[int] = mapped_column(BigId)
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    header: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The typed header (and business part) as read, for metadata and reports."""
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    paper: Mapped[int | None] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StoredAttachment(Base):
+    """One decoded attachment, its bytes in the payload store under `sha256`."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("message_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    content_id: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str | None] = mapped_column(String(1000))
+    description: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class MessageLink(Base):
+    """A revoke, update or replace package and the document it acts on."""
+
+    __tablename__ = "message_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    target_document_id: Mapped[str] = mapped_column(String(200))
+    target_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"),
+                                                          index=True)
 
 
 class Delivery(Base):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 
 from adapters.db.engine import READ_ONLY, session_factory
 from adapters.db.models import (
@@ -26,22 +27,30 @@ from adapters.db.models import (
     Delivery,
     DeliveryEvent,
     Message,
+    MessageLink,
     OutboxEntry,
+    StoredAttachment,
     System,
     utcnow,
 )
 from adapters.secretbox import SecretBox
+from gateway.business import TargetDelivery, decide
 from gateway.codes import ServePattern, code_level
 from gateway.delivery_states import PENDING_FOR_RECIPIENT, DeliveryState, require_transition
+from gateway.edxml.model import BusinessType
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 from gateway.records import (
     AcceptedMessage,
     AgencyRecord,
+    AttachmentView,
     DeliveryRef,
     DeliveryView,
     InboxItem,
+    LinkView,
+    MessageView,
     NewMessage,
     OutboxWork,
+    RecipientPlan,
     SystemCredentials,
     SystemRecord,
     TimelineEntry,
@@ -50,6 +59,27 @@ from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind, System
 
 S = DeliveryState
 MAX_SUCCESSOR_HOPS = 16
+
+
+def _not_visible(message_id: str, system_id: str) -> NotFound:
+    return NotFound(f"no package {message_id} visible to {system_id}",
+                    desc_vi="Khong tim thay van ban")
+
+
+def _view(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = ()) -> DeliveryView:
+    return DeliveryView(
+        message_id=MessageId(m.public_id), delivery_id=DeliveryId(d.public_id),
+        kind=MessageKind(m.kind), from_code=AgencyCode(m.from_code),
+        to_code=AgencyCode(d.recipient_code), requested_code=AgencyCode(d.requested_code),
+        subject=m.subject, code_number=m.code_number, code_notation=m.code_notation,
+        document_id=m.document_id, sent_at=m.received_at, available_at=d.available_at,
+        state=d.state, state_changed_at=d.state_changed_at, fail_count=d.fail_count,
+        timeline=tuple(timeline))
+
+
+def _ref(delivery: Delivery) -> DeliveryRef:
+    return DeliveryRef(AgencyCode(delivery.recipient_code), DeliveryId(delivery.public_id),
+                       delivery.state)
 
 
 class SqlStore:
@@ -219,17 +249,26 @@ class SqlStore:
             business_type=package.business_type, status_code=package.status_code,
             dedup_key=new.dedup_key, idempotency_key=new.idempotency_key,
             payload_sha256=new.payload_sha256, payload_size=new.payload_size,
-            warnings=[w.as_dict() for w in new.warnings], received_at=now)
+            warnings=[w.as_dict() for w in new.warnings], header=new.header,
+            signed=new.signed, paper=new.paper, received_at=now)
         session.add(message)
         await session.flush()
+        session.add_all(StoredAttachment(
+            message_id=message.id, position=a.position, content_id=a.content_id, name=a.name,
+            description=a.description, content_type=a.content_type, size=a.size,
+            sha256=a.sha256) for a in new.attachments)
+        plans: tuple[RecipientPlan, ...] = new.recipients
+        cancelled: tuple[DeliveryRef, ...] = ()
+        if new.business is not None:
+            plans, cancelled = await self._apply_business(session, new, message, actor, now)
         deliveries = [Delivery(
             public_id=str(uuid.uuid4()), message_id=message.id, kind=new.kind.value,
             recipient_code=plan.recipient_code, requested_code=plan.requested_code,
             route=plan.route.value, system_id=plan.system_id, state=S.ACCEPTED.value,
-            state_changed_at=now, created_at=now) for plan in new.recipients]
+            state_changed_at=now, created_at=now) for plan in plans]
         session.add_all(deliveries)
         await session.flush()
-        for plan, delivery in zip(new.recipients, deliveries, strict=True):
+        for plan, delivery in zip(plans, deliveries, strict=True):
             reason = (f"accepted for {plan.recipient_code}" if plan.requested_code ==
                       plan.recipient_code else
                       f"{plan.requested_code} was merged into {plan.recipient_code}")
@@ -240,8 +279,41 @@ class SqlStore:
                                     created_at=now))
         return AcceptedMessage(
             message_id=MessageId(message.public_id), received_at=now,
-            deliveries=tuple(DeliveryRef(AgencyCode(d.recipient_code), DeliveryId(d.public_id),
-                                         d.state) for d in deliveries))
+            deliveries=tuple(_ref(d) for d in deliveries), cancelled=cancelled)
+
+    async def _apply_business(self, session: AsyncSession, new: NewMessage, message: Message,
+                              actor: str, now: datetime
+                              ) -> tuple[tuple[RecipientPlan, ...], tuple[DeliveryRef, ...]]:
+        """Link the act to its target and apply `gateway.business.decide` with the target's
+        deliveries locked (a download racing with a revocation is decided one way only)."""
+        act = new.business
+        assert act is not None
+        target = await session.scalar(select(Message).where(Message.dedup_key ==
+                                                            act.target_key))
+        relation = {BusinessType.REVOKE: "revokes", BusinessType.UPDATE: "updates",
+                    BusinessType.REPLACE: "replaces"}[act.kind]
+        targets = [(act.target_document_id, target)] if act.kind is not BusinessType.REPLACE \
+            else [(key.partition("|")[2], await session.scalar(
+                select(Message).where(Message.dedup_key == key))) for key in act.replaced_keys]
+        session.add_all(MessageLink(message_id=message.id, relation=relation,
+                                    target_document_id=document_id,
+                                    target_message_id=found.id if found else None)
+                        for document_id, found in targets)
+        rows: list[Delivery] = []
+        if target is not None:
+            rows = list((await session.scalars(
+                select(Delivery).where(Delivery.message_id == target.id)
+                .order_by(Delivery.id).with_for_update())).all())
+        decision = decide(act, new.recipients, new.holders,
+                          [TargetDelivery(d.id, d.recipient_code, d.state) for d in rows]
+                          if target is not None else None, message.public_id)
+        cancelled = []
+        for delivery in rows:
+            if delivery.id in decision.cancel:
+                self._transition(session, delivery, S.CANCELLED, actor, decision.reason, now)
+                delivery.lease_until = None
+                cancelled.append(_ref(delivery))
+        return decision.plans, tuple(cancelled)
 
     async def _find_duplicate(self, session: AsyncSession, new: NewMessage
                               ) -> AcceptedMessage | None:
@@ -257,10 +329,7 @@ class SqlStore:
                     .order_by(Delivery.id))).all()
                 return AcceptedMessage(
                     message_id=MessageId(message.public_id), received_at=message.received_at,
-                    deliveries=tuple(DeliveryRef(AgencyCode(d.recipient_code),
-                                                 DeliveryId(d.public_id), d.state)
-                                     for d in deliveries),
-                    duplicate_of=reason)
+                    deliveries=tuple(_ref(d) for d in deliveries), duplicate_of=reason)
         return None
 
     # -- relay -----------------------------------------------------------------------------
@@ -461,6 +530,17 @@ class SqlStore:
                 delivery.next_offer_at = now + timedelta(seconds=retry_after)
             return delivery.state
 
+    async def original_recipients(self, target_key: str) -> list[str] | None:
+        """Recipients of the new document a revoke/update acts on; None if unknown here."""
+        async with self.transaction(read_only=True) as session:
+            target = await session.scalar(select(Message.id).where(Message.dedup_key ==
+                                                                   target_key))
+            if target is None:
+                return None
+            return list((await session.scalars(
+                select(Delivery.recipient_code).where(Delivery.message_id == target)
+                .order_by(Delivery.id))).all())
+
     @staticmethod
     def _inbox_item(d: Delivery, m: Message, first_handout: bool = False) -> InboxItem:
         return InboxItem(
@@ -491,14 +571,45 @@ class SqlStore:
                         .order_by(DeliveryEvent.id))).all():
                     events.setdefault(e.delivery_id, []).append(TimelineEntry(
                         e.at, e.from_state, e.to_state, e.actor, e.reason, e.attempt))
-        return [DeliveryView(
-            message_id=MessageId(m.public_id), delivery_id=DeliveryId(d.public_id),
-            kind=MessageKind(m.kind), from_code=AgencyCode(m.from_code),
-            to_code=AgencyCode(d.recipient_code), requested_code=AgencyCode(d.requested_code),
-            subject=m.subject, code_number=m.code_number, code_notation=m.code_notation,
-            document_id=m.document_id, sent_at=m.received_at, available_at=d.available_at,
-            state=d.state, state_changed_at=d.state_changed_at, fail_count=d.fail_count,
-            timeline=tuple(events.get(d.id, ()))) for d, m in rows]
+        return [_view(d, m, events.get(d.id, ())) for d, m in rows]
+
+    async def message_view(self, message_id: str, system_id: str) -> MessageView:
+        """Metadata of a package its sender or one of its recipients' systems may read."""
+        async with self.transaction(read_only=True) as session:
+            message = await session.scalar(select(Message).where(Message.public_id == message_id))
+            if message is None:
+                raise _not_visible(message_id, system_id)
+            is_sender = message.sender_system_id == system_id
+            query = select(Delivery).where(Delivery.message_id == message.id)
+            if not is_sender:
+                query = query.where(Delivery.system_id == system_id)
+            deliveries = (await session.scalars(query.order_by(Delivery.id))).all()
+            if not is_sender and not deliveries:
+                raise _not_visible(message_id, system_id)
+            attachments = (await session.scalars(
+                select(StoredAttachment).where(StoredAttachment.message_id == message.id)
+                .order_by(StoredAttachment.position))).all()
+            target = aliased(Message)
+            links = (await session.execute(
+                select(MessageLink, target.public_id)
+                .outerjoin(target, target.id == MessageLink.target_message_id)
+                .where(MessageLink.message_id == message.id).order_by(MessageLink.id))).all()
+        return MessageView(
+            message_id=MessageId(message.public_id), kind=MessageKind(message.kind),
+            from_code=AgencyCode(message.from_code), document_id=message.document_id,
+            code_number=message.code_number, code_notation=message.code_notation,
+            subject=message.subject, business_type=message.business_type,
+            status_code=message.status_code, signed=message.signed, paper=message.paper,
+            received_at=message.received_at, payload_sha256=message.payload_sha256,
+            payload_size=message.payload_size, header=message.header,
+            warnings=tuple(message.warnings or ()),
+            attachments=tuple(AttachmentView(a.position, a.content_id, a.name, a.description,
+                                             a.content_type, a.size, a.sha256)
+                              for a in attachments),
+            links=tuple(LinkView(link.relation, link.target_document_id,
+                                 MessageId(public) if public else None)
+                        for link, public in links),
+            deliveries=tuple(_view(d, message) for d in deliveries), is_sender=is_sender)
 
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]:
         """(sha256, kind) of a message its sender or one of its recipients may read."""
@@ -509,8 +620,7 @@ class SqlStore:
                     select(func.count()).select_from(Delivery).where(
                         Delivery.message_id == message.id, Delivery.system_id == system_id)))
         if not allowed or message is None:
-            raise NotFound(f"no package {message_id} visible to {system_id}",
-                           desc_vi="Khong tim thay van ban")
+            raise _not_visible(message_id, system_id)
         return message.payload_sha256, message.kind
 
     async def delivery_timestamps(self, delivery_ids: Sequence[str]

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Literal
+from mimetypes import guess_type
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from gateway.api.attachments import (
+    disposition,
+    is_zipped_original,
+    single_member,
+    unzipped_chunks,
+)
 from gateway.api.deps import CurrentSystem, RuntimeDep
 from gateway.errors import InvalidRequest, NotFound
 from gateway.records import AcceptedMessage, DeliveryView, InboxItem
@@ -60,14 +67,53 @@ class DeliveryOut(BaseModel):
     timeline: list[TimelineOut] = []
 
 
+class AttachmentOut(BaseModel):
+    position: int = Field(description="1-based index, as in AttachmentEncoded")
+    content_id: str
+    name: str | None = Field(description="AttachmentName: the original file name")
+    description: str | None
+    content_type: str | None
+    size: int
+    sha256: str
+    zipped: bool = Field(description="Sent zipped (application/zip) under its original "
+                                     "name; ?unzip=true downloads the original file")
+    url: str
+
+
+class LinkOut(BaseModel):
+    relation: Literal["revokes", "updates", "replaces"]
+    target_document_id: str
+    target_package_id: str | None
+
+
+class ProblemOut(BaseModel):
+    code: str
+    path: str
+    message: str
+    severity: str
+
+
 class PackageOut(BaseModel):
     id: str
     kind: MessageKind
     from_code: str
     document_id: str
+    code_number: str | None
+    code_notation: str | None
     subject: str | None
+    business_type: int = Field(description="0 new, 1 revoke, 2 update, 3 replace")
+    status_code: str | None
+    signed: bool
+    paper: int | None = Field(description="1 when a paper copy is also sent")
     sent_at: datetime
-    deliveries: list[DeliveryOut]
+    size: int
+    sha256: str
+    header: dict[str, Any] | None = Field(description="The typed header as read")
+    warnings: list[ProblemOut]
+    attachments: list[AttachmentOut]
+    links: list[LinkOut]
+    deliveries: list[DeliveryOut] = Field(description="All of them for the sender, the "
+                                                      "caller's own for a recipient")
 
 
 class InboxItemOut(BaseModel):
@@ -138,33 +184,70 @@ def _delivery_out(view: DeliveryView) -> DeliveryOut:
 
 
 @router.get("/packages/{message_id}", response_model=PackageOut)
-async def get_package(message_id: str, runtime: RuntimeDep, system: CurrentSystem,
-                      timeline: bool = False) -> PackageOut:
-    """A package the caller sent, with every recipient's transport state (and timeline)."""
-    views = await runtime.store.sent_deliveries(system.system_id, message_id,
-                                                with_timeline=timeline)
-    if not views:
-        raise NotFound(f"no package {message_id} sent by {system.system_id}")
-    first = views[0]
-    return PackageOut(id=first.message_id, kind=first.kind, from_code=first.from_code,
-                      document_id=first.document_id, subject=first.subject,
-                      sent_at=first.sent_at, deliveries=[_delivery_out(v) for v in views])
+async def get_package(message_id: str, runtime: RuntimeDep, system: CurrentSystem
+                      ) -> PackageOut:
+    """Metadata of a package the caller sent or receives: the typed header, warnings,
+    attachments (name, type, size, SHA-256), business links and delivery states."""
+    view = await runtime.store.message_view(message_id, system.system_id)
+    base = f"/api/v1/packages/{view.message_id}/attachments"
+    return PackageOut(
+        id=view.message_id, kind=view.kind, from_code=view.from_code,
+        document_id=view.document_id, code_number=view.code_number,
+        code_notation=view.code_notation, subject=view.subject,
+        business_type=view.business_type, status_code=view.status_code, signed=view.signed,
+        paper=view.paper, sent_at=view.received_at, size=view.payload_size,
+        sha256=view.payload_sha256, header=view.header,
+        warnings=[ProblemOut(**w) for w in view.warnings],
+        attachments=[AttachmentOut(
+            position=a.position, content_id=a.content_id, name=a.name,
+            description=a.description, content_type=a.content_type, size=a.size,
+            sha256=a.sha256, zipped=is_zipped_original(a.content_type, a.name),
+            url=f"{base}/{a.position}") for a in view.attachments],
+        links=[LinkOut(relation=link.relation,  # type: ignore[arg-type]
+                       target_document_id=link.target_document_id,
+                       target_package_id=link.target_message_id) for link in view.links],
+        deliveries=[_delivery_out(d) for d in view.deliveries])
 
 
 @router.get("/packages/{message_id}/timeline", response_model=list[DeliveryOut])
 async def get_timeline(message_id: str, runtime: RuntimeDep, system: CurrentSystem
                        ) -> list[DeliveryOut]:
     """Every transition of every recipient's delivery: where a package is, and since when."""
-    return (await get_package(message_id, runtime, system, timeline=True)).deliveries
+    views = await runtime.store.sent_deliveries(system.system_id, message_id,
+                                                with_timeline=True)
+    if not views:
+        raise NotFound(f"no package {message_id} sent by {system.system_id}")
+    return [_delivery_out(v) for v in views]
 
 
-@router.get("/packages/{message_id}/original", response_class=Response)
+@router.get("/packages/{message_id}/original", response_class=FileResponse)
 async def get_original(message_id: str, runtime: RuntimeDep, system: CurrentSystem
-                       ) -> Response:
+                       ) -> FileResponse:
     """The bytes exactly as the sender sent them (what an enveloped signature covers)."""
     sha256, _ = await runtime.store.message_payload(message_id, system.system_id)
-    content = await asyncio.to_thread(runtime.payloads.read, Sha256Hex(sha256))
-    return Response(content, media_type="application/xml")
+    return FileResponse(runtime.payloads.path_of(Sha256Hex(sha256)),
+                        media_type="application/xml")
+
+
+@router.get("/packages/{message_id}/attachments/{position}", response_class=Response)
+async def get_attachment(message_id: str, position: int, runtime: RuntimeDep,
+                         system: CurrentSystem, unzip: bool = False) -> Response:
+    """One attachment, bytes exactly as sent. `unzip=true` on an attachment sent zipped under
+    its original name gives the file inside, under that name."""
+    view = await runtime.store.message_view(message_id, system.system_id)
+    attachment = next((a for a in view.attachments if a.position == position), None)
+    if attachment is None:
+        raise NotFound(f"package {message_id} has no attachment {position}")
+    path = runtime.payloads.path_of(Sha256Hex(attachment.sha256))
+    name = attachment.name or f"attachment-{position}"
+    if not unzip:
+        return FileResponse(path, media_type=attachment.content_type or
+                            "application/octet-stream", headers=disposition(name))
+    if not is_zipped_original(attachment.content_type, attachment.name):
+        raise InvalidRequest(f"attachment {position} was not sent zipped")
+    member = await asyncio.to_thread(single_member, path, runtime.settings.max_unzipped_bytes)
+    return StreamingResponse(unzipped_chunks(path, member), headers=disposition(name),
+                             media_type=guess_type(name)[0] or "application/octet-stream")
 
 
 def _item_out(item: InboxItem) -> InboxItemOut:
@@ -202,12 +285,14 @@ async def lease_inbox(runtime: RuntimeDep, system: CurrentSystem,
     return [_item_out(i) for i in await runtime.inbox.lease(system, type, limit)]
 
 
-@router.get("/inbox/{delivery_id}/content", response_class=Response)
-async def download(delivery_id: str, runtime: RuntimeDep, system: CurrentSystem) -> Response:
-    """The delivered copy: the original package plus this node's TraceHeader."""
-    item, content = await runtime.inbox.download(system, delivery_id)
-    return Response(content, media_type="application/xml",
-                    headers={"X-Lienthong-Message-Id": item.message_id})
+@router.get("/inbox/{delivery_id}/content", response_class=StreamingResponse)
+async def download(delivery_id: str, runtime: RuntimeDep, system: CurrentSystem
+                   ) -> StreamingResponse:
+    """The delivered copy (streamed): the original package plus this node's TraceHeader."""
+    download = await runtime.inbox.download(system, delivery_id)
+    return StreamingResponse(download.chunks, media_type="application/xml", headers={
+        "X-Lienthong-Message-Id": download.item.message_id,
+        "Content-Length": str(download.size)})
 
 
 @router.post("/inbox/{delivery_id}/ack")

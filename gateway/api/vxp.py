@@ -8,12 +8,15 @@ Every answer is HTTP 200 JSON `{"status", "ErrorCode", "ErrorDesc", …}` (error
 from __future__ import annotations
 
 import base64
+import json
+import math
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import RuntimeDep
 from gateway.api.vxp_auth import VxpCall, authenticate
@@ -96,11 +99,27 @@ def _received_entry(runtime: Runtime, item: InboxItem) -> dict[str, Any]:
 
 @router.get("/getEdoc", operation_id="vxp_get_edoc_download_helper")
 @router.post("/getEdoc")
-async def get_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    """The SDK posts; its download helper uses GET with the same signed headers."""
+async def get_edoc(request: Request, runtime: RuntimeDep) -> StreamingResponse:
+    """`data` is the base64 of the delivered package, streamed: a 100 MiB package never sits
+    in memory. The SDK posts; its download helper uses GET with the same signed headers."""
     call = await _call(request, runtime)
-    _, content = await runtime.inbox.download(call.system, call.required("docId"))
-    return ok(data=base64.b64encode(content).decode("ascii"))
+    download = await runtime.inbox.download(call.system, call.required("docId"))
+    prefix = json.dumps({**SUCCESS, "data": ""})[:-2].encode()  # ... "data": "
+    length = len(prefix) + 4 * math.ceil(download.size / 3) + 2
+    return StreamingResponse(base64_json(prefix, download.chunks), media_type="application/json",
+                             headers={"Content-Length": str(length)})
+
+
+def base64_json(prefix: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`prefix` + base64 of the chunks + `"}`, encoding 3-byte groups as they come."""
+    yield prefix
+    rest = b""
+    for chunk in chunks:
+        data = rest + chunk
+        cut = len(data) - len(data) % 3
+        yield base64.b64encode(data[:cut])
+        rest = data[cut:]
+    yield base64.b64encode(rest) + b'"}'
 
 
 @router.post("/updateStatus")

@@ -1,26 +1,40 @@
-"""Reading edXML packages from untrusted bytes (SPEC §2.1–2.2).
+"""Reading edXML packages from untrusted bytes (SPEC §2.1–2.2): the whole pipeline.
 
-Parsing goes by namespace and local name, never by prefix: producers mix `edXML:` and the
-default namespace freely. The parser refuses DTDs, entities and network access; all problems
-found in one package are reported together, each with the element path a clerk can fix.
+prolog check (UTF-8, no DOCTYPE) → streaming scan (limits, attachments decoded to disk) →
+the envelope into the typed model (any child order, by namespace and local name, never by
+prefix) → XSD → the rules an XSD cannot say. All problems of a package are reported
+together, each with the element path a clerk can fix.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from lxml import etree
 
-from gateway.codes import is_standard_shape, is_valid_code
+from gateway.edxml.model import (
+    VIETNAM,
+    Attachment,
+    Business,
+    DocumentHeader,
+    DocumentPackage,
+    ManifestReference,
+    StatusHeader,
+    StatusPackage,
+    TraceHeader,
+)
+from gateway.edxml.reader import ModelReader, qcvn_child, qcvn_children
+from gateway.edxml.rules import Findings, check_document, check_parties, check_status
+from gateway.edxml.scanner import ScanLimits, ScannedAttachment, Scanner
+from gateway.edxml.schema import validate_envelope
 from gateway.errors import PackageRejected, Problem
 from gateway.types import AgencyCode, MessageKind
-
-QCVN_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
-DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
-
-_UNDEFINED_PREFIX = 201  # libxml2 XML_NS_ERR_UNDEFINED_NAMESPACE
 
 
 def hardened_parser(*, recover: bool = False) -> etree.XMLParser:
@@ -64,6 +78,11 @@ def check_prolog(head: bytes) -> None:
         position = end + step
 
 
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(PROLOG_BYTES)
+
+
 def _encoding_error(message: str) -> PackageRejected:
     return PackageRejected(message, desc_vi="Goi tin phai ma hoa UTF-8",
                            problems=[Problem("XML_ENCODING", "/", message)])
@@ -71,206 +90,215 @@ def _encoding_error(message: str) -> PackageRejected:
 
 @dataclass(frozen=True, slots=True)
 class ParsedPackage:
-    """What routing and storage need from a package; the full model comes with issue #3."""
+    """A package that passed every check, with what routing and storage read from it."""
 
-    kind: MessageKind
-    from_code: AgencyCode
-    to_codes: tuple[AgencyCode, ...]
-    document_id: str
-    code_number: str | None
-    code_notation: str | None
-    subject: str | None
-    business_type: int
-    status_code: str | None = None
-    trace_organs: tuple[str, ...] = ()
-    warnings: tuple[Problem, ...] = field(default_factory=tuple)
+    model: DocumentPackage | StatusPackage
+    attachments: tuple[ScannedAttachment, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def kind(self) -> MessageKind:
+        return MessageKind.STATUS if isinstance(self.model, StatusPackage) else MessageKind.EDOC
+
+    @property
+    def from_code(self) -> AgencyCode:
+        return AgencyCode(self.model.header.from_.organ_id)
+
+    @property
+    def to_codes(self) -> tuple[AgencyCode, ...]:
+        if isinstance(self.model, StatusPackage):
+            return (AgencyCode(self.model.header.response_for.organ_id or ""),)
+        return tuple(AgencyCode(to.organ_id) for to in self.model.header.to)
+
+    @property
+    def document_id(self) -> str:
+        if isinstance(self.model, StatusPackage):
+            return self.model.header.response_for.document_id or ""
+        return self.model.header.document_id
+
+    @property
+    def code_number(self) -> str | None:
+        if isinstance(self.model, StatusPackage):
+            return (self.model.header.response_for.code or "").partition("/")[0] or None
+        return self.model.header.code.code_number
+
+    @property
+    def code_notation(self) -> str | None:
+        if isinstance(self.model, StatusPackage):
+            return (self.model.header.response_for.code or "").partition("/")[2] or None
+        return self.model.header.code.code_notation
+
+    @property
+    def subject(self) -> str | None:
+        if isinstance(self.model, StatusPackage):
+            return self.model.header.description
+        return self.model.header.subject
+
+    @property
+    def business_type(self) -> int:
+        return 0 if isinstance(self.model, StatusPackage) else int(self.model.business_type)
+
+    @property
+    def status_code(self) -> str | None:
+        if isinstance(self.model, StatusPackage):
+            return self.model.header.status_code.value
+        return None
+
+    @property
+    def trace_organs(self) -> tuple[str, ...]:
+        return tuple(trace.organ_id for trace in self.model.traces)
 
 
-def load_tree(source: Path | bytes) -> tuple[etree._ElementTree, list[Problem]]:
-    """Parse hardened; tolerate only the unbound-prefix defect real systems copied from the
-    SDK sample (`xlink:href` without a declaration), and report it as a warning."""
-    warnings: list[Problem] = []
-    check_prolog(_head(source))
-    parser = hardened_parser()
+def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
+                  keep_attachments: bool = False, strict_lengths: bool = False,
+                  today: date | None = None, limits: ScanLimits | None = None
+                  ) -> ParsedPackage:
+    """Validate a package; raise `PackageRejected` listing every problem.
+
+    With `keep_attachments`, the decoded attachment files stay in `work_dir` for the caller to
+    move into the payload store; otherwise only their metadata (size, SHA-256) is kept."""
+    scratch = Path(tempfile.mkdtemp(prefix="edxml-")) if work_dir is None else None
+    directory = work_dir or scratch
+    assert directory is not None
     try:
-        tree = _parse(source, parser)
-    except etree.XMLSyntaxError as error:
-        # The parser's own log: the exception's is shared by the thread's earlier parses.
-        entries = [e for e in parser.error_log if e.level_name != "WARNING"]
-        if not entries or any(e.type != _UNDEFINED_PREFIX for e in entries):
-            raise PackageRejected(
-                f"not well-formed XML: {error.msg}", desc_vi="Khong phai XML hop le",
-                problems=[Problem("XML_MALFORMED", f"line {error.lineno}", str(error.msg))],
-            ) from None
-        tree = _parse(source, hardened_parser(recover=True))
-        warnings += [Problem("XML_UNBOUND_PREFIX", f"line {line}", message, "warning")
-                     for line, message in sorted({(e.line, e.message.strip())
-                                                  for e in entries})]
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise PackageRejected("DTDs and entity declarations are not allowed",
-                              desc_vi="Khong chap nhan DTD",
-                              problems=[Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
-    return tree, warnings
-
-
-def _head(source: Path | bytes) -> bytes:
-    if isinstance(source, bytes):
-        return source[:PROLOG_BYTES]
-    with open(source, "rb") as handle:
-        return handle.read(PROLOG_BYTES)
-
-
-def _parse(source: Path | bytes, parser: etree.XMLParser) -> etree._ElementTree:
-    if isinstance(source, Path):
-        return etree.parse(str(source), parser)
-    return etree.ElementTree(etree.fromstring(source, parser))
-
-
-class _Reader:
-    """Collects problems while walking the tree, so a package reports them all at once."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.warnings: list[Problem] = []
-
-    def error(self, code: str, path: str, message: str) -> None:
-        self.problems.append(Problem(code, path, message))
-
-    def warn(self, code: str, path: str, message: str) -> None:
-        self.warnings.append(Problem(code, path, message, "warning"))
-
-
-def children(element: etree._Element, name: str) -> list[etree._Element]:
-    return [c for c in element if isinstance(c.tag, str) and c.tag == f"{{{QCVN_NS}}}{name}"]
-
-
-def child(element: etree._Element | None, name: str) -> etree._Element | None:
-    if element is None:
-        return None
-    found = children(element, name)
-    return found[0] if found else None
-
-
-def text_of(element: etree._Element | None, *names: str) -> str | None:
-    """Stripped text of a descendant path, or None when absent or empty."""
-    for name in names:
-        element = child(element, name)
-    if element is None or element.text is None:
-        return None
-    return element.text.strip() or None
-
-
-def parse_package(source: Path | bytes) -> ParsedPackage:
-    """Read a document or status package, or raise `PackageRejected` listing every problem."""
-    tree, warnings = load_tree(source)
-    reader = _Reader()
-    reader.warnings += warnings
-    root = tree.getroot()
-    if root.tag != f"{{{QCVN_NS}}}edXML":
-        raise PackageRejected(
-            f"root element is {root.tag}, expected edXML in namespace {QCVN_NS}",
-            desc_vi="Khong phai goi tin edXML",
-            problems=[Problem("EDXML_ROOT", "/", f"expected {{{QCVN_NS}}}edXML")])
-    header = child(child(root, "edXMLEnvelope"), "edXMLHeader")
-    message_header = child(header, "MessageHeader")
-    if message_header is None:
-        raise PackageRejected("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
-                              desc_vi="Thieu MessageHeader",
-                              problems=[Problem("EDXML_REQUIRED", "edXMLEnvelope/edXMLHeader/"
-                                                "MessageHeader", "element is required")])
-    from_code = _organ_id(reader, message_header, "From", "MessageHeader/From/OrganId")
-    trace_list = child(header, "TraceHeaderList")
-    trace_organs = tuple(t for t in (text_of(th, "OrganId") for th in
-                                     (children(trace_list, "TraceHeader")
-                                      if trace_list is not None else [])) if t)
-    if child(message_header, "StatusCode") is not None:
-        package = _status(reader, message_header, from_code, trace_organs)
-    else:
-        package = _document(reader, message_header, trace_list, from_code, trace_organs)
-    if reader.problems:
-        first = reader.problems[0]
-        raise PackageRejected(f"{first.path}: {first.message}"
-                              + (f" (+{len(reader.problems) - 1} more)"
-                                 if len(reader.problems) > 1 else ""),
-                              desc_vi="Goi tin khong dung chuan edXML", problems=reader.problems)
-    return package
-
-
-def _organ_id(reader: _Reader, header: etree._Element, parent: str, path: str) -> AgencyCode:
-    value = text_of(header, parent, "OrganId") or ""
-    _check_code(reader, value, path)
-    return AgencyCode(value)
-
-
-def _check_code(reader: _Reader, value: str, path: str) -> None:
-    if not value:
-        reader.error("EDXML_REQUIRED", path, "identifier code is required")
-    elif not is_valid_code(value):
-        reader.error("EDXML_CODE_INVALID", path,
-                     f"{value!r} is not a dot-separated code of letters and digits (max 35)")
-    elif not is_standard_shape(value):
-        reader.warn("EDXML_CODE_NONSTANDARD", path, f"{value!r} is not of the form LLL.KK.JJ.XNN")
-
-
-def _document(reader: _Reader, header: etree._Element, trace_list: etree._Element | None,
-              from_code: AgencyCode, trace_organs: tuple[str, ...]) -> ParsedPackage:
-    to_codes: list[AgencyCode] = []
-    to_elements = children(header, "To")
-    if not to_elements:
-        reader.error("EDXML_REQUIRED", "MessageHeader/To", "at least one recipient is required")
-    for index, to in enumerate(to_elements, start=1):
-        path = f"MessageHeader/To[{index}]/OrganId"
-        code = text_of(to, "OrganId") or ""
-        _check_code(reader, code, path)
-        if code and code in to_codes:
-            reader.error("EDXML_DUPLICATE_RECIPIENT", path, f"{code} is listed twice")
-        elif code:
-            to_codes.append(AgencyCode(code))
-    document_id = text_of(header, "DocumentId")
-    if document_id is None:
-        reader.error("EDXML_REQUIRED", "MessageHeader/DocumentId", "DocumentId is required")
-    code_number = text_of(header, "Code", "CodeNumber")
-    code_notation = text_of(header, "Code", "CodeNotation")
-    for value, name in ((code_number, "CodeNumber"), (code_notation, "CodeNotation")):
-        if value is None:
-            reader.error("EDXML_REQUIRED", f"MessageHeader/Code/{name}", f"{name} is required")
-    subject = text_of(header, "Subject")
-    if subject is None:
-        reader.error("EDXML_REQUIRED", "MessageHeader/Subject", "Subject must not be empty")
-    business = child(trace_list, "Bussiness")
-    business_type = 0
-    raw_type = text_of(business, "BussinessDocType")
-    if raw_type is not None:
-        if raw_type in {"0", "1", "2", "3"}:
-            business_type = int(raw_type)
+        if isinstance(source, bytes):
+            path = directory / "package.edxml"
+            path.write_bytes(source)
         else:
-            reader.error("EDXML_VALUE", "TraceHeaderList/Bussiness/BussinessDocType",
-                         f"{raw_type!r} is not 0 (new), 1 (revoke), 2 (update) or 3 (replace)")
-    return ParsedPackage(
-        kind=MessageKind.EDOC, from_code=from_code, to_codes=tuple(to_codes),
-        document_id=document_id or "", code_number=code_number, code_notation=code_notation,
-        subject=subject, business_type=business_type, trace_organs=trace_organs,
-        warnings=tuple(reader.warnings))
+            path = source
+        check_prolog(_head(path))
+        scan = Scanner(path, directory, limits).scan()
+        try:
+            model, warnings = read_envelope(scan.envelope, scan.attachments,
+                                            today or datetime.now(VIETNAM).date(),
+                                            strict_lengths)
+        except BaseException:
+            scan.discard()
+            raise
+        if not keep_attachments:
+            for attachment in scan.attachments:
+                attachment.discard()
+        return ParsedPackage(model, tuple(scan.attachments), tuple(scan.warnings + warnings))
+    finally:
+        if scratch is not None and not keep_attachments:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _status(reader: _Reader, header: etree._Element, from_code: AgencyCode,
-            trace_organs: tuple[str, ...]) -> ParsedPackage:
-    target = _organ_id(reader, header, "ResponseFor", "MessageHeader/ResponseFor/OrganId")
-    document_id = text_of(header, "ResponseFor", "DocumentId")
-    if document_id is None:
-        reader.error("EDXML_REQUIRED", "MessageHeader/ResponseFor/DocumentId",
-                     "the DocumentId of the answered document is required")
-    code = text_of(header, "ResponseFor", "Code")
-    if code is None:
-        reader.error("EDXML_REQUIRED", "MessageHeader/ResponseFor/Code",
-                     "the Code (number/notation) of the answered document is required")
-    status_code = text_of(header, "StatusCode")
-    if status_code is None:
-        reader.error("EDXML_REQUIRED", "MessageHeader/StatusCode", "StatusCode is required")
-    number, _, notation = (code or "").partition("/")
-    return ParsedPackage(
-        kind=MessageKind.STATUS, from_code=from_code, to_codes=(target,) if target else (),
-        document_id=document_id or "", code_number=number or None,
-        code_notation=notation or None, subject=text_of(header, "Description"),
-        business_type=0, status_code=status_code, trace_organs=trace_organs,
-        warnings=tuple(reader.warnings))
+def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: date,
+                  strict_lengths: bool) -> tuple[DocumentPackage | StatusPackage, list[Problem]]:
+    # Recover mode is safe here: expat has already checked the whole document; what is left
+    # to tolerate is an undeclared prefix on an attribute.
+    root = etree.fromstring(envelope, hardened_parser(recover=True))
+    _drop_undeclared_attributes(root)
+    header = qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLHeader")
+    message_header = qcvn_child(header, "MessageHeader")
+    if header is None or message_header is None:
+        raise PackageRejected("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
+                              desc_vi="Thieu MessageHeader", problems=[Problem(
+                                  "EDXML_REQUIRED", "MessageHeader", "element is required")])
+    is_status = qcvn_child(message_header, "StatusCode") is not None
+    reader = ModelReader()
+    trace_list = qcvn_child(header, "TraceHeaderList")
+    traces = [reader.read(t, TraceHeader) for t in
+              (qcvn_children(trace_list, "TraceHeader") if trace_list is not None else [])]
+    model: DocumentPackage | StatusPackage | None = None
+    if is_status:
+        status_header = reader.read(message_header, StatusHeader)
+        if qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody") is not None:
+            reader.problem("EDXML_STATUS_WITH_BODY", "edXMLBody",
+                           "a status package has no edXMLBody")
+        if status_header is not None:
+            model = StatusPackage(header=status_header, traces=_present(traces))
+    else:
+        model = _document(reader, root, header, message_header, trace_list, traces)
+    parties = Findings(strict_lengths)
+    check_parties(text_at(message_header, "From", "OrganId"),
+                  [] if is_status else [text_at(to, "OrganId") for to in
+                                        qcvn_children(message_header, "To")], parties)
+    problems = _merge(reader.problems, parties.errors,
+                      validate_envelope(root, "status" if is_status else "edoc"))
+    if model is None or problems:
+        raise _rejected(problems or [Problem("EDXML_INVALID", "MessageHeader",
+                                             "the package could not be read")])
+    findings = (check_status(model, attachments, strict_lengths)
+                if isinstance(model, StatusPackage)
+                else check_document(model, attachments, today, strict_lengths))
+    if findings.errors:
+        raise _rejected(findings.errors)
+    return model, parties.warnings + findings.warnings
+
+
+def _drop_undeclared_attributes(root: etree._Element) -> None:
+    """Attributes with an undeclared prefix (tolerated, already reported by the scanner)
+    carry no meaning a validator could check: they are left out of validation."""
+    for element in root.iter():
+        for name in [n for n in element.attrib if ":" in n and not n.startswith("{")]:
+            del element.attrib[name]
+
+
+def _merge(*groups: list[Problem]) -> list[Problem]:
+    """All problems, one per element path: the first group to report a path wins (the typed
+    reader says more precisely what is wrong with a value than the XSD does)."""
+    merged: dict[str, Problem] = {}
+    for group in groups:
+        for problem in group:
+            merged.setdefault(problem.path, problem)
+    return list(merged.values())
+
+
+def text_at(element: etree._Element | None, *names: str) -> str | None:
+    for name in names:
+        element = qcvn_child(element, name)
+    return (element.text or "").strip() or None if element is not None else None
+
+
+def _document(reader: ModelReader, root: etree._Element, header: etree._Element,
+              message_header: etree._Element, trace_list: etree._Element | None,
+              traces: list[TraceHeader | None]) -> DocumentPackage | None:
+    document_header = reader.read(message_header, DocumentHeader)
+    business_element = qcvn_child(trace_list, "Bussiness")
+    business = reader.read(business_element, Business) if business_element is not None \
+        else None
+    manifest = qcvn_child(qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody"),
+                          "edXMLManifest")
+    references = [reader.read(r, ManifestReference)
+                  for r in (qcvn_children(manifest, "Reference") if manifest is not None
+                            else [])]
+    encoded = qcvn_child(root, "AttachmentEncoded")
+    attachments = [reader.read(a, Attachment)
+                   for a in (qcvn_children(encoded, "Attachment") if encoded is not None
+                             else [])]
+    if document_header is None or (business_element is not None and business is None):
+        return None
+    return DocumentPackage(
+        header=document_header, traces=_present(traces), business=business,
+        manifest_version=manifest.get("version") if manifest is not None else None,
+        references=_present(references), attachments=_present(attachments),
+        signed=_has_signature_value(header))
+
+
+T = TypeVar("T")
+
+
+def _present(items: list[T | None]) -> list[T]:
+    return [item for item in items if item is not None]
+
+
+def _has_signature_value(header: etree._Element) -> bool:
+    """A Signature with a SignatureValue; the empty skeleton real packages carry counts as
+    absent (SPEC §3.4)."""
+    for signature in header:
+        if isinstance(signature.tag, str) and etree.QName(signature).localname == "Signature":
+            for value in signature.iter():
+                if isinstance(value.tag, str) and \
+                        etree.QName(value).localname == "SignatureValue" and \
+                        (value.text or "").strip():
+                    return True
+    return False
+
+
+def _rejected(problems: list[Problem]) -> PackageRejected:
+    first = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return PackageRejected(f"{first.path}: {first.message}{more}",
+                           desc_vi="Goi tin khong dung chuan edXML", problems=problems)

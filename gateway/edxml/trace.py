@@ -9,10 +9,12 @@ delivered copy, so recipients who want to verify download the original.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from xml.parsers import expat
 
-from gateway.edxml.parser import QCVN_NS
+from gateway.edxml.namespaces import QCVN_NS
 
 TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
 _HEADER_PATH = ("edXML", "edXMLEnvelope", "edXMLHeader")
@@ -22,7 +24,7 @@ class _HeaderDone(Exception):
     """Raised from a handler to stop parsing once the header has been read."""
 
 
-def end_of_tag(data: bytes, start: int) -> int:
+def end_of_tag(data: bytes | bytearray, start: int) -> int:
     """Offset just past the tag opening at `start`, skipping `>` inside quoted values."""
     quote: int | None = None
     for position in range(start + 1, len(data)):
@@ -43,8 +45,8 @@ class _SpliceFinder:
     tolerates one defect real senders have (an undeclared `xlink:` prefix) that expat's
     namespace mode would refuse."""
 
-    def __init__(self, data: bytes) -> None:
-        self._data = data
+    def __init__(self) -> None:
+        self._data = bytearray()
         self._parser = expat.ParserCreate()
         self._parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self._parser.StartElementHandler = self._start
@@ -82,11 +84,31 @@ class _SpliceFinder:
         elif path == _HEADER_PATH:
             raise _HeaderDone
 
-    def run(self) -> None:
+    def feed(self, chunk: bytes, final: bool = False) -> bool:
+        """Parse on; True once the header has been read (nothing more is needed)."""
+        self._data += chunk
         try:
-            self._parser.Parse(self._data, True)
+            self._parser.Parse(chunk, final)
         except _HeaderDone:
-            pass
+            return True
+        return False
+
+    def insertion(self, node_code: str, at_local: datetime) -> tuple[int, int, bytes]:
+        """(start, end, bytes): replace original[start:end] with the bytes."""
+        element = trace_header_xml(node_code, at_local).encode()
+        if self.after_trace is not None:
+            return self.after_trace, self.after_trace, element
+        if self.list_start is not None:
+            start, end, qname = self.list_start
+            if self._data[end - 2:end] == b"/>":  # <TraceHeaderList/>: open it up
+                opening = bytes(self._data[start:end - 2]).rstrip() + b">"
+                return start, end, opening + element + f"</{qname}>".encode()
+            return end, end, element
+        if self.after_message_header is not None:
+            position = self.after_message_header
+            return position, position, (f'<TraceHeaderList xmlns="{QCVN_NS}">'.encode()
+                                        + element + b"</TraceHeaderList>")
+        raise ValueError("no MessageHeader in the edXMLHeader: not an accepted package")
 
 
 def trace_header_xml(node_code: str, at_local: datetime) -> str:
@@ -99,27 +121,38 @@ def _escape(text: str) -> str:
 
 
 def with_trace_header(original: bytes, node_code: str, at_local: datetime) -> bytes:
-    """Return the package with this node's TraceHeader (local time) spliced in: after the last
+    """The package with this node's TraceHeader (local time) spliced in: after the last
     TraceHeader, else first in an existing TraceHeaderList, else in a new list after
     MessageHeader."""
-    finder = _SpliceFinder(original)
-    finder.run()
-    element = trace_header_xml(node_code, at_local).encode()
-    if finder.after_trace is not None:
-        return _splice(original, finder.after_trace, finder.after_trace, element)
-    if finder.list_start is not None:
-        start, end, qname = finder.list_start
-        if original[end - 2:end] == b"/>":  # <TraceHeaderList/>: open it up
-            opening = original[start:end - 2].rstrip() + b">"
-            return _splice(original, start, end,
-                           opening + element + f"</{qname}>".encode())
-        return _splice(original, end, end, element)
-    if finder.after_message_header is not None:
-        position = finder.after_message_header
-        return _splice(original, position, position, f'<TraceHeaderList xmlns="{QCVN_NS}">'
-                       .encode() + element + b"</TraceHeaderList>")
-    raise ValueError("no MessageHeader in the edXMLHeader: not an accepted package")
-
-
-def _splice(original: bytes, start: int, end: int, insert: bytes) -> bytes:
+    finder = _SpliceFinder()
+    finder.feed(original, True)
+    start, end, insert = finder.insertion(node_code, at_local)
     return original[:start] + insert + original[end:]
+
+
+def delivered_chunks(path: Path, node_code: str, at_local: datetime,
+                     chunk_size: int = 1 << 20) -> tuple[int, Iterator[bytes]]:
+    """(size, chunks) of the delivered copy of the package stored at `path`, reading only the
+    header to find the spot: a 100 MiB package streams through in constant memory."""
+    finder = _SpliceFinder()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 18):
+            if finder.feed(chunk):
+                break
+        else:
+            finder.feed(b"", True)
+    start, end, insert = finder.insertion(node_code, at_local)
+    size = path.stat().st_size - (end - start) + len(insert)
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            remaining = start
+            while remaining > 0 and (piece := handle.read(min(chunk_size, remaining))):
+                remaining -= len(piece)
+                yield piece
+            yield insert
+            handle.seek(end)
+            while piece := handle.read(chunk_size):
+                yield piece
+
+    return size, chunks()

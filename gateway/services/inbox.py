@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.edxml.trace import with_trace_header
+from gateway.edxml.trace import delivered_chunks
 from gateway.ports import Store
 from gateway.records import InboxItem, SystemRecord
 from gateway.settings import Settings
@@ -32,6 +35,20 @@ class InboxDeliverer:
         await self._store.make_available(str(delivery_id), actor="consumer")
 
 
+@dataclass(frozen=True, slots=True)
+class Download:
+    item: InboxItem
+    size: int
+    chunks: Iterator[bytes]
+    """Read lazily (in a worker thread by the web server): never the whole package at once."""
+
+
+def file_chunks(path: Path, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while piece := handle.read(chunk_size):
+            yield piece
+
+
 class Inbox:
     def __init__(self, settings: Settings, store: Store, payloads: PayloadStore) -> None:
         self._settings = settings
@@ -48,16 +65,18 @@ class Inbox:
                    ) -> tuple[list[InboxItem], int | None]:
         return await self._store.list_inbox(system.system_id, kind, after, limit)
 
-    async def download(self, system: SystemRecord, delivery_id: str) -> tuple[InboxItem, bytes]:
-        """The delivered copy: the original bytes plus this node's TraceHeader (documents)."""
+    async def download(self, system: SystemRecord, delivery_id: str) -> Download:
+        """The delivered copy, streamed: the original bytes plus this node's TraceHeader
+        (documents; status packages go as they came)."""
         item = await self._store.download(system.system_id, delivery_id,
                                           actor=f"system:{system.system_id}")
-        original = await asyncio.to_thread(self._payloads.read, Sha256Hex(item.payload_sha256))
+        path = self._payloads.path_of(Sha256Hex(item.payload_sha256))
         if item.kind is not MessageKind.EDOC:
-            return item, original
-        copy = await asyncio.to_thread(with_trace_header, original, self._settings.node_code,
-                                       datetime.now(self._zone))
-        return item, copy
+            return Download(item, item.payload_size, file_chunks(path))
+        size, chunks = await asyncio.to_thread(delivered_chunks, path,
+                                               self._settings.node_code,
+                                               datetime.now(self._zone))
+        return Download(item, size, chunks)
 
     async def acknowledge(self, system: SystemRecord, delivery_id: str, outcome: str,
                           reason: str | None = None) -> str:

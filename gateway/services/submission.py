@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from gateway.business import BusinessAct
+from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import DuplicatePackage, PackageRejected, PermissionDenied, Problem
 from gateway.ports import Store
-from gateway.records import AcceptedMessage, NewMessage, SystemRecord
-from gateway.routing import plan_recipients
+from gateway.records import AcceptedMessage, AttachmentRecord, NewMessage, SystemRecord
+from gateway.routing import plan_recipients, route_known
 from gateway.settings import Settings
 from gateway.spool import SpooledBody
-from gateway.types import MessageKind, PayloadStore
+from gateway.types import AgencyCode, MessageKind, PayloadStore, Sha256Hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +42,17 @@ class SubmitPackage:
         self._on_accepted = on_accepted
 
     async def __call__(self, submission: Submission) -> AcceptedMessage:
+        package: ParsedPackage | None = None
         try:
-            package = await asyncio.to_thread(parse_package, submission.body.path)
+            package = await asyncio.to_thread(
+                parse_package, submission.body.path, work_dir=self._settings.spool_dir,
+                keep_attachments=True, strict_lengths=self._settings.strict_lengths)
             self._check_sender(submission, package)
             accepted = await self._accept(submission, package)
         finally:
             submission.body.discard()  # moved into the payload store, or refused
+            for attachment in package.attachments if package else ():
+                attachment.discard()
         if accepted.duplicate_of == "document-id":
             raise DuplicatePackage(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
@@ -74,20 +82,93 @@ class SubmitPackage:
 
     async def _accept(self, submission: Submission, package: ParsedPackage
                       ) -> AcceptedMessage:
-        current = await self._store.current_codes(package.to_codes)
+        act = business_act(package)
+        listed = named_recipients(package)
         systems = await self._store.list_systems()
-        recipient_path = ((lambda i: f"MessageHeader/To[{i}]/OrganId")
-                          if package.kind is MessageKind.EDOC
-                          else (lambda i: "MessageHeader/ResponseFor/OrganId"))
-        plans = plan_recipients(package.to_codes, current, systems,
-                                self._settings.broker_shards, recipient_path)
+        holders: dict[str, Any] = {}
+        original = await self._store.original_recipients(act.target_key) if act else None
+        current = await self._store.current_codes([code for code, _ in listed] +
+                                                  (original or []))
+        shards = self._settings.broker_shards
+        if act is not None and act.kind is BusinessType.REVOKE and original is not None:
+            # The revocation goes to whoever has the original; the To it lists is a reminder.
+            plans = tuple(route_known([c for c, _ in listed], current, systems,
+                                      shards).values())
+            holders = route_known(original, current, systems, shards)
+        else:
+            paths = [path for _, path in listed]
+            plans = plan_recipients([code for code, _ in listed], current, systems, shards,
+                                    lambda index: paths[index - 1])
         body = submission.body
-        await asyncio.to_thread(self._payloads.put_file, body.path, body.sha256)
-        is_new_document = package.kind is MessageKind.EDOC and package.business_type == 0
+        await asyncio.to_thread(self._store_files, body, package)
         return await self._store.accept(NewMessage(
             kind=package.kind, sender_system_id=submission.system.system_id, package=package,
             payload_sha256=body.sha256, payload_size=body.size, recipients=plans,
-            dedup_key=f"{package.from_code}|{package.document_id}" if is_new_document else None,
+            dedup_key=dedup_key(package, body.sha256),
             idempotency_key=(f"{submission.system.system_id}|{submission.idempotency_key}"
                              if submission.idempotency_key else None),
-            warnings=package.warnings), actor=f"system:{submission.system.system_id}")
+            warnings=package.warnings, attachments=attachment_records(package),
+            header=package.model.model_dump(mode="json", exclude_none=True,
+                                            exclude={"references", "attachments"}),
+            signed=isinstance(package.model, DocumentPackage) and package.model.signed,
+            paper=(package.model.business.paper if isinstance(package.model, DocumentPackage)
+                   and package.model.business else None),
+            business=act, holders=holders), actor=f"system:{submission.system.system_id}")
+
+    def _store_files(self, body: SpooledBody, package: ParsedPackage) -> None:
+        self._payloads.put_file(body.path, body.sha256)
+        for attachment in package.attachments:
+            if attachment.path is not None and attachment.path.exists():
+                self._payloads.put_file(attachment.path, Sha256Hex(attachment.sha256))
+
+
+def business_act(package: ParsedPackage) -> BusinessAct | None:
+    model = package.model
+    if not isinstance(model, DocumentPackage) or model.business_type is BusinessType.NEW:
+        return None
+    sender = model.header.from_.organ_id
+    info = model.business.business_document_info if model.business else None
+    removed = frozenset(r.organ_id for r in (info.receivers if info else [])
+                        if r.receiver_type is ReceiverType.REMOVED)
+    replaced = tuple(f"{sender}|{r.document_id}" for r in
+                     (model.business.replacements if model.business else []))
+    return BusinessAct(kind=model.business_type, target_document_id=model.target_document_id,
+                       target_key=f"{sender}|{model.target_document_id}", removed=removed,
+                       replaced_keys=replaced)
+
+
+def named_recipients(package: ParsedPackage) -> list[tuple[AgencyCode, str]]:
+    """(code, element path) of every recipient the package names: To (or ResponseFor for a
+    status) and, for an update, the receivers it adds or removes."""
+    model = package.model
+    if not isinstance(model, DocumentPackage):
+        return [(package.to_codes[0], "MessageHeader/ResponseFor/OrganId")]
+    named = [(AgencyCode(to.organ_id), f"MessageHeader/To[{i}]/OrganId")
+             for i, to in enumerate(model.header.to, start=1)]
+    info = model.business.business_document_info if model.business else None
+    if model.business_type is BusinessType.UPDATE and info is not None:
+        base = "TraceHeaderList/Bussiness/BussinessDocumentInfo/ReceiverList/Receiver"
+        named += [(AgencyCode(r.organ_id), f"{base}[{i}]/OrganId")
+                  for i, r in enumerate(info.receivers, start=1)
+                  if all(r.organ_id != code for code, _ in named)]
+    return named
+
+
+def dedup_key(package: ParsedPackage, sha256: str) -> str | None:
+    """A new document is a duplicate by DocumentId; a business act by its exact bytes (the
+    same revocation sent twice); statuses are checked by their flow (issue #5)."""
+    if package.kind is not MessageKind.EDOC:
+        return None
+    key = f"{package.from_code}|{package.document_id}"
+    return key if package.business_type == 0 else f"{key}|{package.business_type}|{sha256}"
+
+
+def attachment_records(package: ParsedPackage) -> tuple[AttachmentRecord, ...]:
+    if not isinstance(package.model, DocumentPackage):
+        return ()
+    return tuple(AttachmentRecord(
+        position=scanned.index, content_id=declared.content_id,
+        name=declared.attachment_name, description=declared.description,
+        content_type=declared.content_type, size=scanned.size, sha256=scanned.sha256)
+        for scanned, declared in zip(package.attachments, package.model.attachments,
+                                     strict=True))

@@ -1,0 +1,169 @@
+"""From the envelope document to the typed model, reporting every problem with its path.
+
+The walk is generic: a model's fields name their elements (aliases), so reading is the same
+for every part of the package. Each leaf is converted on its own, so a bad value is reported
+at its own element (`MessageHeader/OtherInfo/Priority`) and the rest is still read. Children
+may come in any order; empty optional elements count as absent (real packages carry
+`<ResponseFor><OrganId></OrganId>…`).
+"""
+
+from __future__ import annotations
+
+import types
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from lxml import etree
+from pydantic import BaseModel, ValidationError
+
+from gateway.edxml.model import DATE_FORMAT, TIMESTAMP_FORMAT, VIETNAM
+from gateway.edxml.namespaces import QCVN_NS
+from gateway.edxml.paths import element_path, local_name
+from gateway.errors import Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def qcvn_children(element: etree._Element, name: str | None = None) -> list[etree._Element]:
+    return [c for c in element if isinstance(c.tag, str)
+            and etree.QName(c).namespace == QCVN_NS and (name is None or local_name(c) == name)]
+
+
+def qcvn_child(element: etree._Element | None, name: str) -> etree._Element | None:
+    if element is None:
+        return None
+    found = qcvn_children(element, name)
+    return found[0] if found else None
+
+
+INVALID = object()
+"""What `_value` returns for an element whose problem has already been reported."""
+
+
+class ModelReader:
+    """Reads elements into models, collecting problems instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, code: str, path: str, message: str) -> None:
+        if not any(p.path == path for p in self.problems):
+            self.problems.append(Problem(code, path, message))
+
+    def read(self, element: etree._Element, model: type[M]) -> M | None:
+        """The model, or None when a required part is missing or invalid (reported)."""
+        base = element_path(element)
+        grouped: dict[str, list[etree._Element]] = {}
+        for child in qcvn_children(element):
+            grouped.setdefault(local_name(child), []).append(child)
+        values: dict[str, Any] = {}
+        failed = False
+        for name, info in model.model_fields.items():
+            alias = info.alias or name
+            found = grouped.get(alias, [])
+            item_type, is_list = _unwrap(info.annotation)
+            wrapper = (info.json_schema_extra or {}).get("wrapped") \
+                if isinstance(info.json_schema_extra, dict) else None
+            if is_list:
+                if wrapper and len(found) > 1:
+                    self.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
+                                 f"{alias} occurs more than once")
+                items = qcvn_children(found[0], str(wrapper)) if wrapper and found else found
+                converted = [self._value(item, item_type) for item in items]
+                values[name] = [v for v in converted if v is not None and v is not INVALID]
+                failed |= any(v is INVALID for v in converted)
+                if not items and any(getattr(m, "min_length", 0) for m in info.metadata):
+                    self.problem("EDXML_REQUIRED", f"{base}/{alias}",
+                                 f"at least one {wrapper or alias} is required")
+                    failed = True
+                continue
+            if len(found) > 1:
+                self.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
+                             f"{alias} must occur at most once")
+            value = self._value(found[0], item_type) if found else None
+            if value is INVALID:
+                failed = True
+                continue
+            if value is None:
+                if info.is_required():
+                    path = element_path(found[0]) if found else f"{base}/{alias}"
+                    self.problem("EDXML_REQUIRED", path, f"{alias} is required"
+                                 + (" and must not be empty" if found else ""))
+                    failed = True
+                continue
+            values[name] = value
+        if failed:
+            return None
+        try:
+            return model.model_validate(values)
+        except ValidationError as error:
+            for detail in error.errors():
+                field = model.model_fields.get(str(detail["loc"][0])) if detail["loc"] else None
+                alias = (field.alias if field else None) or ".".join(map(str, detail["loc"]))
+                self.problem("EDXML_VALUE", f"{base}/{alias}", detail["msg"])
+            return None
+
+    def _value(self, element: etree._Element, kind: type) -> Any:
+        """The converted value, None when empty, INVALID when a problem was reported."""
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            read = self.read(element, kind)
+            return INVALID if read is None else read
+        if qcvn_children(element):
+            self.problem("EDXML_VALUE", element_path(element),
+                         f"{local_name(element)} holds text, not elements")
+            return INVALID
+        text = (element.text or "").strip()
+        if not text:
+            return None
+        try:
+            return convert(text, kind)
+        except ValueError as error:
+            self.problem("EDXML_VALUE", element_path(element),
+                         f"{text[:60]!r} is not {error}")
+            return INVALID
+
+
+def _unwrap(annotation: Any) -> tuple[type, bool]:
+    """(item type, is a list) of `X`, `X | None` or `list[X]`."""
+    origin = get_origin(annotation)
+    if origin is list:
+        return get_args(annotation)[0], True
+    if origin in (Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return _unwrap(inner[0])[0], False
+    return annotation, False
+
+
+def convert(text: str, kind: type) -> Any:
+    """An edXML text value as `kind`; ValueError says what was expected."""
+    if kind is str:
+        return text
+    if kind is date:
+        try:
+            return datetime.strptime(text, DATE_FORMAT).date()
+        except ValueError:
+            raise ValueError("a date yyyy/MM/dd") from None
+    if kind is datetime:
+        try:
+            return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=VIETNAM)
+        except ValueError:
+            raise ValueError("a timestamp yyyy/MM/dd HH:mm:ss") from None
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise ValueError("true or false")
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        try:
+            return kind(int(text)) if issubclass(kind, int) else kind(text)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise ValueError(f"one of {allowed}") from None
+    if kind is int:
+        if not text.isascii() or not text.isdigit():
+            raise ValueError("a non-negative whole number")
+        return int(text)
+    raise TypeError(f"no conversion to {kind!r}")

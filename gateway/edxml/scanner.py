@@ -1,0 +1,389 @@
+"""One streaming pass over a spooled package: limits, attachments to disk, the envelope aside.
+
+A package may be 100 MiB, almost all of it base64 inside `ContentTransferEncoded`. Expat reads
+the file in chunks; attachment text is decoded as it arrives into one file per attachment
+(hashed on the way), so memory stays flat whatever the size. Everything else — the envelope
+(header and manifest) and the small fields of each attachment — is small and is handed on as a
+standalone document for lxml, the XSD and the typed model (`reader.py`).
+
+Expat runs without namespace processing: prefixes are resolved here, so that an undeclared
+prefix on an attribute (the SDK sample's `xlink:href`, copied by real systems) is a warning
+and not a fatal error, while an undeclared prefix on an element is refused.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from xml.parsers import expat
+
+from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
+from gateway.edxml.trace import end_of_tag
+from gateway.errors import PackageRejected, Problem
+
+ATTACHMENT_FIELDS = ("ContentId", "AttachmentName", "Description", "ContentType")
+READ_CHUNK = 1 << 20
+BASE64_BATCH = 1 << 18  # decode this many characters at a time (a multiple of 4)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    max_depth: int = 40
+    max_text_bytes: int = 1 << 20
+    """Longest text of any element but ContentTransferEncoded."""
+    max_envelope_bytes: int = 8 << 20
+    max_elements: int = 100_000
+    max_attachments: int = 500
+
+
+@dataclass
+class ScannedAttachment:
+    """One `AttachmentEncoded/Attachment`, its bytes decoded to `path`."""
+
+    index: int
+    fields: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    size: int = 0
+    sha256: str = ""
+    _hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+    _pending: bytearray = field(default_factory=bytearray, repr=False)
+    _handle: BinaryIO | None = field(default=None, repr=False)
+    _broken: bool = field(default=False, repr=False)
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class ScanResult:
+    envelope: bytes
+    """`<edXML …>` + edXMLEnvelope + a skeleton AttachmentEncoded (no base64) + `</edXML>`."""
+    attachments: list[ScannedAttachment]
+    warnings: list[Problem]
+
+    def discard(self) -> None:
+        for attachment in self.attachments:
+            attachment.discard()
+
+
+class _Refusal(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class Scanner:
+    def __init__(self, source: Path, work_dir: Path, limits: ScanLimits | None = None) -> None:
+        self._source = source
+        self._work_dir = work_dir
+        self._limits = limits or ScanLimits()
+        self._parser = expat.ParserCreate()
+        self._parser.buffer_text = True
+        self._parser.buffer_size = 1 << 16
+        self._parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self._parser.StartElementHandler = self._start
+        self._parser.EndElementHandler = self._end
+        self._parser.CharacterDataHandler = self._text
+        self._parser.StartDoctypeDeclHandler = self._doctype
+        self._parser.EntityDeclHandler = self._entity
+        self._scopes: list[dict[str, str]] = [{"xml": "http://www.w3.org/XML/1998/namespace"}]
+        self._path: list[str] = []  # local names; "" for an element outside QCVN
+        self._text_size = 0
+        self._elements = 0
+        self._in_signature = 0
+        self._root: tuple[int, str] | None = None  # (offset, qualified name)
+        self._envelope: tuple[int, int] | None = None  # (start, offset of end tag)
+        self._envelope_start: int | None = None
+        self._attachment: ScannedAttachment | None = None
+        self._field: str | None = None
+        self._field_text: list[str] = []
+        self.attachments: list[ScannedAttachment] = []
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    # -- driving -------------------------------------------------------------------------
+
+    def scan(self) -> ScanResult:
+        """Scan the file; raise `PackageRejected` with every problem found, after removing
+        whatever was decoded."""
+        try:
+            with open(self._source, "rb") as handle:
+                while chunk := handle.read(READ_CHUNK):
+                    self._parser.Parse(chunk, False)
+                self._parser.Parse(b"", True)
+            self._finish()
+        except _Refusal as refusal:
+            problem = refusal.problem
+            line = self._parser.CurrentLineNumber
+            self.problems.append(Problem(problem.code, problem.path,
+                                         f"{problem.message} (line {line})"))
+        except expat.ExpatError as error:
+            self.problems.append(Problem(
+                "XML_MALFORMED", f"line {error.lineno}",
+                f"not well-formed XML: {expat.ErrorString(error.code)} "
+                f"(line {error.lineno}, column {error.offset + 1})"))
+        if self.problems:
+            for attachment in self.attachments:
+                attachment.discard()
+            raise PackageRejected(self.problems[0].message, desc_vi="Goi tin khong hop le",
+                                  problems=self.problems)
+        return ScanResult(self._envelope_document(), self.attachments, self.warnings)
+
+    def _finish(self) -> None:
+        if self._root is None:
+            raise _Refusal(Problem("XML_MALFORMED", "/", "no root element"))
+        if self._envelope is None:
+            raise _Refusal(Problem("EDXML_REQUIRED", "edXMLEnvelope",
+                                   "edXMLEnvelope is required"))
+
+    # -- expat handlers ------------------------------------------------------------------
+
+    def _doctype(self, *_: object) -> None:
+        raise _Refusal(Problem("XML_DTD_FORBIDDEN", "/", "DTDs and entity declarations are "
+                                                       "not allowed; remove the DOCTYPE"))
+
+    def _entity(self, *_: object) -> None:
+        self._doctype()
+
+    def _start(self, qname: str, attributes: dict[str, str]) -> None:
+        self._elements += 1
+        if self._elements > self._limits.max_elements:
+            raise _Refusal(Problem("XML_TOO_MANY_ELEMENTS", "/",
+                                   f"more than {self._limits.max_elements} elements"))
+        if len(self._path) >= self._limits.max_depth:
+            raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
+                                   f"elements nested deeper than {self._limits.max_depth}"))
+        scope = self._scope(attributes)
+        namespace, local = self._resolve(qname, scope, element=True)
+        self._check_attributes(attributes, scope)
+        self._text_size = 0
+        offset = self._parser.CurrentByteIndex
+        if not self._path and (local != "edXML" or namespace != QCVN_NS):
+            raise _Refusal(Problem("EDXML_ROOT", "/", f"the root element is {qname!r} in "
+                                                      f"namespace {namespace or '(none)'}; "
+                                                      f"expected edXML in {QCVN_NS}"))
+        if self._in_signature or (local == "Signature" and namespace in (QCVN_NS, DSIG_NS)):
+            self._in_signature += 1
+            self._path.append(local)
+            return
+        if namespace != QCVN_NS:
+            raise _Refusal(Problem(
+                "EDXML_FOREIGN_ELEMENT", self._where(local),
+                f"element {qname!r} is in namespace {namespace or '(none)'}; edXML elements "
+                f"must be in {QCVN_NS}"))
+        depth = len(self._path)
+        self._path.append(local)
+        if depth == 0:
+            self._start_root(local, qname, offset)
+        elif depth == 1:
+            self._start_top(local, offset)
+        elif self._path[:2] == ["edXML", "AttachmentEncoded"]:
+            self._start_in_attachments(depth, local)
+
+    def _start_root(self, local: str, qname: str, offset: int) -> None:
+        self._root = (offset, qname)
+
+    def _start_top(self, local: str, offset: int) -> None:
+        if local == "edXMLEnvelope":
+            if self._envelope_start is not None:
+                raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope",
+                                       "edXMLEnvelope occurs twice"))
+            self._envelope_start = offset
+        elif local != "AttachmentEncoded":
+            raise _Refusal(Problem("EDXML_SCHEMA", local, f"unexpected element {local} under "
+                                                          "edXML"))
+
+    def _start_in_attachments(self, depth: int, local: str) -> None:
+        if depth == 2:
+            if local != "Attachment":
+                raise _Refusal(Problem("EDXML_SCHEMA", f"AttachmentEncoded/{local}",
+                                       f"unexpected element {local} in AttachmentEncoded"))
+            if len(self.attachments) >= self._limits.max_attachments:
+                raise _Refusal(Problem("EDXML_TOO_MANY_ATTACHMENTS", "AttachmentEncoded",
+                                       f"more than {self._limits.max_attachments} attachments"))
+            self._attachment = ScannedAttachment(index=len(self.attachments) + 1)
+            self.attachments.append(self._attachment)
+        elif depth == 3 and self._attachment is not None:
+            path = f"AttachmentEncoded/Attachment[{self._attachment.index}]/{local}"
+            if local == "ContentTransferEncoded":
+                self._open_decoder(self._attachment)
+            elif local in ATTACHMENT_FIELDS:
+                if local in self._attachment.fields:
+                    raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", path,
+                                           f"{local} occurs twice"))
+                self._field, self._field_text = local, []
+            else:
+                raise _Refusal(Problem("EDXML_SCHEMA", path, f"unexpected element {local} in "
+                                                             "Attachment"))
+        else:
+            raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
+                                   "attachment fields hold text, not elements"))
+
+    def _end(self, _qname: str) -> None:
+        local = self._path.pop()
+        self._scopes.pop()
+        self._text_size = 0
+        if self._in_signature:
+            self._in_signature -= 1
+            return
+        depth = len(self._path)
+        if depth == 1 and local == "edXMLEnvelope" and self._envelope_start is not None:
+            end = self._parser.CurrentByteIndex
+            if end - self._envelope_start > self._limits.max_envelope_bytes:
+                raise _Refusal(Problem("XML_HEADER_TOO_LARGE", "edXMLEnvelope",
+                                       f"the envelope is larger than "
+                                       f"{self._limits.max_envelope_bytes} bytes"))
+            self._envelope = (self._envelope_start, end)
+        elif depth == 3 and self._attachment is not None:
+            if local == "ContentTransferEncoded":
+                self._close_decoder(self._attachment)
+            elif self._field == local:
+                self._attachment.fields[local] = "".join(self._field_text)
+                self._field = None
+        elif depth == 2 and local == "Attachment" and self._attachment is not None:
+            if self._attachment.path is None:
+                self._attachment._broken = True  # no ContentTransferEncoded: rules report it
+            self._attachment = None
+
+    def _text(self, data: str) -> None:
+        attachment = self._attachment
+        if attachment is not None and attachment._handle is not None:
+            self._decode(attachment, data)
+            return
+        self._text_size += len(data)
+        if self._text_size > self._limits.max_text_bytes:
+            raise _Refusal(Problem("XML_TEXT_TOO_LARGE", self._where(),
+                                   f"text longer than {self._limits.max_text_bytes} "
+                                   "characters outside an attachment"))
+        if self._field is not None:
+            self._field_text.append(data)
+        elif len(self._path) <= 1 and data.strip():
+            raise _Refusal(Problem("EDXML_SCHEMA", self._where(), "text is not allowed here"))
+
+    # -- namespaces ----------------------------------------------------------------------
+
+    def _scope(self, attributes: dict[str, str]) -> dict[str, str]:
+        scope = self._scopes[-1]
+        declared = {name[6:] if name.startswith("xmlns:") else "": value
+                    for name, value in attributes.items()
+                    if name == "xmlns" or name.startswith("xmlns:")}
+        if declared:
+            scope = {**scope, **declared}
+        self._scopes.append(scope)
+        return scope
+
+    def _resolve(self, qname: str, scope: dict[str, str], *, element: bool
+                 ) -> tuple[str, str]:
+        prefix, _, local = qname.rpartition(":")
+        if prefix and prefix not in scope:
+            if element:
+                raise _Refusal(Problem("XML_UNBOUND_PREFIX", self._where(local),
+                                       f"element prefix {prefix!r} is not declared"))
+            return "", local
+        return scope.get(prefix, "") if prefix or element else "", local
+
+    def _check_attributes(self, attributes: dict[str, str], scope: dict[str, str]) -> None:
+        for name in attributes:
+            prefix = name.partition(":")[0] if ":" in name else ""
+            if prefix and prefix != "xmlns" and prefix not in scope:
+                self.warnings.append(Problem(
+                    "XML_UNBOUND_PREFIX", self._where(),
+                    f"attribute {name!r} uses the undeclared prefix {prefix!r} (tolerated: "
+                    "the SDK sample does this; declare it)", "warning"))
+
+    def _where(self, local: str | None = None) -> str:
+        steps = [s or "?" for s in self._path[2:]] + ([local] if local else [])
+        return "/".join(steps) or "/"
+
+    # -- base64 to disk ------------------------------------------------------------------
+
+    def _open_decoder(self, attachment: ScannedAttachment) -> None:
+        if attachment.path is not None:
+            raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", f"AttachmentEncoded/Attachment"
+                                   f"[{attachment.index}]/ContentTransferEncoded",
+                                   "ContentTransferEncoded occurs twice"))
+        fd, name = tempfile.mkstemp(dir=self._work_dir, prefix="att-")
+        attachment.path = Path(name)
+        attachment._handle = os.fdopen(fd, "wb")
+
+    def _decode(self, attachment: ScannedAttachment, data: str) -> None:
+        if attachment._broken:
+            return
+        attachment._pending += data.encode("ascii", "replace").translate(None, b" \t\r\n")
+        usable = len(attachment._pending) // 4 * 4
+        if usable >= BASE64_BATCH:
+            self._decode_bytes(attachment, usable)
+
+    def _decode_bytes(self, attachment: ScannedAttachment, usable: int) -> None:
+        chunk = bytes(attachment._pending[:usable])
+        del attachment._pending[:usable]
+        try:
+            decoded = binascii.a2b_base64(chunk, strict_mode=True)
+        except binascii.Error as error:
+            self._base64_problem(attachment, str(error))
+            return
+        assert attachment._handle is not None
+        attachment._handle.write(decoded)
+        attachment._hasher.update(decoded)
+        attachment.size += len(decoded)
+
+    def _close_decoder(self, attachment: ScannedAttachment) -> None:
+        if not attachment._broken:
+            if len(attachment._pending) % 4:
+                self._base64_problem(attachment, "its length is not a multiple of 4 "
+                                                 "(truncated?)")
+            elif attachment._pending:
+                self._decode_bytes(attachment, len(attachment._pending))
+        assert attachment._handle is not None
+        attachment._handle.close()
+        attachment._handle = None
+        attachment.sha256 = attachment._hasher.hexdigest()
+
+    def _base64_problem(self, attachment: ScannedAttachment, reason: str) -> None:
+        attachment._broken = True
+        self.problems.append(Problem(
+            "EDXML_BASE64", f"AttachmentEncoded/Attachment[{attachment.index}]/"
+            "ContentTransferEncoded", f"the attachment is not valid base64: {reason}"))
+
+    # -- the envelope document -----------------------------------------------------------
+
+    def _envelope_document(self) -> bytes:
+        """The small document the reader validates: the root's start tag (for its namespace
+        declarations), the envelope bytes as sent, and a skeleton of the attachments."""
+        assert self._root is not None and self._envelope is not None
+        root_offset, root_qname = self._root
+        start, end_tag = self._envelope
+        with open(self._source, "rb") as handle:
+            handle.seek(root_offset)
+            window = handle.read(min(start - root_offset, 1 << 16))
+            root_tag = window[:end_of_tag(window, 0)]
+            if root_tag.endswith(b"/>"):
+                root_tag = root_tag[:-2] + b">"
+            handle.seek(start)
+            envelope = handle.read(end_tag - start + 4096)
+        envelope = envelope[:end_of_tag(envelope, end_tag - start)]
+        skeleton = b"".join(self._attachment_skeleton(a) for a in self.attachments)
+        if self.attachments:
+            skeleton = f'<AttachmentEncoded xmlns="{QCVN_NS}">'.encode() + skeleton + \
+                b"</AttachmentEncoded>"
+        return root_tag + envelope + skeleton + f"</{root_qname}>".encode()
+
+    @staticmethod
+    def _attachment_skeleton(attachment: ScannedAttachment) -> bytes:
+        parts = [f"<{name}>{_escape(attachment.fields[name])}</{name}>"
+                 for name in ATTACHMENT_FIELDS if name in attachment.fields]
+        if attachment.path is not None:
+            parts.append("<ContentTransferEncoded/>")
+        return ("<Attachment>" + "".join(parts) + "</Attachment>").encode()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
