@@ -108,7 +108,9 @@ class PackageOut(BaseModel):
     sent_at: datetime
     size: int
     sha256: str
-    header: dict[str, Any] | None = Field(description="The typed header as read")
+    header: dict[str, Any] | None = Field(description="MessageHeader, typed, as read")
+    business: dict[str, Any] | None = Field(description="TraceHeaderList/Bussiness, typed")
+    traces: list[dict[str, Any]] = Field(description="TraceHeaders as received")
     warnings: list[ProblemOut]
     attachments: list[AttachmentOut]
     links: list[LinkOut]
@@ -196,7 +198,9 @@ async def get_package(message_id: str, runtime: RuntimeDep, system: CurrentSyste
         code_notation=view.code_notation, subject=view.subject,
         business_type=view.business_type, status_code=view.status_code, signed=view.signed,
         paper=view.paper, sent_at=view.received_at, size=view.payload_size,
-        sha256=view.payload_sha256, header=view.header,
+        sha256=view.payload_sha256, header=(view.header or {}).get("header"),
+        business=(view.header or {}).get("business"),
+        traces=(view.header or {}).get("traces", []),
         warnings=[ProblemOut(**w) for w in view.warnings],
         attachments=[AttachmentOut(
             position=a.position, content_id=a.content_id, name=a.name,

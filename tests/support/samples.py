@@ -39,3 +39,41 @@ def status(sender: str, original_sender: str, document_id: str, code: str = "01"
                               document_id.encode())
     package = package.replace(b"000.00.00.G22", original_sender.encode())
     return package.replace(b"<edXML:StatusCode>01<", f"<edXML:StatusCode>{code}<".encode())
+
+
+def business(sender: str, recipients: list[str], target_document_id: str, kind: int,
+             receivers: list[tuple[str, int]] | None = None,
+             replaced: list[str] | None = None) -> bytes:
+    """A revoke (1), update (2) or replace (3) package acting on `target_document_id`.
+
+    Like real senders, a revocation or update repeats the original's DocumentId; an update
+    lists receiver changes (code, 0 removed / 1 added); a replacement has its own DocumentId
+    and names the documents it replaces."""
+    own_id = None if kind == 3 else target_document_id
+    package = document(sender, recipients, own_id)
+    package = package.replace(b"<edXML:BussinessDocType>0<",
+                              f"<edXML:BussinessDocType>{kind}<".encode())
+    package = re.sub(rb"(<edXML:Bussiness>\s*<edXML:DocumentId>).*?(</edXML:DocumentId>)",
+                     lambda m: m.group(1) + target_document_id.encode() + m.group(2), package,
+                     count=1, flags=re.S)
+    extra = b""
+    if receivers:
+        extra += (b"<edXML:BussinessDocumentInfo><edXML:DocumentInfo>1</edXML:DocumentInfo>"
+                  b"<edXML:DocumentReceiver>1</edXML:DocumentReceiver><edXML:ReceiverList>"
+                  + b"".join(f"<edXML:Receiver><edXML:OrganId>{code}</edXML:OrganId>"
+                             f"<edXML:ReceiverType>{kind_}</edXML:ReceiverType>"
+                             f"</edXML:Receiver>".encode() for code, kind_ in receivers)
+                  + b"</edXML:ReceiverList></edXML:BussinessDocumentInfo>")
+    if replaced:
+        extra += (b"<edXML:ReplacementInfoList>" + b"".join(
+            f"<edXML:ReplacementInfo><edXML:DocumentId>{doc}</edXML:DocumentId>"
+            f"<edXML:OrganIdList>{''.join(f'<edXML:OrganId>{c}</edXML:OrganId>' for c in recipients)}"
+            f"</edXML:OrganIdList></edXML:ReplacementInfo>".encode() for doc in replaced)
+            + b"</edXML:ReplacementInfoList>")
+    return package.replace(b"<edXML:StaffInfo>", extra + b"<edXML:StaffInfo>", 1)
+
+
+def document_id_of(package: bytes) -> str:
+    found = _MESSAGE_DOCUMENT_ID.search(package)
+    assert found is not None
+    return found.group(2).decode()
