@@ -13,6 +13,7 @@ import click
 
 from adapters.db.migrate import migrate as run_migrations
 from adapters.db.store import SqlStore
+from gateway.cli_edxml import edxml
 from gateway.errors import GatewayError
 from gateway.records import AgencyRecord
 from gateway.runtime import build_store
@@ -163,6 +164,8 @@ def agencies_list(settings: Settings) -> None:
     for agency in _with_store(settings, lambda store: store.list_agencies()):
         click.echo(f"{agency.code}\t{agency.status}\t{agency.name}")
 
+
+main.add_command(edxml)
 
 if __name__ == "__main__":
     sys.exit(main())

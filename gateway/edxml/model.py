@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 """edXML timestamps carry no zone: they are local time in Vietnam (SPEC §2.1)."""
+SMALL_CODE_MAX = 999
+"""DocumentType/Type, TypeDetail and SteeringType meanings differ between sources: any small
+non-negative integer is accepted (SPEC §2.1), bounded as in the XSD."""
 DATE_FORMAT = "%Y/%m/%d"
 TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
 
@@ -92,8 +95,8 @@ class PromulgationInfo(Element):
 
 
 class DocumentType(Element):
-    type: int = Field(alias="Type", ge=0)
-    type_detail: int | None = Field(None, alias="TypeDetail", ge=0)
+    type: int = Field(alias="Type", ge=0, le=SMALL_CODE_MAX)
+    type_detail: int | None = Field(None, alias="TypeDetail", ge=0, le=SMALL_CODE_MAX)
     type_name: Text = Field(None, alias="TypeName")
 
 
@@ -187,7 +190,7 @@ class DocumentHeader(Element):
                                  json_schema_extra=wrapped("Place"))
     other_info: OtherInfo | None = Field(None, alias="OtherInfo")
     response_for: list[ResponseFor] = Field(default_factory=list, alias="ResponseFor")
-    steering_type: int | None = Field(None, alias="SteeringType", ge=0)
+    steering_type: int | None = Field(None, alias="SteeringType", ge=0, le=SMALL_CODE_MAX)
     response_for_task: Text = Field(None, alias="ResponseForTask")
     application_type: Text = Field(None, alias="ApplicationType")
 

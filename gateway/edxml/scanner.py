@@ -386,4 +386,7 @@ class Scanner:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape for element text; a CR is written as a reference or parsing would turn it into
+    a line feed (XML end-of-line handling)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))

@@ -65,11 +65,11 @@ def business(sender: str, recipients: list[str], target_document_id: str, kind: 
                              f"</edXML:Receiver>".encode() for code, kind_ in receivers)
                   + b"</edXML:ReceiverList></edXML:BussinessDocumentInfo>")
     if replaced:
+        organs = "".join(f"<edXML:OrganId>{code}</edXML:OrganId>" for code in recipients)
         extra += (b"<edXML:ReplacementInfoList>" + b"".join(
             f"<edXML:ReplacementInfo><edXML:DocumentId>{doc}</edXML:DocumentId>"
-            f"<edXML:OrganIdList>{''.join(f'<edXML:OrganId>{c}</edXML:OrganId>' for c in recipients)}"
-            f"</edXML:OrganIdList></edXML:ReplacementInfo>".encode() for doc in replaced)
-            + b"</edXML:ReplacementInfoList>")
+            f"<edXML:OrganIdList>{organs}</edXML:OrganIdList></edXML:ReplacementInfo>"
+            .encode() for doc in replaced) + b"</edXML:ReplacementInfoList>")
     return package.replace(b"<edXML:StaffInfo>", extra + b"<edXML:StaffInfo>", 1)
 
 
