@@ -11,12 +11,11 @@ import os
 import shutil
 import sys
 import tempfile
-import types
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, Union, get_args, get_origin
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import yaml
@@ -33,6 +32,7 @@ from gateway.edxml.model import (
     StatusCode,
     StatusHeader,
     StatusPackage,
+    field_type,
 )
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.edxml.reader import convert
@@ -292,7 +292,7 @@ def _coerce(data: Any, model: type[BaseModel]) -> Any:
         if found is None:
             result[key] = value
             continue
-        kind, is_list = _unwrap(found[1].annotation)
+        kind, is_list = field_type(found[1].annotation)
         if is_list and isinstance(value, list):
             result[key] = [_coerce_value(item, kind) for item in value]
         else:
@@ -318,16 +318,6 @@ def _coerce_value(value: Any, kind: Any) -> Any:
     if isinstance(value, float) and kind is str:
         return str(value)
     return value
-
-
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    origin = get_origin(annotation)
-    if origin is list:
-        return get_args(annotation)[0], True
-    if origin in (Union, types.UnionType):
-        inner = [arg for arg in get_args(annotation) if arg is not type(None)]
-        return _unwrap(inner[0])[0], False
-    return annotation, False
 
 
 def _write_checked(package: DocumentPackage | StatusPackage,

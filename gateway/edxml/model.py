@@ -8,9 +8,10 @@ Fields are declared in the order the builder writes them (parsing accepts any or
 
 from __future__ import annotations
 
+import types
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,18 @@ SMALL_CODE_MAX = 999
 non-negative integer is accepted (SPEC §2.1), bounded as in the XSD."""
 DATE_FORMAT = "%Y/%m/%d"
 TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
+
+
+def field_type(annotation: Any) -> tuple[Any, bool]:
+    """(item type, is a list) of a field declared `X`, `X | None` or `list[X]`: what the
+    reader converts to and the builder writes from."""
+    origin = get_origin(annotation)
+    if origin is list:
+        return get_args(annotation)[0], True
+    if origin in (Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return field_type(inner[0])[0], False
+    return annotation, False
 
 
 def wrapped(item: str) -> dict[str, Any]:

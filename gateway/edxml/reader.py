@@ -9,15 +9,14 @@ may come in any order; empty optional elements count as absent (real packages ca
 
 from __future__ import annotations
 
-import types
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar
 
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
-from gateway.edxml.model import DATE_FORMAT, TIMESTAMP_FORMAT, VIETNAM
+from gateway.edxml.model import DATE_FORMAT, TIMESTAMP_FORMAT, VIETNAM, field_type
 from gateway.edxml.namespaces import QCVN_NS
 from gateway.edxml.paths import element_path, local_name
 from gateway.errors import Problem
@@ -62,7 +61,7 @@ class ModelReader:
         for name, info in model.model_fields.items():
             alias = info.alias or name
             found = grouped.get(alias, [])
-            item_type, is_list = _unwrap(info.annotation)
+            item_type, is_list = field_type(info.annotation)
             wrapper = (info.json_schema_extra or {}).get("wrapped") \
                 if isinstance(info.json_schema_extra, dict) else None
             if is_list:
@@ -122,17 +121,6 @@ class ModelReader:
             self.problem("EDXML_VALUE", element_path(element),
                          f"{text[:60]!r} is not {error}")
             return INVALID
-
-
-def _unwrap(annotation: Any) -> tuple[type, bool]:
-    """(item type, is a list) of `X`, `X | None` or `list[X]`."""
-    origin = get_origin(annotation)
-    if origin is list:
-        return get_args(annotation)[0], True
-    if origin in (Union, types.UnionType):
-        inner = [a for a in get_args(annotation) if a is not type(None)]
-        return _unwrap(inner[0])[0], False
-    return annotation, False
 
 
 def convert(text: str, kind: type) -> Any:
