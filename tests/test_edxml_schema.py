@@ -189,9 +189,8 @@ def test_several_errors_are_all_returned_in_document_order() -> None:
     one(root, "//e:ReceiverList/e:Receiver[2]/e:ReceiverType").text = "3"
     one(root, "//e:edXMLManifest").set("lang", "vi")
     assert paths(root) == [
-        "MessageHeader/Foo",
+        "MessageHeader/Foo",  # once: same-named unexpected siblings are one problem
         "MessageHeader/Bar",
-        "MessageHeader/Foo",
         "MessageHeader/PromulgationInfo/PromulgationDate",
         "MessageHeader/OtherInfo/Zap",
         "MessageHeader/OtherInfo/Priority",
@@ -302,10 +301,11 @@ def test_schemas_are_self_contained() -> None:
         assert f'targetNamespace="{QCVN}"' in text and 'elementFormDefault="qualified"' in text
 
 
-def test_a_flood_of_unknown_elements_is_cut_short_and_says_so() -> None:
+def test_a_flood_of_unknown_elements_is_reported_once_per_name() -> None:
+    """Same-named unexpected siblings go in one pass: 10 000 of them are one problem (the
+    old pass-per-element loop took 14 s here: a denial of service)."""
     root = load("edoc_new.edxml")
-    for _ in range(150):
-        message_header(root).append(etree.Element(f"{{{QCVN}}}Foo"))
+    for index in range(10_000):
+        message_header(root).append(etree.Element(f"{{{QCVN}}}{'Foo' if index % 2 else 'Bar'}"))
     problems = validate_envelope(root, "edoc")
-    assert problems[0].path == "edXML" and "checking stopped" in problems[0].message
-    assert 50 <= len(problems) <= 101
+    assert sorted(p.path for p in problems) == ["MessageHeader/Bar", "MessageHeader/Foo"]

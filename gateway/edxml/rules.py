@@ -188,6 +188,7 @@ def _pairing(findings: Findings, package: DocumentPackage,
             findings.error("EDXML_DUPLICATE_CONTENT_ID", f"{path}/ContentId",
                            f"ContentId {key!r} is used by two attachments")
         declared.add(key)
+        findings.length(attachment.attachment_name, 500, f"{path}/AttachmentName")
         if key not in references:
             findings.error("EDXML_REFERENCE_MISSING", f"{path}/ContentId",
                            f"attachment {key!r} has no Reference in edXMLManifest")

@@ -94,9 +94,14 @@ class Scanner:
         self._parser.CharacterDataHandler = self._text
         self._parser.StartDoctypeDeclHandler = self._doctype
         self._parser.EntityDeclHandler = self._entity
+        self._parser.CommentHandler = self._marker
+        self._parser.ProcessingInstructionHandler = self._marker
         self._scopes: list[dict[str, str]] = [{"xml": "http://www.w3.org/XML/1998/namespace"}]
         self._path: list[str] = []  # local names; "" for an element outside QCVN
         self._text_size = 0
+        self._fields_size = 0
+        self._fed = 0
+        self._last_event = 0
         self._elements = 0
         self._in_signature = 0
         self._root: tuple[int, str] | None = None  # (offset, qualified name)
@@ -118,6 +123,8 @@ class Scanner:
             with open(self._source, "rb") as handle:
                 while chunk := handle.read(READ_CHUNK):
                     self._parser.Parse(chunk, False)
+                    self._fed += len(chunk)
+                    self._check_token_size()
                 self._parser.Parse(b"", True)
             self._finish()
         except _Refusal as refusal:
@@ -144,7 +151,19 @@ class Scanner:
             raise _Refusal(Problem("EDXML_REQUIRED", "edXMLEnvelope",
                                    "edXMLEnvelope is required"))
 
+    def _check_token_size(self) -> None:
+        """Expat holds a tag, attribute, comment or processing instruction whole until it
+        ends: one that has produced no event for this long is refused before it can grow."""
+        if self._fed - self._last_event > self._limits.max_text_bytes + READ_CHUNK:
+            raise _Refusal(Problem(
+                "XML_TEXT_TOO_LARGE", self._where(),
+                f"a tag, attribute, comment or processing instruction longer than "
+                f"{self._limits.max_text_bytes} bytes"))
+
     # -- expat handlers ------------------------------------------------------------------
+
+    def _marker(self, *_: object) -> None:
+        self._last_event = self._parser.CurrentByteIndex
 
     def _doctype(self, *_: object) -> None:
         raise _Refusal(Problem("XML_DTD_FORBIDDEN", "/", "DTDs and entity declarations are "
@@ -154,6 +173,7 @@ class Scanner:
         self._doctype()
 
     def _start(self, qname: str, attributes: dict[str, str]) -> None:
+        self._last_event = self._parser.CurrentByteIndex
         self._elements += 1
         if self._elements > self._limits.max_elements:
             raise _Refusal(Problem("XML_TOO_MANY_ELEMENTS", "/",
@@ -167,7 +187,7 @@ class Scanner:
         self._text_size = 0
         offset = self._parser.CurrentByteIndex
         if not self._path and (local != "edXML" or namespace != QCVN_NS):
-            raise _Refusal(Problem("EDXML_ROOT", "/", f"the root element is {qname!r} in "
+            raise _Refusal(Problem("EDXML_ROOT", "/", f"the root element is {_short(qname)!r} in "
                                                       f"namespace {namespace or '(none)'}; "
                                                       f"expected edXML in {QCVN_NS}"))
         if self._in_signature or (local == "Signature" and namespace in (QCVN_NS, DSIG_NS)):
@@ -177,7 +197,8 @@ class Scanner:
         if namespace != QCVN_NS:
             raise _Refusal(Problem(
                 "EDXML_FOREIGN_ELEMENT", self._where(local),
-                f"element {qname!r} is in namespace {namespace or '(none)'}; edXML elements "
+                f"element {_short(qname)!r} is in namespace {namespace or '(none)'}; edXML "
+                f"elements "
                 f"must be in {QCVN_NS}"))
         depth = len(self._path)
         self._path.append(local)
@@ -198,21 +219,22 @@ class Scanner:
                                        "edXMLEnvelope occurs twice"))
             self._envelope_start = offset
         elif local != "AttachmentEncoded":
-            raise _Refusal(Problem("EDXML_SCHEMA", local, f"unexpected element {local} under "
-                                                          "edXML"))
+            raise _Refusal(Problem("EDXML_SCHEMA", _short(local),
+                                   f"unexpected element {_short(local)} under edXML"))
 
     def _start_in_attachments(self, depth: int, local: str) -> None:
         if depth == 2:
             if local != "Attachment":
-                raise _Refusal(Problem("EDXML_SCHEMA", f"AttachmentEncoded/{local}",
-                                       f"unexpected element {local} in AttachmentEncoded"))
+                raise _Refusal(Problem("EDXML_SCHEMA", f"AttachmentEncoded/{_short(local)}",
+                                       f"unexpected element {_short(local)} in "
+                                       "AttachmentEncoded"))
             if len(self.attachments) >= self._limits.max_attachments:
                 raise _Refusal(Problem("EDXML_TOO_MANY_ATTACHMENTS", "AttachmentEncoded",
                                        f"more than {self._limits.max_attachments} attachments"))
             self._attachment = ScannedAttachment(index=len(self.attachments) + 1)
             self.attachments.append(self._attachment)
         elif depth == 3 and self._attachment is not None:
-            path = f"AttachmentEncoded/Attachment[{self._attachment.index}]/{local}"
+            path = f"AttachmentEncoded/Attachment[{self._attachment.index}]/{_short(local)}"
             if local == "ContentTransferEncoded":
                 self._open_decoder(self._attachment)
             elif local in ATTACHMENT_FIELDS:
@@ -221,13 +243,14 @@ class Scanner:
                                            f"{local} occurs twice"))
                 self._field, self._field_text = local, []
             else:
-                raise _Refusal(Problem("EDXML_SCHEMA", path, f"unexpected element {local} in "
-                                                             "Attachment"))
+                raise _Refusal(Problem("EDXML_SCHEMA", path, f"unexpected element "
+                                                             f"{_short(local)} in Attachment"))
         else:
             raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
                                    "attachment fields hold text, not elements"))
 
     def _end(self, _qname: str) -> None:
+        self._last_event = self._parser.CurrentByteIndex
         local = self._path.pop()
         self._scopes.pop()
         self._text_size = 0
@@ -254,6 +277,7 @@ class Scanner:
             self._attachment = None
 
     def _text(self, data: str) -> None:
+        self._last_event = self._parser.CurrentByteIndex
         attachment = self._attachment
         if attachment is not None and attachment._handle is not None:
             self._decode(attachment, data)
@@ -265,6 +289,11 @@ class Scanner:
                                    "characters outside an attachment"))
         if self._field is not None:
             self._field_text.append(data)
+            self._fields_size += len(data)
+            if self._fields_size > self._limits.max_envelope_bytes:
+                raise _Refusal(Problem("XML_HEADER_TOO_LARGE", self._where(),
+                                       f"the attachments' names and descriptions exceed "
+                                       f"{self._limits.max_envelope_bytes} bytes"))
         elif len(self._path) <= 1 and data.strip():
             raise _Refusal(Problem("EDXML_SCHEMA", self._where(), "text is not allowed here"))
 
@@ -286,7 +315,7 @@ class Scanner:
         if prefix and prefix not in scope:
             if element:
                 raise _Refusal(Problem("XML_UNBOUND_PREFIX", self._where(local),
-                                       f"element prefix {prefix!r} is not declared"))
+                                       f"element prefix {_short(prefix)!r} is not declared"))
             return "", local
         return scope.get(prefix, "") if prefix or element else "", local
 
@@ -300,8 +329,12 @@ class Scanner:
                     "the SDK sample does this; declare it)", "warning"))
 
     def _where(self, local: str | None = None) -> str:
-        steps = [s or "?" for s in self._path[2:]] + ([local] if local else [])
-        return "/".join(steps) or "/"
+        """The clerk path (`gateway.edxml.paths`): below edXMLHeader for the header."""
+        steps = [s or "?" for s in self._path[1:]] + ([local] if local else [])
+        for anchor in ("edXMLEnvelope", "edXMLHeader"):
+            if steps[:1] == [anchor] and len(steps) > 1:
+                steps = steps[1:]
+        return "/".join(_short(step) for step in steps) or "/"
 
     # -- base64 to disk ------------------------------------------------------------------
 
@@ -383,6 +416,11 @@ class Scanner:
         if attachment.path is not None:
             parts.append("<ContentTransferEncoded/>")
         return ("<Attachment>" + "".join(parts) + "</Attachment>").encode()
+
+
+def _short(name: str, limit: int = 64) -> str:
+    """Names echoed in refusals are the sender's: never echo a huge one back."""
+    return name if len(name) <= limit else name[:limit] + "…"
 
 
 def _escape(text: str) -> str:
