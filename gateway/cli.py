@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,10 +11,13 @@ import click
 
 from adapters.db.migrate import migrate as run_migrations
 from adapters.db.store import SqlStore
+from gateway.cli_audit import audit
 from gateway.cli_edxml import edxml
+from gateway.cli_signatures import sign, verify  # noqa: F401  (adds `edxml sign|verify`)
+from gateway.cli_support import run_with_store
+from gateway.cli_trust import trust
 from gateway.errors import GatewayError
 from gateway.records import AgencyRecord
-from gateway.runtime import build_store
 from gateway.services.directory import add_system, read_agency_file
 from gateway.settings import Settings, load_settings
 from gateway.types import AgencyCode
@@ -24,19 +25,6 @@ from gateway.types import AgencyCode
 T = TypeVar("T")
 
 DEMO_SYSTEMS = (("demo.sender", "000.00.01.H99"), ("demo.receiver", "000.00.02.H99"))
-
-
-def _with_store(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = build_store(settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-    try:
-        return asyncio.run(run())
-    except GatewayError as error:
-        raise click.ClickException(error.detail) from None
 
 
 @click.group()
@@ -90,7 +78,7 @@ def _ensure_demo(settings: Settings, host: str, port: int) -> None:
         return lines
     click.echo(f"Demo systems on http://{host}:{port} (SDK endpoint /vxp, REST /api/v1, "
                "docs /docs):")
-    for system_id, code, secret in _with_store(settings, work):
+    for system_id, code, secret in run_with_store(settings, work):
         click.echo(f"  systemId={system_id}  serves={code}  secret={secret}")
 
 
@@ -108,14 +96,14 @@ def systems() -> None:
 def systems_add(settings: Settings, system_id: str, serves: tuple[str, ...],
                 secret: str | None) -> None:
     """Register SYSTEM_ID and print its secret (shown once; stored encrypted)."""
-    click.echo(_with_store(settings, lambda store: add_system(store, system_id, serves, secret)))
+    click.echo(run_with_store(settings, lambda store: add_system(store, system_id, serves, secret)))
 
 
 @systems.command("list")
 @click.pass_obj
 def systems_list(settings: Settings) -> None:
     """List systems and what they serve (never their secrets)."""
-    for system in _with_store(settings, lambda store: store.list_systems()):
+    for system in run_with_store(settings, lambda store: store.list_systems()):
         click.echo(f"{system.system_id}\t{system.delivery_mode}\t"
                    f"{','.join(p.text for p in system.patterns)}")
 
@@ -134,7 +122,7 @@ def agencies_import(settings: Settings, file: Path) -> None:
         records = read_agency_file(file)
     except GatewayError as error:
         raise click.ClickException(error.detail) from None
-    added, updated = _with_store(settings, lambda store: store.upsert_agencies(records))
+    added, updated = run_with_store(settings, lambda store: store.upsert_agencies(records))
     click.echo(f"{added} added, {updated} updated")
 
 
@@ -153,7 +141,7 @@ def agencies_add(settings: Settings, code: str, name: str, parent: str | None,
                                                  "mail": mail})])
     except GatewayError as error:
         raise click.ClickException(error.detail) from None
-    added, _ = _with_store(settings, lambda store: store.upsert_agencies(records))
+    added, _ = run_with_store(settings, lambda store: store.upsert_agencies(records))
     click.echo(f"{code} {'added' if added else 'updated'}")
 
 
@@ -161,11 +149,62 @@ def agencies_add(settings: Settings, code: str, name: str, parent: str | None,
 @click.pass_obj
 def agencies_list(settings: Settings) -> None:
     """List the directory."""
-    for agency in _with_store(settings, lambda store: store.list_agencies()):
+    for agency in run_with_store(settings, lambda store: store.list_agencies()):
         click.echo(f"{agency.code}\t{agency.status}\t{agency.name}")
 
 
+POLICIES = click.Choice(["require", "verify-if-present", "off", "default"])
+
+
+@systems.command("policy")
+@click.argument("system_id")
+@click.argument("policy", type=POLICIES)
+@click.pass_obj
+def systems_policy(settings: Settings, system_id: str, policy: str) -> None:
+    """Signature policy for packages this system sends (`default`: the node's)."""
+    run_with_store(settings, lambda store: store.set_signature_policy(
+        system_id=system_id, policy=None if policy == "default" else policy))
+    click.echo(f"{system_id}: signature policy {policy}")
+
+
+@agencies.command("policy")
+@click.argument("code")
+@click.argument("policy", type=POLICIES)
+@click.pass_obj
+def agencies_policy(settings: Settings, code: str, policy: str) -> None:
+    """Signature policy for packages this agency sends; wins over its system's."""
+    run_with_store(settings, lambda store: store.set_signature_policy(
+        agency_code=code, policy=None if policy == "default" else policy))
+    click.echo(f"{code}: signature policy {policy}")
+
+
+@agencies.command("bind")
+@click.argument("code")
+@click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path),
+              help="A PEM certificate the agency signs with.")
+@click.option("--fingerprint", help="SHA-256 fingerprint of such a certificate.")
+@click.option("--subject", help="Subject attributes its certificates carry: 'CN=…,O=…'.")
+@click.pass_obj
+def agencies_bind(settings: Settings, code: str, cert_file: Path | None,
+                  fingerprint: str | None, subject: str | None) -> None:
+    """Register a certificate of the agency: a valid signature by it for another agency, or by
+    another certificate for this one, is then refused as spoofing."""
+    if cert_file is not None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        fingerprint = x509.load_pem_x509_certificate(cert_file.read_bytes()).fingerprint(
+            hashes.SHA256()).hex()
+    if bool(fingerprint) == bool(subject):
+        raise click.ClickException("give exactly one of --cert, --fingerprint or --subject")
+    normalized = fingerprint.lower().replace(":", "") if fingerprint else None
+    run_with_store(settings, lambda store: store.add_binding(code, normalized, subject))
+    click.echo(f"{code}: bound to {normalized or subject}")
+
+
 main.add_command(edxml)
+main.add_command(audit)
+main.add_command(trust)
 
 if __name__ == "__main__":
     sys.exit(main())

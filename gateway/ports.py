@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.records import (
     AcceptedMessage,
@@ -21,6 +21,7 @@ from gateway.records import (
     SystemCredentials,
     SystemRecord,
 )
+from gateway.signatures import CertificateBinding
 from gateway.types import MessageKind
 
 
@@ -37,6 +38,17 @@ class Store(Protocol):
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]: ...
     async def current_codes(self, codes: Sequence[str]) -> dict[str, str]: ...
     async def original_recipients(self, target_key: str) -> list[str] | None: ...
+
+    async def signature_policies(self, system_id: str, agency_code: str
+                                 ) -> tuple[str | None, str | None]: ...
+    async def certificate_bindings(self, agency_code: str, fingerprint: str | None
+                                   ) -> list[CertificateBinding]: ...
+    async def record_refusal(self, actor: str, payload_sha256: str | None, code: str,
+                             detail: str) -> None: ...
+
+    async def evidence_head(self) -> tuple[int, str]: ...
+    async def evidence_page(self, after_seq: int, limit: int, *, since: datetime | None = None,
+                            until: datetime | None = None) -> list[dict[str, Any]]: ...
 
     # acceptance and the outbox
     async def accept(self, new: NewMessage, actor: str) -> AcceptedMessage: ...

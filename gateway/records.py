@@ -84,6 +84,8 @@ class NewMessage:
     signed: bool = False
     paper: int | None = None
     business: BusinessAct | None = None
+    signature: dict[str, Any] | None = None
+    """The verification report (outcome, reason, signer …) stored with the message."""
     holders: Mapping[str, RecipientPlan] = field(default_factory=dict)
     """For a revocation: plans for the original's recipients, who may get it."""
 
@@ -213,6 +215,7 @@ class MessageView:
     payload_sha256: str
     payload_size: int
     header: dict[str, Any] | None
+    signature: dict[str, Any] | None
     warnings: tuple[dict[str, str], ...]
     attachments: tuple[AttachmentView, ...]
     links: tuple[LinkView, ...]

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
+
+from adapters.signatures.trust import TrustStore
 
 from adapters.broker.embedded import EmbeddedBroker
 from adapters.broker.rabbitmq import RabbitMQBroker
@@ -17,6 +20,7 @@ from adapters.db.engine import create_engine
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
 from adapters.secretbox import SecretBox
+from adapters.signatures.verifier import PackageVerifier
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
@@ -30,6 +34,12 @@ def build_store(settings: Settings) -> SqlStore:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqlStore(create_engine(settings.resolved_database_url),
                     SecretBox.from_settings(settings.secret_key, settings.data_dir))
+
+
+def build_trust_store(settings: Settings) -> TrustStore:
+    return TrustStore(settings.trust_dir, cache_dir=settings.data_dir / "crl-cache",
+                      crl_max_age=timedelta(seconds=settings.crl_max_age_seconds),
+                      fetch_timeout=settings.crl_fetch_timeout_seconds)
 
 
 def build_broker(settings: Settings) -> Broker:
@@ -48,7 +58,9 @@ class Runtime:
         self.payloads = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
         self.relay = OutboxRelay(settings, self.store, self.broker)
-        self.submit = SubmitPackage(settings, self.store, self.payloads, self.relay.notify)
+        self.trust = build_trust_store(settings)
+        self.submit = SubmitPackage(settings, self.store, self.payloads,
+                                    PackageVerifier(self.trust), self.relay.notify)
         self.inbox = Inbox(settings, self.store, self.payloads)
         self._tasks: list[asyncio.Task[None]] = []
 

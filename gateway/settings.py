@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     """Treat the observed length limits of edXML fields as errors instead of warnings."""
     signature_policy: SignaturePolicy = SignaturePolicy.VERIFY_IF_PRESENT
     trust_dir: Path | None = None
+    """CA certificates (PEM, roots and intermediates) and CRL files trusted for signatures."""
+    crl_max_age_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    """A CRL fetched from a certificate's distribution point is reused this long."""
+    crl_fetch_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    signing_time_tolerance_seconds: Annotated[float, Field(gt=0)] = 604_800.0
+    """A TraceHeader time older than this before receipt is not believed as the signing
+    time (backdating): certificates are then checked at receipt."""
     timezone: str = "Asia/Ho_Chi_Minh"
     inbox_lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     """How long an item handed to a poller stays hidden from other pollers of its system."""

@@ -41,7 +41,8 @@ async def test_metadata_lists_attachments_and_warnings_and_serves_them(node: Nod
     assert ("EDXML_CODE_NONSTANDARD", "MessageHeader/To[2]/OrganId") in {
         (w["code"], w["path"]) for w in view["warnings"]}
     assert view["header"]["subject"].startswith("V/v kết nối")
-    assert view["business_type"] == 0 and view["signed"] is True
+    assert view["business_type"] == 0 and view["signed"] is False
+    assert view["signature"]["outcome"] == "absent"
     assert len(view["deliveries"]) == 2
 
     as_recipient = (await node.http.get(f"/api/v1/packages/{message_id}",

@@ -13,6 +13,7 @@ import pytest
 
 from adapters.vxp_client import VxpClient
 from gateway.runtime import build_store
+from gateway.services.audit import verify_log
 from gateway.services.directory import add_system
 from tests.conftest import Backing
 from tests.support.processes import GatewayProcess
@@ -82,3 +83,11 @@ async def test_concurrent_pollers_on_several_processes_get_each_item_once(
     finally:
         for client in clients:
             await client.aclose()
+    # Every process appended evidence concurrently: the chain is still one unbroken line.
+    store = build_store(backing.settings())
+    try:
+        report = await verify_log(store)
+    finally:
+        await store.close()
+    assert report.ok, report
+    assert report.checked == PACKAGES + 3 * expected  # accepted; delivered, downloaded, acked

@@ -72,6 +72,7 @@ class System(Base):
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     serves: Mapped[list[Any]] = mapped_column(JSON)
     delivery_mode: Mapped[str] = mapped_column(String(16), default="poll")
+    signature_policy: Mapped[str | None] = mapped_column(String(24))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -90,6 +91,7 @@ class Agency(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     successor_code: Mapped[str | None] = mapped_column(String(35))
     old_code: Mapped[str | None] = mapped_column(String(35))
+    signature_policy: Mapped[str | None] = mapped_column(String(24))
     version: Mapped[int] = mapped_column(BigId, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -119,6 +121,9 @@ class Message(Base):
     header: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The typed header (and business part) as read, for metadata and reports."""
     signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    signature_outcome: Mapped[str | None] = mapped_column(String(16), index=True)
+    """valid, invalid, absent, unverifiable or not-checked (SPEC §3.4)."""
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     paper: Mapped[int | None] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -214,3 +219,45 @@ class OutboxEntry(Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AgencyCertificate(Base):
+    """A certificate an agency signs with: a signature by it for another agency is spoofing."""
+
+    __tablename__ = "agency_certificates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(35), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    """SHA-256 of the certificate, lower-case hex."""
+    subject: Mapped[str | None] = mapped_column(String(500))
+    """Attributes that must all be in the subject, RFC 4514 (`CN=…,O=…`)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceEntry(Base):
+    """The hash-chained evidence log (`gateway.evidence`): rows are never updated."""
+
+    __tablename__ = "evidence"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(36))
+    actor: Mapped[str] = mapped_column(String(100))
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class EvidenceHead(Base):
+    """One row: the newest entry. Appending locks it, which orders appends from every
+    gateway process, and it lets `audit verify` see entries removed from the end."""
+
+    __tablename__ = "evidence_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    entry_hash: Mapped[str] = mapped_column(String(64))

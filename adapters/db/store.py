@@ -24,8 +24,11 @@ from sqlalchemy.orm import aliased
 from adapters.db.engine import READ_ONLY, session_factory
 from adapters.db.models import (
     Agency,
+    AgencyCertificate,
     Delivery,
     DeliveryEvent,
+    EvidenceEntry,
+    EvidenceHead,
     Message,
     MessageLink,
     OutboxEntry,
@@ -39,6 +42,8 @@ from gateway.codes import ServePattern, code_level
 from gateway.delivery_states import PENDING_FOR_RECIPIENT, DeliveryState, require_transition
 from gateway.edxml.model import BusinessType
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.evidence import EvidenceEvent, entry_hash
+from gateway.evidence import timestamp as evidence_time
 from gateway.records import (
     AcceptedMessage,
     AgencyRecord,
@@ -55,6 +60,7 @@ from gateway.records import (
     SystemRecord,
     TimelineEntry,
 )
+from gateway.signatures import CertificateBinding
 from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind, SystemId
 
 S = DeliveryState
@@ -163,6 +169,45 @@ class SqlStore:
             patterns=tuple(ServePattern.parse(p) for p in row.serves),
             delivery_mode=row.delivery_mode, enabled=row.enabled)
 
+    async def signature_policies(self, system_id: str, agency_code: str
+                                 ) -> tuple[str | None, str | None]:
+        """(system's, agency's) signature policy overrides; None where unset."""
+        async with self.transaction(read_only=True) as session:
+            system = await session.scalar(select(System.signature_policy)
+                                          .where(System.system_id == system_id))
+            agency = await session.scalar(select(Agency.signature_policy)
+                                          .where(Agency.code == agency_code))
+        return system, agency
+
+    async def set_signature_policy(self, *, system_id: str | None = None,
+                                   agency_code: str | None = None,
+                                   policy: str | None) -> None:
+        async with self.transaction() as session:
+            if system_id is not None:
+                row: System | Agency | None = await session.scalar(
+                    select(System).where(System.system_id == system_id))
+            else:
+                row = await session.scalar(select(Agency).where(Agency.code == agency_code))
+            if row is None:
+                raise NotFound(f"no system or agency {system_id or agency_code}")
+            row.signature_policy = policy
+
+    async def add_binding(self, agency_code: str, fingerprint: str | None,
+                          subject: str | None) -> None:
+        async with self.transaction() as session:
+            session.add(AgencyCertificate(agency_code=agency_code, fingerprint=fingerprint,
+                                          subject=subject))
+
+    async def certificate_bindings(self, agency_code: str, fingerprint: str | None
+                                   ) -> list[CertificateBinding]:
+        """Bindings of the sender, and any binding the signer's certificate could match."""
+        async with self.transaction(read_only=True) as session:
+            rows = (await session.scalars(select(AgencyCertificate).where(or_(
+                AgencyCertificate.agency_code == agency_code,
+                AgencyCertificate.fingerprint == (fingerprint or "").lower(),
+                AgencyCertificate.subject.is_not(None))))).all()
+        return [CertificateBinding(r.agency_code, r.fingerprint, r.subject) for r in rows]
+
     # -- directory -------------------------------------------------------------------------
 
     async def upsert_agencies(self, records: Sequence[AgencyRecord]) -> tuple[int, int]:
@@ -250,7 +295,8 @@ class SqlStore:
             dedup_key=new.dedup_key, idempotency_key=new.idempotency_key,
             payload_sha256=new.payload_sha256, payload_size=new.payload_size,
             warnings=[w.as_dict() for w in new.warnings], header=new.header,
-            signed=new.signed, paper=new.paper, received_at=now)
+            signed=new.signed, paper=new.paper, received_at=now,
+            signature_outcome=(new.signature or {}).get("outcome"), signature=new.signature)
         session.add(message)
         await session.flush()
         session.add_all(StoredAttachment(
@@ -277,6 +323,19 @@ class SqlStore:
             session.add(OutboxEntry(delivery_id=delivery.id, routing_key=plan.routing_key,
                                     payload=json.dumps({"delivery": delivery.public_id}),
                                     created_at=now))
+        for ref in cancelled:
+            await self._evidence(session, EvidenceEvent.CANCELLED, actor, now,
+                                 delivery_id=ref.delivery_id,
+                                 details={"by": message.public_id, "recipient":
+                                          ref.recipient_code})
+        await self._evidence(
+            session, EvidenceEvent.ACCEPTED, actor, now, message_id=message.public_id,
+            payload_sha256=new.payload_sha256,
+            details={"kind": new.kind.value, "from": package.from_code,
+                     "document_id": package.document_id,
+                     "recipients": {d.recipient_code: d.public_id for d in deliveries},
+                     "attachments": {a.content_id: a.sha256 for a in new.attachments},
+                     "signature": (new.signature or {}).get("outcome")})
         return AcceptedMessage(
             message_id=MessageId(message.public_id), received_at=now,
             deliveries=tuple(_ref(d) for d in deliveries), cancelled=cancelled)
@@ -331,6 +390,61 @@ class SqlStore:
                     message_id=MessageId(message.public_id), received_at=message.received_at,
                     deliveries=tuple(_ref(d) for d in deliveries), duplicate_of=reason)
         return None
+
+    # -- evidence --------------------------------------------------------------------------
+
+    @staticmethod
+    async def _evidence(session: AsyncSession, event: EvidenceEvent, actor: str, at: datetime,
+                        *, message_id: str | None = None, delivery_id: str | None = None,
+                        payload_sha256: str | None = None,
+                        details: dict[str, Any] | None = None) -> None:
+        """Append to the chain in the caller's transaction: the event and its evidence commit
+        together or not at all. Call it last, because it locks the head row until commit
+        (which is what orders appends across gateway processes)."""
+        head = await session.scalar(select(EvidenceHead).where(EvidenceHead.id == 1)
+                                    .with_for_update())
+        if head is None:
+            raise RuntimeError("evidence_head is missing: run `lienthong migrate`")
+        fields: dict[str, Any] = {
+            "seq": head.seq + 1, "at": evidence_time(at), "event": event.value,
+            "message_id": message_id, "delivery_id": delivery_id, "actor": actor,
+            "payload_sha256": payload_sha256, "details": details or {},
+            "prev_hash": head.entry_hash}
+        digest = entry_hash(fields)
+        session.add(EvidenceEntry(seq=fields["seq"], at=at, event=event.value,
+                                  message_id=message_id, delivery_id=delivery_id, actor=actor,
+                                  payload_sha256=payload_sha256, details=fields["details"],
+                                  prev_hash=head.entry_hash, entry_hash=digest))
+        head.seq, head.entry_hash = fields["seq"], digest
+
+    async def record_refusal(self, actor: str, payload_sha256: str | None, code: str,
+                             detail: str) -> None:
+        """A refused package leaves evidence too (its hash; its bytes are not kept)."""
+        async with self.transaction() as session:
+            await self._evidence(session, EvidenceEvent.REFUSED, actor, utcnow(),
+                                 payload_sha256=payload_sha256,
+                                 details={"code": code, "detail": detail[:1000]})
+
+    async def evidence_head(self) -> tuple[int, str]:
+        async with self.transaction(read_only=True) as session:
+            head = await session.scalar(select(EvidenceHead).where(EvidenceHead.id == 1))
+        assert head is not None
+        return head.seq, head.entry_hash
+
+    async def evidence_page(self, after_seq: int, limit: int, *, since: datetime | None = None,
+                            until: datetime | None = None) -> list[dict[str, Any]]:
+        """Entries after `after_seq` in chain order, as the dicts `gateway.evidence` hashes."""
+        query = select(EvidenceEntry).where(EvidenceEntry.seq > after_seq)
+        if since is not None:
+            query = query.where(EvidenceEntry.at >= since)
+        if until is not None:
+            query = query.where(EvidenceEntry.at < until)
+        async with self.transaction(read_only=True) as session:
+            rows = (await session.scalars(query.order_by(EvidenceEntry.seq).limit(limit))).all()
+        return [{"seq": r.seq, "at": evidence_time(r.at), "event": r.event,
+                 "message_id": r.message_id, "delivery_id": r.delivery_id, "actor": r.actor,
+                 "payload_sha256": r.payload_sha256, "details": r.details,
+                 "prev_hash": r.prev_hash, "entry_hash": r.entry_hash} for r in rows]
 
     # -- relay -----------------------------------------------------------------------------
 
@@ -425,6 +539,13 @@ class SqlStore:
             self._transition(session, delivery, S.AVAILABLE, actor,
                              f"in the inbox of {delivery.system_id}", now)
             delivery.available_at = now
+            message = await session.get(Message, delivery.message_id)
+            assert message is not None
+            await self._evidence(session, EvidenceEvent.DELIVERED, actor, now,
+                                 message_id=message.public_id, delivery_id=delivery_id,
+                                 payload_sha256=message.payload_sha256,
+                                 details={"recipient": delivery.recipient_code,
+                                          "system": delivery.system_id})
             return True
 
     @staticmethod
@@ -501,6 +622,10 @@ class SqlStore:
             if delivery.state in (S.AVAILABLE.value, S.FAIL.value):
                 self._transition(session, delivery, S.DOWNLOADED, actor, None, now)
                 delivery.downloaded_at = now
+            await self._evidence(session, EvidenceEvent.DOWNLOADED, actor, now,
+                                 message_id=message.public_id, delivery_id=delivery_id,
+                                 payload_sha256=message.payload_sha256,
+                                 details={"recipient": delivery.recipient_code})
             return self._inbox_item(delivery, message)
 
     async def acknowledge(self, system_id: str, delivery_id: str, outcome: str,
@@ -528,6 +653,10 @@ class SqlStore:
             else:
                 delivery.fail_count += 1
                 delivery.next_offer_at = now + timedelta(seconds=retry_after)
+            await self._evidence(session, EvidenceEvent.ACKNOWLEDGED, actor, now,
+                                 delivery_id=delivery_id,
+                                 details={"outcome": outcome, "reason": reason,
+                                          "recipient": delivery.recipient_code})
             return delivery.state
 
     async def original_recipients(self, target_key: str) -> list[str] | None:
@@ -602,7 +731,7 @@ class SqlStore:
             status_code=message.status_code, signed=message.signed, paper=message.paper,
             received_at=message.received_at, payload_sha256=message.payload_sha256,
             payload_size=message.payload_size, header=message.header,
-            warnings=tuple(message.warnings or ()),
+            signature=message.signature, warnings=tuple(message.warnings or ()),
             attachments=tuple(AttachmentView(a.position, a.content_id, a.name, a.description,
                                              a.content_type, a.size, a.sha256)
                               for a in attachments),
@@ -622,6 +751,30 @@ class SqlStore:
         if not allowed or message is None:
             raise _not_visible(message_id, system_id)
         return message.payload_sha256, message.kind
+
+    async def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Gauges for /metrics, from the database so every process reports the node's truth."""
+        now = utcnow()
+        async with self.transaction(read_only=True) as session:
+            messages = (await session.execute(
+                select(Message.kind, Message.signature_outcome, func.count())
+                .group_by(Message.kind, Message.signature_outcome))).all()
+            deliveries = (await session.execute(
+                select(Delivery.state, func.count(), func.min(Delivery.state_changed_at))
+                .group_by(Delivery.state))).all()
+            unpublished = await session.scalar(select(func.count()).select_from(OutboxEntry)
+                                               .where(OutboxEntry.published_at.is_(None)))
+            head = await session.scalar(select(EvidenceHead.seq).where(EvidenceHead.id == 1))
+        return {
+            "lienthong_messages": [({"kind": kind, "signature": outcome or "unknown"}, n)
+                                   for kind, outcome, n in messages],
+            "lienthong_deliveries": [({"state": state}, n) for state, n, _ in deliveries],
+            "lienthong_deliveries_oldest_age_seconds": [
+                ({"state": state}, (now - oldest).total_seconds())
+                for state, _, oldest in deliveries if oldest is not None],
+            "lienthong_outbox_unpublished": [({}, float(unpublished or 0))],
+            "lienthong_evidence_entries": [({}, float(head or 0))],
+        }
 
     async def delivery_timestamps(self, delivery_ids: Sequence[str]
                                   ) -> dict[str, tuple[datetime, datetime | None]]:

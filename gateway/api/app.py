@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gateway.api import health, rest, vxp
+from gateway.api import health, metrics, rest, vxp
 from gateway.api.errors import handle_gateway_error, handle_validation_error
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(GatewayError, handle_gateway_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(vxp.router)
     app.include_router(rest.router)
     return app

@@ -22,10 +22,10 @@ from gateway.api.attachments import (
     unzipped_chunks,
 )
 from gateway.api.deps import CurrentSystem, RuntimeDep
+from gateway.api.receive import receive_body
 from gateway.errors import InvalidRequest, NotFound
 from gateway.records import AcceptedMessage, DeliveryView, InboxItem
 from gateway.services.submission import Submission
-from gateway.spool import spool_body
 from gateway.types import MessageKind, Sha256Hex
 
 router = APIRouter(prefix="/api/v1", tags=["REST API v1"])
@@ -111,6 +111,9 @@ class PackageOut(BaseModel):
     header: dict[str, Any] | None = Field(description="MessageHeader, typed, as read")
     business: dict[str, Any] | None = Field(description="TraceHeaderList/Bussiness, typed")
     traces: list[dict[str, Any]] = Field(description="TraceHeaders as received")
+    signature: dict[str, Any] | None = Field(description="Verification report: outcome "
+                                             "(valid, invalid, absent, unverifiable, "
+                                             "not-checked), code, reason, signer, chain…")
     warnings: list[ProblemOut]
     attachments: list[AttachmentOut]
     links: list[LinkOut]
@@ -167,8 +170,7 @@ async def submit_package(request: Request, runtime: RuntimeDep, system: CurrentS
                          ) -> JSONResponse:
     """Submit a raw edXML package (document or status). Send an `Idempotency-Key` to make
     retries safe: the same key returns the original answer and creates nothing."""
-    body = await spool_body(request.stream(), runtime.settings.spool_dir,
-                            runtime.settings.max_package_bytes, slack=0)
+    body = await receive_body(request, runtime, system)
     accepted = await runtime.submit(Submission(system=system, body=body,
                                                idempotency_key=idempotency_key))
     answer = _accepted(accepted)
@@ -200,7 +202,7 @@ async def get_package(message_id: str, runtime: RuntimeDep, system: CurrentSyste
         paper=view.paper, sent_at=view.received_at, size=view.payload_size,
         sha256=view.payload_sha256, header=(view.header or {}).get("header"),
         business=(view.header or {}).get("business"),
-        traces=(view.header or {}).get("traces", []),
+        traces=(view.header or {}).get("traces", []), signature=view.signature,
         warnings=[ProblemOut(**w) for w in view.warnings],
         attachments=[AttachmentOut(
             position=a.position, content_id=a.content_id, name=a.name,

@@ -19,12 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import RuntimeDep
+from gateway.api.receive import receive_body
 from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.errors import InvalidRequest
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
-from gateway.spool import spool_body
 from gateway.types import MessageKind
 
 router = APIRouter(prefix="/vxp", tags=["national axis (vxp)"])
@@ -65,13 +65,7 @@ async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Body: the raw .edxml (+ the SDK's CRLF); `hash-file` its SHA-256."""
     call = await _call(request, runtime)  # before reading the body: strangers spool nothing
     kind, sender, declared_hash = _kind(call), call.required("from"), call.required("hash-file")
-    body = await spool_body(request.stream(), runtime.settings.spool_dir,
-                            runtime.settings.max_package_bytes)
-    try:
-        body.keep_matching(declared_hash)
-    except BaseException:
-        body.discard()
-        raise
+    body = await receive_body(request, runtime, call.system, declared_hash)
     accepted = await runtime.submit(Submission(system=call.system, body=body, declared_kind=kind,
                                                declared_from=sender))
     return ok(DocId=accepted.message_id)

@@ -266,6 +266,7 @@ class DocumentPackage(Element):
 class StatusPackage(Element):
     header: StatusHeader
     traces: list[TraceHeader] = Field(default_factory=list)
+    signed: bool = False
 
 
 Package = DocumentPackage | StatusPackage

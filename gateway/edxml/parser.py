@@ -208,7 +208,8 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
             reader.problem("EDXML_STATUS_WITH_BODY", "edXMLBody",
                            "a status package has no edXMLBody")
         if status_header is not None:
-            model = StatusPackage(header=status_header, traces=_present(traces))
+            model = StatusPackage(header=status_header, traces=_present(traces),
+                                  signed=_has_signature_value(header))
     else:
         model = _document(reader, root, header, message_header, trace_list, traces)
     parties = Findings(strict_lengths)

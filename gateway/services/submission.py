@@ -9,18 +9,37 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.business import BusinessAct
 from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType
 from gateway.edxml.parser import ParsedPackage, parse_package
-from gateway.errors import DuplicatePackage, PackageRejected, PermissionDenied, Problem
+from gateway.errors import (
+    DuplicatePackage,
+    GatewayError,
+    PackageRejected,
+    PermissionDenied,
+    Problem,
+    ServiceUnavailable,
+)
 from gateway.ports import Store
 from gateway.records import AcceptedMessage, AttachmentRecord, NewMessage, SystemRecord
 from gateway.routing import plan_recipients, route_known
-from gateway.settings import Settings
+from gateway.settings import Settings, SignaturePolicy
+from gateway.signatures import (
+    SignatureOutcome,
+    SignatureRejected,
+    SignatureReport,
+    SignatureVerifier,
+    check_binding,
+    effective_policy,
+    enforce,
+)
 from gateway.spool import SpooledBody
 from gateway.types import AgencyCode, MessageKind, PayloadStore, Sha256Hex
+
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +54,42 @@ class Submission:
 
 class SubmitPackage:
     def __init__(self, settings: Settings, store: Store, payloads: PayloadStore,
-                 on_accepted: Callable[[], None]) -> None:
+                 verifier: SignatureVerifier, on_accepted: Callable[[], None]) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads
+        self._verifier = verifier
         self._on_accepted = on_accepted
 
     async def __call__(self, submission: Submission) -> AcceptedMessage:
+        try:
+            return await self._submit(submission)
+        except ServiceUnavailable:
+            raise
+        except GatewayError as error:
+            if not isinstance(error, DuplicatePackage):
+                await self.record_refusal(submission.system, submission.body.sha256, error)
+            raise
+
+    async def record_refusal(self, system: SystemRecord, sha256: str | None,
+                             error: GatewayError) -> None:
+        """Evidence of a refusal: who, which bytes (hash), why. Best effort: a refusal must
+        reach the sender even when the evidence cannot be written."""
+        try:
+            await self._store.record_refusal(f"system:{system.system_id}", sha256,
+                                             error.code, error.detail)
+        except GatewayError:
+            pass
+
+    async def _submit(self, submission: Submission) -> AcceptedMessage:
         package: ParsedPackage | None = None
         try:
             package = await asyncio.to_thread(
                 parse_package, submission.body.path, work_dir=self._settings.spool_dir,
                 keep_attachments=True, strict_lengths=self._settings.strict_lengths)
             self._check_sender(submission, package)
-            accepted = await self._accept(submission, package)
+            signature, warning = await self._verify_signature(submission, package)
+            accepted = await self._accept(submission, package, signature, warning)
         finally:
             submission.body.discard()  # moved into the payload store, or refused
             for attachment in package.attachments if package else ():
@@ -80,7 +121,33 @@ class SubmitPackage:
                 f"system {submission.system.system_id} is not registered to send as "
                 f"{package.from_code}", desc_vi="Don vi gui chua dang ky")
 
-    async def _accept(self, submission: Submission, package: ParsedPackage
+    async def _verify_signature(self, submission: Submission, package: ParsedPackage
+                                ) -> tuple[SignatureReport, Problem | None]:
+        """Verify per the policy of the sending agency, else its system, else the node's."""
+        system_policy, agency_policy = await self._store.signature_policies(
+            submission.system.system_id, package.from_code)
+        policy = effective_policy(self._settings.signature_policy, system_policy,
+                                  agency_policy)
+        if policy is SignaturePolicy.OFF:
+            report = SignatureReport(SignatureOutcome.NOT_CHECKED, None, "signature policy off")
+        elif not package.model.signed:
+            report = SignatureReport(SignatureOutcome.ABSENT)
+        else:
+            document = await asyncio.to_thread(submission.body.path.read_bytes)
+            at = signing_time(package, tolerance=timedelta(
+                seconds=self._settings.signing_time_tolerance_seconds))
+            report = await self._verifier.verify(document, at)
+            report = check_binding(report, package.from_code,
+                                   await self._store.certificate_bindings(
+                                       package.from_code, report.details.get("fingerprint")))
+        problem = enforce(policy, report)
+        if problem is not None and problem.severity == "error":
+            raise SignatureRejected(f"{problem.code}: {problem.message}",
+                                    desc_vi="Chu ky so khong hop le", problems=[problem])
+        return report, problem
+
+    async def _accept(self, submission: Submission, package: ParsedPackage,
+                      signature: SignatureReport, warning: Problem | None
                       ) -> AcceptedMessage:
         act = business_act(package)
         listed = named_recipients(package)
@@ -107,7 +174,8 @@ class SubmitPackage:
             dedup_key=dedup_key(package, body.sha256),
             idempotency_key=(f"{submission.system.system_id}|{submission.idempotency_key}"
                              if submission.idempotency_key else None),
-            warnings=package.warnings, attachments=attachment_records(package),
+            warnings=package.warnings + ((warning,) if warning else ()),
+            attachments=attachment_records(package), signature=signature.as_dict(),
             header=package.model.model_dump(mode="json", exclude_none=True,
                                             exclude={"references", "attachments"}),
             signed=isinstance(package.model, DocumentPackage) and package.model.signed,
@@ -120,6 +188,20 @@ class SubmitPackage:
         for attachment in package.attachments:
             if attachment.path is not None and attachment.path.exists():
                 self._payloads.put_file(attachment.path, Sha256Hex(attachment.sha256))
+
+
+def signing_time(package: ParsedPackage, received: datetime | None = None,
+                 tolerance: timedelta = timedelta(days=7)) -> datetime:
+    """When the sender signed: its own (first) TraceHeader's timestamp (SPEC §2.1).
+
+    That time is the sender's claim, so a certificate that has expired or was revoked could
+    be made to look valid by backdating it: a claim older than `tolerance` before receipt,
+    or later than receipt, is not believed and the check is made at receipt instead."""
+    received = received or datetime.now(UTC)
+    claimed = package.model.traces[0].timestamp if package.model.traces else None
+    if claimed is None or not received - tolerance <= claimed <= received + CLOCK_SKEW:
+        return received
+    return claimed
 
 
 def business_act(package: ParsedPackage) -> BusinessAct | None:

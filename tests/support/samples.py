@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SAMPLES = SHARED / "samples" / "vpcp-sdk"
@@ -18,10 +20,18 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
+_SIGNATURE = re.compile(rb"\s*<Signature>.*?</Signature>", re.S)
+
+
 def document(sender: str, recipients: list[str], document_id: str | None = None) -> bytes:
-    """A new document built from edoc_new.edxml (its 360 KB attachment included), with the
-    given sender, recipients and a fresh DocumentId unless one is given."""
-    package = sample("edoc_new.edxml").replace(b"000.00.00.A80", sender.encode())
+    """A new, unsigned document built from edoc_new.edxml (its 360 KB attachment included),
+    with the given sender, recipients and a fresh DocumentId unless one is given. The sample's
+    own Signature is fake (truncated certificate) and is removed."""
+    package = _SIGNATURE.sub(b"", sample("edoc_new.edxml"), count=1)
+    now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y/%m/%d %H:%M:%S")
+    package = package.replace(b"<edXML:Timestamp>2018/09/28 00:00:00</edXML:Timestamp>",
+                              f"<edXML:Timestamp>{now}</edXML:Timestamp>".encode(), 1)
+    package = package.replace(b"000.00.00.A80", sender.encode())
     to_block = re.search(rb"\s*<edXML:To>.*?</edXML:To>", package, re.S)
     assert to_block is not None
     blocks = b"".join(to_block.group(0).replace(b"28.22.H17", code.encode())

@@ -1,0 +1,1 @@
+"""Package signatures: the XML-DSig check and signing (xmldsig), certificate trust, verifier."""
