@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
-from gateway.edxml.parser import PROLOG_BYTES, check_prolog
+from gateway.edxml.parser import PROLOG_BYTES, check_prolog, hardened_parser
 from gateway.errors import PackageRejected
 
 _C = xmlsec.constants
@@ -263,16 +263,6 @@ def _xmlsec_verify(root: Any, signature: Any, signer: x509.Certificate,
 
 # --- reading ---------------------------------------------------------------------------------
 
-def _parser() -> Any:
-    """`hardened_parser(recover=True)` plus `huge_tree`: the signature covers the attachments,
-    and one attachment is one text node of up to ~100 MiB, beyond libxml2's 10 MB default
-    (which refuses it as "Text node too long"). Safe because `_parse` has refused any DOCTYPE
-    before parsing: without a DTD there is no entity to expand, and the network and DTD loading
-    stay off. Recover mode only tolerates an undeclared attribute prefix (`xlink:href`)."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=True, recover=True)
-
-
 def _parse(document: bytes) -> Any:
     """The package, parsed after the prolog check (UTF-8, no DOCTYPE); any parser error other
     than an undeclared prefix refuses it."""
@@ -280,7 +270,9 @@ def _parse(document: bytes) -> Any:
         check_prolog(document[:PROLOG_BYTES])
     except PackageRejected as exc:
         raise _Refused(MALFORMED, str(exc)) from exc
-    parser = _parser()
+    # huge_tree: the signature covers the attachments, one text node of up to ~100 MiB each;
+    # recover mode only tolerates an undeclared attribute prefix (`xlink:href`).
+    parser = hardened_parser(recover=True, huge_tree=True)
     try:
         root = etree.fromstring(document, parser)
     except etree.XMLSyntaxError as exc:

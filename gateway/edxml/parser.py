@@ -37,13 +37,15 @@ from gateway.errors import PackageRejected, Problem
 from gateway.types import AgencyCode, MessageKind
 
 
-def hardened_parser(*, recover: bool = False) -> etree.XMLParser:
+def hardened_parser(*, recover: bool = False, huge_tree: bool = False) -> etree.XMLParser:
     """No DTD, no entity expansion, no network: untrusted XML can only be XML.
 
     `collect_ids` stays on: with it off, libxml2 was seen opening a local file named as the
-    external DTD subset, which would let a sender probe the node's file system."""
+    external DTD subset, which would let a sender probe the node's file system. `huge_tree`
+    lifts libxml2's 10 MB text-node limit, for whole-package work (signatures) on bytes whose
+    prolog `check_prolog` has already cleared (no DOCTYPE, so no entity can expand)."""
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, recover=recover)
+                           dtd_validation=False, huge_tree=huge_tree, recover=recover)
 
 
 PROLOG_BYTES = 65_536
