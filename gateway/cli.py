@@ -13,6 +13,8 @@ from adapters.db.migrate import migrate as run_migrations
 from adapters.db.store import SqlStore
 from gateway.cli_audit import audit
 from gateway.cli_edxml import edxml
+from gateway.cli_messages import messages
+from gateway.cli_operators import operators
 from gateway.cli_signatures import sign, verify  # noqa: F401  (adds `edxml sign|verify`)
 from gateway.cli_support import run_with_store
 from gateway.cli_trust import trust
@@ -205,6 +207,8 @@ def agencies_bind(settings: Settings, code: str, cert_file: Path | None,
 main.add_command(edxml)
 main.add_command(audit)
 main.add_command(trust)
+main.add_command(operators)
+main.add_command(messages)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,9 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     # The consumer may see a delivery before the relay has recorded `queued` (it publishes,
     # then commits): it then records both steps itself, so accepted → available never skips.
     S.ACCEPTED: frozenset({S.QUEUED, S.CANCELLED, S.DEAD}),
-    S.QUEUED: frozenset({S.AVAILABLE, S.RETRYING, S.FORWARDED, S.CANCELLED, S.DEAD}),
+    # queued → queued: an operator replays a delivery stuck in `queued` (published, but no
+    # consumer made it available); the timeline records the replay and its reason.
+    S.QUEUED: frozenset({S.QUEUED, S.AVAILABLE, S.RETRYING, S.FORWARDED, S.CANCELLED, S.DEAD}),
     S.AVAILABLE: frozenset({S.DOWNLOADED, S.CANCELLED}),
     S.DOWNLOADED: frozenset({S.DONE, S.FAIL, S.CANCELLED}),
     S.FAIL: frozenset({S.DOWNLOADED, S.DONE, S.CANCELLED, S.DEAD}),

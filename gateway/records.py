@@ -68,6 +68,20 @@ class AttachmentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusAct:
+    """Which document and which recipient's flow a status package belongs to (SPEC §2.2)."""
+
+    code: str
+    document_id: str
+    original_sender: str
+    recipient: str
+    """The recipient agency whose flow this is (the status's sender, or for 13 the agency
+    named in ResponseFor)."""
+    code_number: str | None
+    code_notation: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     kind: MessageKind
     sender_system_id: SystemId
@@ -86,6 +100,7 @@ class NewMessage:
     business: BusinessAct | None = None
     signature: dict[str, Any] | None = None
     """The verification report (outcome, reason, signer …) stored with the message."""
+    status: StatusAct | None = None
     holders: Mapping[str, RecipientPlan] = field(default_factory=dict)
     """For a revocation: plans for the original's recipients, who may get it."""
 
@@ -162,6 +177,10 @@ class DeliveryView:
     state_changed_at: datetime
     fail_count: int
     timeline: tuple[TimelineEntry, ...] = field(default_factory=tuple)
+    business_status: str | None = None
+    """The latest status code the recipient sent back (01..16), and when, and its text."""
+    business_status_at: datetime | None = None
+    business_status_desc: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

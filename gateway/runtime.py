@@ -11,8 +11,6 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from adapters.signatures.trust import TrustStore
-
 from adapters.broker.embedded import EmbeddedBroker
 from adapters.broker.rabbitmq import RabbitMQBroker
 from adapters.broker.topology import Topology
@@ -20,12 +18,14 @@ from adapters.db.engine import create_engine
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
 from adapters.secretbox import SecretBox
+from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
+from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
-from gateway.types import Broker
+from gateway.types import Broker, BrokerHandler
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,14 @@ class Runtime:
         self.broker = build_broker(settings)
         self.relay = OutboxRelay(settings, self.store, self.broker)
         self.trust = build_trust_store(settings)
+        on_accepted = self.relay.notify
+        self._deliverer: BrokerHandler = InboxDeliverer(self.store)
+        if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
+            faults = FaultPoints(settings.fault_points, settings.data_dir)
+            on_accepted = faults.before_callback(AFTER_ACCEPT, on_accepted)
+            self._deliverer = faults.before_handler(BEFORE_CONSUME_COMMIT, self._deliverer)
         self.submit = SubmitPackage(settings, self.store, self.payloads,
-                                    PackageVerifier(self.trust), self.relay.notify)
+                                    PackageVerifier(self.trust), on_accepted)
         self.inbox = Inbox(settings, self.store, self.payloads)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -70,7 +76,7 @@ class Runtime:
             # Whatever the previous run had only in memory is published again.
             with contextlib.suppress(Exception):
                 await self.relay.republish_stale(0)
-        await self.broker.consume(InboxDeliverer(self.store))
+        await self.broker.consume(self._deliverer)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
 
     async def stop(self) -> None:

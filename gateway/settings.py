@@ -6,12 +6,13 @@ that need it; nothing deeper in the code reads the environment.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED = "embedded"
 
@@ -60,7 +61,22 @@ class Settings(BaseSettings):
     inbox_lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     """How long an item handed to a poller stays hidden from other pollers of its system."""
     fail_retry_seconds: Annotated[float, Field(ge=0)] = 60.0
-    """After `updateStatus fail`, how long before the item is offered again."""
+    """After `updateStatus fail`, how long before the item is offered again (doubling with
+    each further fail, up to an hour)."""
+    stuck_queued_seconds: Annotated[float, Field(gt=0)] = 600.0
+    """Accepted or queued this long without reaching the inbox: stuck in transport."""
+    stuck_available_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    """In the inbox this long without being downloaded: the unit has not collected it."""
+    stuck_retrying_seconds: Annotated[float, Field(gt=0)] = 3_600.0
+    stuck_dead_seconds: Annotated[float, Field(ge=0)] = 0.0
+    """A dead delivery is stuck at once: only an operator can move it."""
+
+    @property
+    def stuck_thresholds(self) -> dict[str, float]:
+        return {"accepted": self.stuck_queued_seconds, "queued": self.stuck_queued_seconds,
+                "available": self.stuck_available_seconds,
+                "fail": self.stuck_available_seconds,
+                "retrying": self.stuck_retrying_seconds, "dead": self.stuck_dead_seconds}
     relay_batch: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_interval_seconds: Annotated[float, Field(gt=0)] = 0.5
     relay_claim_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -69,6 +85,10 @@ class Settings(BaseSettings):
     """A delivery queued this long without reaching the inbox is published again."""
     vxp_max_clock_skew_seconds: float | None = None
     """The SDK fixes its timestamp when the client object is built, so freshness is opt-in."""
+    fault_points: Annotated[frozenset[str], NoDecode] = frozenset()
+    """For fault tests only: names of points (`gateway.faults`) at which the process pauses
+    for good so that a test can kill it with SIGKILL there. Never set in a real deployment.
+    Read as a JSON list or as comma-separated names."""
 
     @field_validator("environment")
     @classmethod
@@ -76,6 +96,17 @@ class Settings(BaseSettings):
         if value not in {"development", "production", "test"}:
             raise ValueError("environment must be development, production or test")
         return value
+
+    @field_validator("fault_points", mode="before")
+    @classmethod
+    def _split_fault_points(cls, value: object) -> object:
+        """`["a","b"]` or `a,b`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return frozenset(name.strip() for name in text.split(",") if name.strip())
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

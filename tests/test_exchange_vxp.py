@@ -12,10 +12,9 @@ from tests.support.samples import document, sample, status
 
 SAMPLE_DOCUMENTS = ["edoc_new.edxml", "edoc_revocation.edxml", "edoc_update.edxml",
                     "edoc_replacement.edxml"]
-SAMPLE_STATUSES = ["status.edxml", "status_inbox_01.edxml", "status_rejection_02.edxml",
-                   "status_acceptance_03.edxml", "status_assignment_04.edxml",
-                   "status_processing_05.edxml", "status_finish_06.edxml",
-                   "status_change-acceptance_15.edxml", "status_change-rejection_16.edxml"]
+VALID_FLOW = ["status_inbox_01.edxml", "status_acceptance_03.edxml",
+              "status_assignment_04.edxml", "status_processing_05.edxml",
+              "status_processing_05.edxml", "status_finish_06.edxml"]
 
 
 async def poll_until(client: VxpClient, count: int, messagetype: str = "edoc",
@@ -69,17 +68,37 @@ async def test_sample_packages_travel_between_two_systems(node: Node) -> None:
     assert {row["sendStatus"] for row in listing["data"]} == {"done"}
     assert (await provinces.get_received())["data"] == []
 
-    for name in SAMPLE_STATUSES:
+    # The statuses answer G22's document 7816/VPCP-TTĐT to H41: the kit's edoc_new carries
+    # that DocumentId; sent by G22 to H41, it is the document the statuses follow.
+    original = sample("edoc_new.edxml").replace(b"000.00.00.A80", b"000.00.00.G22").replace(
+        b"28.22.H17", b"000.00.00.H41")
+    document_answer = await ministry.send_edoc(original, "000.00.00.G22")
+    assert document_answer["status"] == "OK", document_answer
+    await poll_until(provinces, 1)
+    for name in VALID_FLOW:
         answer = await provinces.send_edoc(sample(name), "000.00.00.H41", "status")
         assert answer["status"] == "OK", (name, answer)
+    duplicate = await provinces.send_edoc(sample("status.edxml"), "000.00.00.H41", "status")
+    assert (duplicate["status"], duplicate["ErrorCode"]) == ("FAIL", "24")  # a second 01
+    late = await provinces.send_edoc(sample("status_rejection_02.edxml"), "000.00.00.H41",
+                                     "status")
+    assert (late["ErrorCode"], late["errors"][0]["code"]) == ("22", "STATUS_FLOW")
     recall = await ministry.send_edoc(sample("status_cancellation_13.edxml"),
                                       "000.00.00.G22", "status")
     assert recall["status"] == "OK", recall
-    statuses = await poll_until(ministry, len(SAMPLE_STATUSES), "status")
+    agreed = await provinces.send_edoc(sample("status_change-acceptance_15.edxml"),
+                                       "000.00.00.H41", "status")
+    assert agreed["status"] == "OK", agreed
+    refused = await provinces.send_edoc(sample("status_change-rejection_16.edxml"),
+                                        "000.00.00.H41", "status")
+    assert refused["errors"][0]["code"] == "STATUS_FLOW"  # the recall was already answered
+    statuses = await poll_until(ministry, len(VALID_FLOW) + 1, "status")
     assert {s["from"] for s in statuses} == {"000.00.00.H41"}
     assert all(s["messageType"] == "status" for s in statuses)
     assert len(await poll_until(provinces, 1, "status")) == 1
     assert (await ministry.get_received("edoc"))["data"] == []
+    [row] = (await ministry.get_sent(document_answer["DocId"]))["data"]
+    assert row["receiveStatus"] == "15"
 
 
 async def test_delivered_copy_keeps_original_bytes_and_adds_one_trace_header(node: Node

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,12 +37,21 @@ from adapters.db.models import (
     System,
     utcnow,
 )
+from adapters.db.store_operators import OperatorStore
 from adapters.secretbox import SecretBox
+from gateway import status_flow
 from gateway.business import TargetDelivery, decide
 from gateway.codes import ServePattern, code_level
 from gateway.delivery_states import PENDING_FOR_RECIPIENT, DeliveryState, require_transition
-from gateway.edxml.model import BusinessType
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.edxml.model import BusinessType, StatusCode
+from gateway.errors import (
+    DuplicatePackage,
+    InvalidRequest,
+    NotFound,
+    PackageRejected,
+    Problem,
+    ServiceUnavailable,
+)
 from gateway.evidence import EvidenceEvent, entry_hash
 from gateway.evidence import timestamp as evidence_time
 from gateway.records import (
@@ -56,6 +66,7 @@ from gateway.records import (
     NewMessage,
     OutboxWork,
     RecipientPlan,
+    StatusAct,
     SystemCredentials,
     SystemRecord,
     TimelineEntry,
@@ -67,12 +78,25 @@ S = DeliveryState
 MAX_SUCCESSOR_HOPS = 16
 
 
+MAX_FAIL_BACKOFF_SECONDS = 3600.0
+
+
+def fail_backoff(base: float, fail_count: int) -> float:
+    """A recipient that cannot store a package is offered it again after base, 2×base,
+    4×base … capped at an hour, with ±20 % jitter so that a system whose pollers all failed
+    at once does not get everything back at the same instant."""
+    delay = min(MAX_FAIL_BACKOFF_SECONDS, base * float(2 ** max(0, fail_count - 1)))
+    return delay * random.uniform(0.8, 1.2)
+
+
 def _not_visible(message_id: str, system_id: str) -> NotFound:
     return NotFound(f"no package {message_id} visible to {system_id}",
                     desc_vi="Khong tim thay van ban")
 
 
-def _view(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = ()) -> DeliveryView:
+def _view(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = (),
+          status: tuple[str, datetime, str | None] | None = None) -> DeliveryView:
+    code, at, description = status or (None, None, None)
     return DeliveryView(
         message_id=MessageId(m.public_id), delivery_id=DeliveryId(d.public_id),
         kind=MessageKind(m.kind), from_code=AgencyCode(m.from_code),
@@ -80,7 +104,8 @@ def _view(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = ()) -> De
         subject=m.subject, code_number=m.code_number, code_notation=m.code_notation,
         document_id=m.document_id, sent_at=m.received_at, available_at=d.available_at,
         state=d.state, state_changed_at=d.state_changed_at, fail_count=d.fail_count,
-        timeline=tuple(timeline))
+        timeline=tuple(timeline), business_status=code, business_status_at=at,
+        business_status_desc=description)
 
 
 def _ref(delivery: Delivery) -> DeliveryRef:
@@ -88,7 +113,7 @@ def _ref(delivery: Delivery) -> DeliveryRef:
                        delivery.state)
 
 
-class SqlStore:
+class SqlStore(OperatorStore):
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self.engine = engine
         self._sessions = session_factory(engine)
@@ -273,7 +298,8 @@ class SqlStore:
                 duplicate = await self._find_duplicate(session, new)
                 if duplicate is not None:
                     return duplicate
-                return await self._insert(session, new, actor)
+                answered = await self._check_status(session, new.status) if new.status else None
+                return await self._insert(session, new, actor, answered)
         except IntegrityError:
             # A concurrent submission of the same package won the race: answer like it did.
             async with self.transaction() as session:
@@ -282,8 +308,71 @@ class SqlStore:
                 raise
             return duplicate
 
-    async def _insert(self, session: AsyncSession, new: NewMessage, actor: str
-                      ) -> AcceptedMessage:
+    async def _check_status(self, session: AsyncSession, act: StatusAct) -> Message:
+        """The document a status answers (row locked), after checking the recipient's flow;
+        refuses an unknown document, a broken flow or a duplicate."""
+        target = await self._status_target(session, act)
+        if target is None:
+            raise PackageRejected(
+                f"no document {act.document_id!r} from {act.original_sender} to "
+                f"{act.recipient} went through this node", desc_vi="Khong tim thay van ban goc",
+                problems=[Problem("STATUS_UNKNOWN_DOCUMENT", "MessageHeader/ResponseFor",
+                                  f"no document {act.document_id!r} from "
+                                  f"{act.original_sender} to {act.recipient} (matched by "
+                                  "DocumentId, then by sender, recipient and Code "
+                                  f"{act.code_number}/{act.code_notation})")])
+        history = await self._status_history(session, target.id, act.recipient)
+        verdict = status_flow.check(StatusCode(act.code),
+                                    [StatusCode(code) for code, _ in history])
+        if verdict.duplicate:
+            earlier = next(public for code, public in reversed(history) if code == act.code)
+            raise DuplicatePackage(
+                f"status {act.code} for {act.document_id!r} from {act.recipient} was already "
+                f"accepted as {earlier}", desc_vi="Trang thai da duoc gui",
+                problems=[Problem("STATUS_DUPLICATE", "MessageHeader/StatusCode",
+                                  f"{act.code} was already sent for this document")],
+                extra={"messageId": earlier})
+        if verdict.problem:
+            raise PackageRejected(verdict.problem, desc_vi="Sai trinh tu trang thai",
+                                  problems=[Problem("STATUS_FLOW", "MessageHeader/StatusCode",
+                                                    verdict.problem)])
+        return target
+
+    async def _status_target(self, session: AsyncSession, act: StatusAct) -> Message | None:
+        """By DocumentId first, else by (sender, recipient, Code) (SPEC §2.2)."""
+        to_recipient = or_(Delivery.recipient_code == act.recipient,
+                           Delivery.requested_code == act.recipient)
+        base = (select(Message).join(Delivery, Delivery.message_id == Message.id)
+                .where(Message.kind == MessageKind.EDOC.value, to_recipient)
+                .order_by(Message.id.desc()).limit(1).with_for_update(of=Message))
+        found = await session.scalar(base.where(
+            Message.dedup_key == f"{act.original_sender}|{act.document_id}"))
+        if found is None and act.code_number and act.code_notation:
+            found = await session.scalar(base.where(
+                Message.from_code == act.original_sender,
+                Message.code_number == act.code_number,
+                Message.code_notation == act.code_notation))
+        return found
+
+    async def _status_history(self, session: AsyncSession, target_id: int, recipient: str
+                              ) -> list[tuple[str, str]]:
+        """(code, status message id) of this document and recipient, oldest first: what the
+        recipient sent back, and the sender's recall requests addressed to it."""
+        answers = (select(Message.id, Message.status_code, Message.public_id,
+                          Message.from_code)
+                   .join(MessageLink, MessageLink.message_id == Message.id)
+                   .where(MessageLink.relation == "answers",
+                          MessageLink.target_message_id == target_id))
+        rows = (await session.execute(answers.order_by(Message.id))).all()
+        recalls = set((await session.scalars(
+            select(Delivery.message_id).where(
+                Delivery.message_id.in_([r.id for r in rows if r.status_code == "13"]),
+                Delivery.recipient_code == recipient))).all())
+        return [(r.status_code, r.public_id) for r in rows
+                if (r.status_code != "13" and r.from_code == recipient) or r.id in recalls]
+
+    async def _insert(self, session: AsyncSession, new: NewMessage, actor: str,
+                      answered: Message | None = None) -> AcceptedMessage:
         now = utcnow()
         package = new.package
         message = Message(
@@ -303,6 +392,10 @@ class SqlStore:
             message_id=message.id, position=a.position, content_id=a.content_id, name=a.name,
             description=a.description, content_type=a.content_type, size=a.size,
             sha256=a.sha256) for a in new.attachments)
+        if answered is not None:
+            session.add(MessageLink(message_id=message.id, relation="answers",
+                                    target_document_id=answered.document_id,
+                                    target_message_id=answered.id))
         plans: tuple[RecipientPlan, ...] = new.recipients
         cancelled: tuple[DeliveryRef, ...] = ()
         if new.business is not None:
@@ -652,7 +745,8 @@ class SqlStore:
                 delivery.done_at = now
             else:
                 delivery.fail_count += 1
-                delivery.next_offer_at = now + timedelta(seconds=retry_after)
+                delivery.next_offer_at = now + timedelta(
+                    seconds=fail_backoff(retry_after, delivery.fail_count))
             await self._evidence(session, EvidenceEvent.ACKNOWLEDGED, actor, now,
                                  delivery_id=delivery_id,
                                  details={"outcome": outcome, "reason": reason,
@@ -700,7 +794,25 @@ class SqlStore:
                         .order_by(DeliveryEvent.id))).all():
                     events.setdefault(e.delivery_id, []).append(TimelineEntry(
                         e.at, e.from_state, e.to_state, e.actor, e.reason, e.attempt))
-        return [_view(d, m, events.get(d.id, ())) for d, m in rows]
+            statuses = await self._latest_statuses(session, {m.id for _, m in rows})
+        return [_view(d, m, events.get(d.id, ()), statuses.get((m.id, d.recipient_code)))
+                for d, m in rows]
+
+    @staticmethod
+    async def _latest_statuses(session: AsyncSession, message_ids: set[int]
+                               ) -> dict[tuple[int, str], tuple[str, datetime, str | None]]:
+        """(document row, recipient) → the latest business status it sent back."""
+        if not message_ids:
+            return {}
+        rows = (await session.execute(
+            select(MessageLink.target_message_id, Message.from_code, Message.status_code,
+                   Message.received_at, Message.subject)
+            .join(Message, Message.id == MessageLink.message_id)
+            .where(MessageLink.relation == "answers",
+                   MessageLink.target_message_id.in_(message_ids),
+                   Message.status_code != "13").order_by(Message.id))).all()
+        return {(r.target_message_id, r.from_code): (r.status_code, r.received_at, r.subject)
+                for r in rows}
 
     async def message_view(self, message_id: str, system_id: str) -> MessageView:
         """Metadata of a package its sender or one of its recipients' systems may read."""
@@ -715,6 +827,7 @@ class SqlStore:
             deliveries = (await session.scalars(query.order_by(Delivery.id))).all()
             if not is_sender and not deliveries:
                 raise _not_visible(message_id, system_id)
+            statuses = await self._latest_statuses(session, {message.id})
             attachments = (await session.scalars(
                 select(StoredAttachment).where(StoredAttachment.message_id == message.id)
                 .order_by(StoredAttachment.position))).all()
@@ -738,7 +851,8 @@ class SqlStore:
             links=tuple(LinkView(link.relation, link.target_document_id,
                                  MessageId(public) if public else None)
                         for link, public in links),
-            deliveries=tuple(_view(d, message) for d in deliveries), is_sender=is_sender)
+            deliveries=tuple(_view(d, message, (), statuses.get((message.id, d.recipient_code)))
+                             for d in deliveries), is_sender=is_sender)
 
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]:
         """(sha256, kind) of a message its sender or one of its recipients may read."""
@@ -752,10 +866,31 @@ class SqlStore:
             raise _not_visible(message_id, system_id)
         return message.payload_sha256, message.kind
 
-    async def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+    async def stuck(self, thresholds: Mapping[str, float], limit: int = 500
+                    ) -> list[tuple[str, DeliveryView]]:
+        """Deliveries that stayed in a state longer than its threshold (seconds), oldest
+        first, each with the state it is stuck in: accepted/queued (not yet in the inbox),
+        available (not collected: the provinces' daily alert), fail, retrying, dead."""
+        now = utcnow()
+        stuck = or_(*(and_(Delivery.state == state,
+                           Delivery.state_changed_at < now - timedelta(seconds=seconds))
+                      for state, seconds in thresholds.items()))
+        async with self.transaction(read_only=True) as session:
+            rows = (await session.execute(
+                select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
+                .where(stuck).order_by(Delivery.state_changed_at).limit(limit))).all()
+        return [(d.state, _view(d, m)) for d, m in rows]
+
+    async def metrics(self, stuck_thresholds: Mapping[str, float]
+                      ) -> dict[str, list[tuple[dict[str, str], float]]]:
         """Gauges for /metrics, from the database so every process reports the node's truth."""
         now = utcnow()
         async with self.transaction(read_only=True) as session:
+            stuck = {state: await session.scalar(
+                select(func.count()).select_from(Delivery).where(
+                    Delivery.state == state,
+                    Delivery.state_changed_at < now - timedelta(seconds=seconds)))
+                for state, seconds in stuck_thresholds.items()}
             messages = (await session.execute(
                 select(Message.kind, Message.signature_outcome, func.count())
                 .group_by(Message.kind, Message.signature_outcome))).all()
@@ -772,6 +907,8 @@ class SqlStore:
             "lienthong_deliveries_oldest_age_seconds": [
                 ({"state": state}, (now - oldest).total_seconds())
                 for state, _, oldest in deliveries if oldest is not None],
+            "lienthong_stuck_deliveries": [({"state": state}, float(n or 0))
+                                           for state, n in stuck.items()],
             "lienthong_outbox_unpublished": [({}, float(unpublished or 0))],
             "lienthong_evidence_entries": [({}, float(head or 0))],
         }

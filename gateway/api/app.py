@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from gateway.api import health, metrics, rest, vxp
+from gateway.api import operators as operator_api
 from gateway.api.errors import handle_gateway_error, handle_validation_error
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
@@ -37,4 +38,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(vxp.router)
     app.include_router(rest.router)
+    app.include_router(operator_api.router)
     return app

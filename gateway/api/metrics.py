@@ -13,6 +13,8 @@ HELP = {
     "lienthong_messages": "Accepted packages by kind and signature outcome.",
     "lienthong_deliveries": "Deliveries by transport state.",
     "lienthong_deliveries_oldest_age_seconds": "Age of the oldest delivery in each state.",
+    "lienthong_stuck_deliveries": "Deliveries longer in their state than its threshold "
+                                  "(LIENTHONG_STUCK_*_SECONDS).",
     "lienthong_outbox_unpublished": "Outbox rows not yet confirmed by the broker.",
     "lienthong_evidence_entries": "Entries in the hash-chained evidence log.",
 }
@@ -29,7 +31,8 @@ def _labels(labels: dict[str, str]) -> str:
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
     lines: list[str] = []
-    for name, series in (await runtime.store.metrics()).items():
+    for name, series in (await runtime.store.metrics(
+            runtime.settings.stuck_thresholds)).items():
         lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
         lines += [f"{name}{_labels(labels)} {value:g}" for labels, value in series]
     return PlainTextResponse("\n".join(lines) + "\n",

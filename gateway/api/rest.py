@@ -56,6 +56,12 @@ class TimelineOut(BaseModel):
     reason: str | None
 
 
+class BusinessStatusOut(BaseModel):
+    code: str = Field(description="01 arrived … 06 completed, 15/16 recall answers")
+    at: datetime
+    description: str | None
+
+
 class DeliveryOut(BaseModel):
     delivery_id: str
     to: str
@@ -64,6 +70,8 @@ class DeliveryOut(BaseModel):
     state_changed_at: datetime
     available_at: datetime | None
     fail_count: int
+    business_status: BusinessStatusOut | None = Field(
+        None, description="The latest business status this recipient sent back")
     timeline: list[TimelineOut] = []
 
 
@@ -81,7 +89,7 @@ class AttachmentOut(BaseModel):
 
 
 class LinkOut(BaseModel):
-    relation: Literal["revokes", "updates", "replaces"]
+    relation: Literal["revokes", "updates", "replaces", "answers"]
     target_document_id: str
     target_package_id: str | None
 
@@ -183,6 +191,10 @@ def _delivery_out(view: DeliveryView) -> DeliveryOut:
         delivery_id=view.delivery_id, to=view.to_code, requested=view.requested_code,
         state=view.state, state_changed_at=view.state_changed_at,
         available_at=view.available_at, fail_count=view.fail_count,
+        business_status=BusinessStatusOut(code=view.business_status,
+                                          at=view.business_status_at,
+                                          description=view.business_status_desc)
+        if view.business_status and view.business_status_at else None,
         timeline=[TimelineOut(at=t.at, from_state=t.from_state, to_state=t.to_state,
                               actor=t.actor, reason=t.reason) for t in view.timeline])
 

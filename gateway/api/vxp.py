@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from gateway.api.deps import RuntimeDep
 from gateway.api.receive import receive_body
 from gateway.api.vxp_auth import VxpCall, authenticate
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, ascii_safe
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
@@ -143,7 +143,10 @@ def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
         "notation": notation, "sentTime": _wire_time(runtime, view.sent_at),
         "receivedTime": _wire_time(runtime, view.available_at),
         "sendStatus": view.state, "sendStatusDesc": STATE_DESC.get(view.state, view.state),
-        "receiveStatus": "", "receiveStatusDesc": "",
+        "receiveStatus": view.business_status or "",
+        "receiveStatusDesc": ascii_safe(view.business_status_desc or "")
+        if view.business_status else "",
+        "receiveStatusTime": _wire_time(runtime, view.business_status_at),
     }
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.business import BusinessAct
-from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType
+from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType, StatusPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import (
     DuplicatePackage,
@@ -24,7 +24,13 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.ports import Store
-from gateway.records import AcceptedMessage, AttachmentRecord, NewMessage, SystemRecord
+from gateway.records import (
+    AcceptedMessage,
+    AttachmentRecord,
+    NewMessage,
+    StatusAct,
+    SystemRecord,
+)
 from gateway.routing import plan_recipients, route_known
 from gateway.settings import Settings, SignaturePolicy
 from gateway.signatures import (
@@ -181,7 +187,8 @@ class SubmitPackage:
             signed=isinstance(package.model, DocumentPackage) and package.model.signed,
             paper=(package.model.business.paper if isinstance(package.model, DocumentPackage)
                    and package.model.business else None),
-            business=act, holders=holders), actor=f"system:{submission.system.system_id}")
+            business=act, holders=holders, status=status_act(package)),
+            actor=f"system:{submission.system.system_id}")
 
     def _store_files(self, body: SpooledBody, package: ParsedPackage) -> None:
         self._payloads.put_file(body.path, body.sha256)
@@ -202,6 +209,21 @@ def signing_time(package: ParsedPackage, received: datetime | None = None,
     if claimed is None or not received - tolerance <= claimed <= received + CLOCK_SKEW:
         return received
     return claimed
+
+
+def status_act(package: ParsedPackage) -> StatusAct | None:
+    """Whose flow a status belongs to: the sender's own, or for a recall request (13, sent by
+    the original sender) the recipient it names."""
+    model = package.model
+    if not isinstance(model, StatusPackage):
+        return None
+    header = model.header
+    code = header.status_code.value
+    responder, named = header.from_.organ_id, header.response_for.organ_id or ""
+    original_sender, recipient = (responder, named) if code == "13" else (named, responder)
+    return StatusAct(code=code, document_id=header.response_for.document_id or "",
+                     original_sender=original_sender, recipient=recipient,
+                     code_number=package.code_number, code_notation=package.code_notation)
 
 
 def business_act(package: ParsedPackage) -> BusinessAct | None:
