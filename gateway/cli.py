@@ -94,11 +94,14 @@ def systems() -> None:
 @click.option("--serves", "serves", multiple=True, required=True,
               help="Code or pattern served: 000.00.13.H53, *.*.13.H53, #.H53 (repeatable).")
 @click.option("--secret", default=None, help="Use this secret instead of generating one.")
+@click.option("--push-url", default=None,
+              help="POST its packages here (signed with its secret) instead of polling.")
 @click.pass_obj
 def systems_add(settings: Settings, system_id: str, serves: tuple[str, ...],
-                secret: str | None) -> None:
+                secret: str | None, push_url: str | None) -> None:
     """Register SYSTEM_ID and print its secret (shown once; stored encrypted)."""
-    click.echo(run_with_store(settings, lambda store: add_system(store, system_id, serves, secret)))
+    click.echo(run_with_store(settings, lambda store: add_system(store, system_id, serves,
+                                                                 secret, push_url)))
 
 
 @systems.command("list")

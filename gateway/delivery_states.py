@@ -28,11 +28,14 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.ACCEPTED: frozenset({S.QUEUED, S.CANCELLED, S.DEAD}),
     # queued → queued: an operator replays a delivery stuck in `queued` (published, but no
     # consumer made it available); the timeline records the replay and its reason.
-    S.QUEUED: frozenset({S.QUEUED, S.AVAILABLE, S.RETRYING, S.FORWARDED, S.CANCELLED, S.DEAD}),
+    S.QUEUED: frozenset({S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.CANCELLED,
+                         S.DEAD}),
     S.AVAILABLE: frozenset({S.DOWNLOADED, S.CANCELLED}),
     S.DOWNLOADED: frozenset({S.DONE, S.FAIL, S.CANCELLED}),
     S.FAIL: frozenset({S.DOWNLOADED, S.DONE, S.CANCELLED, S.DEAD}),
-    S.RETRYING: frozenset({S.QUEUED, S.AVAILABLE, S.FORWARDED, S.DEAD, S.CANCELLED}),
+    # A push is `done` on a 2xx from the endpoint; every failed attempt is a retrying row.
+    S.RETRYING: frozenset({S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.DEAD,
+                           S.CANCELLED}),
     S.DEAD: frozenset({S.QUEUED, S.CANCELLED}),
     S.DONE: frozenset(),
     S.FORWARDED: frozenset(),

@@ -42,9 +42,7 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
                                     f"no system on this node serves {target} and no route "
                                     "covers it"))
             continue
-        plans.append(RecipientPlan(requested_code=code, recipient_code=target,
-                                   route=RouteKind.INBOX, system_id=system.system_id,
-                                   routing_key=routing_key(RouteKind.INBOX, target, shards)))
+        plans.append(plan_for(code, target, system, shards))
     if unknown:
         raise RecipientUnknown(f"recipient not served by this node: {', '.join(unknown)}",
                                desc_vi="Don vi nhan khong ton tai", problems=problems)
@@ -60,8 +58,14 @@ def route_known(codes: Sequence[str], current: dict[str, str],
         target = AgencyCode(current.get(code, code))
         system = serving_system(target, systems)
         if system is not None and target not in plans:
-            plans[target] = RecipientPlan(
-                requested_code=AgencyCode(code), recipient_code=target, route=RouteKind.INBOX,
-                system_id=system.system_id,
-                routing_key=routing_key(RouteKind.INBOX, target, shards))
+            plans[target] = plan_for(AgencyCode(code), target, system, shards)
     return plans
+
+
+def plan_for(requested: AgencyCode, target: AgencyCode, system: SystemRecord, shards: int
+             ) -> RecipientPlan:
+    """A system that takes pushes gets them POSTed; any other polls its inbox."""
+    route = RouteKind.PUSH if system.delivery_mode == "push" else RouteKind.INBOX
+    return RecipientPlan(requested_code=requested, recipient_code=target, route=route,
+                         system_id=system.system_id,
+                         routing_key=routing_key(route, target, shards))

@@ -17,15 +17,17 @@ from adapters.broker.topology import Topology
 from adapters.db.engine import create_engine
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
+from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
 from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.services.inbox import Inbox, InboxDeliverer
+from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
-from gateway.types import Broker, BrokerHandler
+from gateway.types import Broker, BrokerEnvelope, BrokerHandler, RouteKind
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ def build_trust_store(settings: Settings) -> TrustStore:
 
 
 def build_broker(settings: Settings) -> Broker:
-    topology = Topology(settings.broker_namespace, settings.broker_shards)
+    topology = Topology(settings.broker_namespace, settings.broker_shards,
+                        settings.push_retry_tiers_seconds)
     if settings.uses_embedded_broker:
         return EmbeddedBroker(topology, prefetch=settings.broker_prefetch)
     return RabbitMQBroker(settings.broker_url, topology, prefetch=settings.broker_prefetch)
@@ -60,11 +63,16 @@ class Runtime:
         self.relay = OutboxRelay(settings, self.store, self.broker)
         self.trust = build_trust_store(settings)
         on_accepted = self.relay.notify
-        self._deliverer: BrokerHandler = InboxDeliverer(self.store)
+        self.push_client = PushClient(settings.push_timeout_seconds)
+        inbox: BrokerHandler = InboxDeliverer(self.store)
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
             faults = FaultPoints(settings.fault_points, settings.data_dir)
             on_accepted = faults.before_callback(AFTER_ACCEPT, on_accepted)
-            self._deliverer = faults.before_handler(BEFORE_CONSUME_COMMIT, self._deliverer)
+            inbox = faults.before_handler(BEFORE_CONSUME_COMMIT, inbox)
+        self._deliverer = RouteDispatcher({
+            RouteKind.INBOX: inbox,
+            RouteKind.PUSH: PushDeliverer(settings, self.store, self.payloads, self.broker,
+                                          self.push_client)})
         self.submit = SubmitPackage(settings, self.store, self.payloads,
                                     PackageVerifier(self.trust), on_accepted)
         self.inbox = Inbox(settings, self.store, self.payloads)
@@ -87,4 +95,20 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.broker.close()
+        await self.push_client.close()
         await self.store.close()
+
+
+class RouteDispatcher:
+    """One broker handler: the routing key's first word says which deliverer takes it."""
+
+    def __init__(self, handlers: dict[RouteKind, BrokerHandler]) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, envelope: BrokerEnvelope) -> None:
+        route = envelope.routing_key.partition(".")[0]
+        handler = self._handlers.get(RouteKind(route)) if route in set(RouteKind) else None
+        if handler is None:
+            log.error("no deliverer for routing key %s; dropped", envelope.routing_key)
+            return
+        await handler(envelope)

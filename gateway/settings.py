@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     fail_retry_seconds: Annotated[float, Field(ge=0)] = 60.0
     """After `updateStatus fail`, how long before the item is offered again (doubling with
     each further fail, up to an hour)."""
+    push_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    push_max_attempts: Annotated[int, Field(ge=1)] = 12
+    push_max_age_seconds: Annotated[float, Field(gt=0)] = 172_800.0
+    """A push delivery still failing after this many attempts or this long is dead."""
+    push_retry_tiers_seconds: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 3600.0)
+    """Delays of the broker's retry queues: attempt n waits tier n (the last one repeats)."""
+    push_concurrency_per_system: Annotated[int, Field(ge=1)] = 4
+    """Pushes in flight to one system per process: a slow endpoint holds only these."""
     stuck_queued_seconds: Annotated[float, Field(gt=0)] = 600.0
     """Accepted or queued this long without reaching the inbox: stuck in transport."""
     stuck_available_seconds: Annotated[float, Field(gt=0)] = 86_400.0

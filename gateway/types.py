@@ -35,6 +35,8 @@ class RouteKind(StrEnum):
 
     INBOX = "inbox"
     """A local system polls for it."""
+    PUSH = "push"
+    """The node POSTs it to the system's endpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,10 @@ class Broker(Protocol):
 
     async def consume(self, handler: BrokerHandler) -> None:
         """Start consumers; a handler that raises leaves the message to be delivered again."""
+
+    async def publish_delayed(self, envelope: BrokerEnvelope, delay_seconds: float) -> None:
+        """Deliver again after about `delay_seconds` (broker delay queues, not a sleep in a
+        consumer); raises `BrokerUnavailable` like `publish`."""
 
     async def healthy(self) -> bool: ...
 

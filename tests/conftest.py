@@ -116,6 +116,7 @@ class Backing:
         self.namespace = f"lt.test.{RUN_ID}.{uuid.uuid4().hex[:8]}"
         self.database = f"lt_{RUN_ID}_{uuid.uuid4().hex[:10]}"
         self._request = request
+        self.retry_tiers: set[tuple[float, ...]] = set()
 
     @property
     def production(self) -> bool:
@@ -142,7 +143,9 @@ class Backing:
         if self.production:
             values.update(database_url=pg_url(self.database), broker_url=AMQP_URL)
         values.update(overrides)
-        return Settings(**values)
+        settings = Settings(**values)
+        self.retry_tiers.add(settings.push_retry_tiers_seconds)
+        return settings
 
     def environment(self, **overrides: Any) -> dict[str, str]:
         """The same settings as `LIENTHONG_*` variables, for gateway subprocesses."""
@@ -152,6 +155,8 @@ class Backing:
             value = getattr(settings, name)
             if isinstance(value, set | frozenset):
                 env[f"LIENTHONG_{name.upper()}"] = json.dumps(sorted(value))
+            elif isinstance(value, tuple | list):
+                env[f"LIENTHONG_{name.upper()}"] = json.dumps(list(value))
             elif value is not None:
                 env[f"LIENTHONG_{name.upper()}"] = str(value)
         return env
@@ -159,7 +164,9 @@ class Backing:
     async def remove(self) -> None:
         if self.production:
             await _drop_database(self.database)
-            await RabbitMQBroker(AMQP_URL, Topology(self.namespace, 4)).delete_topology()
+            for tiers in self.retry_tiers or {Topology(self.namespace, 4).retry_tiers}:
+                await RabbitMQBroker(AMQP_URL, Topology(self.namespace, 4, tiers)
+                                     ).delete_topology()
 
 
 class Node:

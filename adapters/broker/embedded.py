@@ -52,12 +52,29 @@ class EmbeddedBroker:
     async def publish(self, envelope: BrokerEnvelope) -> None:
         if not self._online:
             raise BrokerUnavailable("embedded broker is stopped")
+        self._route(envelope)
+
+    def _route(self, envelope: BrokerEnvelope) -> None:
         targets = [name for name, pattern in self._bindings
                    if topic_matches(pattern, envelope.routing_key)]
         if not targets:
             raise BrokerUnavailable(f"no queue is bound for {envelope.routing_key} (NO_ROUTE)")
         for name in targets:
             self._queues[name].put_nowait((envelope, 1))
+
+    async def publish_delayed(self, envelope: BrokerEnvelope, delay_seconds: float) -> None:
+        """The in-process equivalent of a delay queue: a timer, lost with the process like
+        everything in this broker, and recovered the same way (the store republishes
+        deliveries whose retry time has long passed)."""
+        if not self._online:
+            raise BrokerUnavailable("embedded broker is stopped")
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, delay_seconds), self._deliver_later, envelope)
+
+    def _deliver_later(self, envelope: BrokerEnvelope) -> None:
+        if self._online:
+            with contextlib.suppress(BrokerUnavailable):
+                self._route(envelope)
 
     async def consume(self, handler: BrokerHandler) -> None:
         for name in self._queues:

@@ -89,6 +89,13 @@ class RabbitMQBroker:
             queue = await channel.declare_queue(name, durable=True,
                                                 arguments=self._shard_arguments())
             await queue.bind(self._exchange, binding)
+        for tier in topology.retry_tiers:
+            for shard in range(topology.shards):
+                await channel.declare_queue(topology.retry_queue(tier, shard), durable=True,
+                                            arguments={
+                    "x-message-ttl": int(tier * 1000),
+                    "x-dead-letter-exchange": topology.exchange,
+                    "x-dead-letter-routing-key": topology.retry_routing_key(shard)})
 
     def _shard_arguments(self) -> dict[str, object]:
         return {"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT,
@@ -107,6 +114,27 @@ class RabbitMQBroker:
             raise
         except Exception as error:  # confirm timeout, NO_ROUTE, nack, closed channel
             raise BrokerUnavailable(f"publish not confirmed: {error!r}") from error
+
+    async def publish_delayed(self, envelope: BrokerEnvelope, delay_seconds: float) -> None:
+        """Into the delay queue of the right tier and shard; when it expires there the broker
+        routes it back to the shard's push queue. A per-message expiration below the tier
+        carries the jitter (it only ever shortens the wait)."""
+        if self._publisher is None or self._connection is None or self._connection.is_closed:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        topology = self._topology
+        tier = topology.tier_for(delay_seconds)
+        queue = topology.retry_queue(tier, topology.shard_of_key(envelope.routing_key))
+        message = aio_pika.Message(envelope.body, message_id=envelope.message_id,
+                                   content_type="application/json",
+                                   delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                   expiration=max(0.001, min(delay_seconds, tier)))
+        try:
+            await self._publisher.default_exchange.publish(
+                message, queue, mandatory=True, timeout=PUBLISH_TIMEOUT_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise BrokerUnavailable(f"delayed publish not confirmed: {error!r}") from error
 
     async def consume(self, handler: BrokerHandler) -> None:
         self._handler = handler
@@ -163,7 +191,10 @@ class RabbitMQBroker:
         connection = await aio_pika.connect(self._url, timeout=10)
         async with connection:
             channel = await connection.channel()
-            for name in [q for q, _ in self._topology.queues()] + [
+            retry = [self._topology.retry_queue(tier, shard)
+                     for tier in self._topology.retry_tiers
+                     for shard in range(self._topology.shards)]
+            for name in [q for q, _ in self._topology.queues()] + retry + [
                     self._topology.dead_letter_queue]:
                 await channel.queue_delete(name)
             for exchange in (self._topology.exchange, self._topology.dead_letter_exchange):

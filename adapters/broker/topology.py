@@ -17,6 +17,9 @@ TOPOLOGY_VERSION = "v1"  # queue arguments are immutable: a change means new que
 class Topology:
     namespace: str
     shards: int
+    retry_tiers: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 3600.0)
+    """Seconds: one delay queue per tier and shard, whose expired messages go back to the
+    route exchange under `push.retry.s<shard>` (no plugin needed, STACK.md)."""
 
     @property
     def exchange(self) -> str:
@@ -36,6 +39,22 @@ class Topology:
     @staticmethod
     def shard_binding(route: RouteKind, shard: int) -> str:
         return f"{route.value}.#.s{shard}"
+
+    def retry_queue(self, tier: float, shard: int) -> str:
+        return f"{self.namespace}.retry.{TOPOLOGY_VERSION}.t{int(tier * 1000)}ms.s{shard}"
+
+    @staticmethod
+    def retry_routing_key(shard: int) -> str:
+        return f"{RouteKind.PUSH.value}.retry.s{shard}"
+
+    def tier_for(self, delay: float) -> float:
+        """The shortest tier that is not shorter than `delay` (else the longest)."""
+        return next((t for t in sorted(self.retry_tiers) if t >= delay), max(self.retry_tiers))
+
+    @staticmethod
+    def shard_of_key(routing_key: str) -> int:
+        last = routing_key.rsplit(".", 1)[-1]
+        return int(last[1:]) if last.startswith("s") and last[1:].isdigit() else 0
 
     def queues(self) -> list[tuple[str, str]]:
         """(queue, binding key) for every shard of every route this node consumes."""

@@ -72,6 +72,8 @@ class System(Base):
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     serves: Mapped[list[Any]] = mapped_column(JSON)
     delivery_mode: Mapped[str] = mapped_column(String(16), default="poll")
+    push_url: Mapped[str | None] = mapped_column(String(1000))
+    """Where packages for a push system are POSTed (delivery_mode "push")."""
     signature_policy: Mapped[str | None] = mapped_column(String(24))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -183,6 +185,9 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column()
     lease_count: Mapped[int] = mapped_column(Integer, default=0)
     next_offer_at: Mapped[datetime | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    """When a push that failed will be tried again (state retrying)."""
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     available_at: Mapped[datetime | None] = mapped_column()
     downloaded_at: Mapped[datetime | None] = mapped_column()

@@ -38,6 +38,7 @@ from adapters.db.models import (
     utcnow,
 )
 from adapters.db.store_operators import OperatorStore
+from adapters.db.store_push import PushStore
 from adapters.secretbox import SecretBox
 from gateway import status_flow
 from gateway.business import TargetDelivery, decide
@@ -113,7 +114,7 @@ def _ref(delivery: Delivery) -> DeliveryRef:
                        delivery.state)
 
 
-class SqlStore(OperatorStore):
+class SqlStore(OperatorStore, PushStore):
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self.engine = engine
         self._sessions = session_factory(engine)
@@ -162,13 +163,14 @@ class SqlStore(OperatorStore):
     # -- systems ---------------------------------------------------------------------------
 
     async def add_system(self, system_id: str, secret: str, patterns: Sequence[str],
-                         delivery_mode: str = "poll") -> None:
+                         delivery_mode: str = "poll", push_url: str | None = None) -> None:
         async with self.transaction() as session:
             existing = await session.scalar(select(System).where(System.system_id == system_id))
             if existing is not None:
                 raise InvalidRequest(f"system {system_id} already exists")
             session.add(System(system_id=system_id, secret_ciphertext=self._box.seal(secret),
-                               serves=list(patterns), delivery_mode=delivery_mode))
+                               serves=list(patterns), delivery_mode=delivery_mode,
+                               push_url=push_url))
 
     async def get_system(self, system_id: str) -> SystemRecord | None:
         async with self.transaction(read_only=True) as session:
@@ -596,8 +598,11 @@ class SqlStore(OperatorStore):
         """Publish again what the broker confirmed but no consumer turned into an inbox item
         (an embedded broker that restarted, a message lost on a broken node). Consumers are
         idempotent, so a second copy is harmless; a lost one would not be."""
-        waiting = select(Delivery.id).where(
-            Delivery.state.in_([S.ACCEPTED.value, S.QUEUED.value]))
+        waiting = select(Delivery.id).where(or_(
+            Delivery.state.in_([S.ACCEPTED.value, S.QUEUED.value]),
+            # a push retry whose delayed message was lost (process or broker gone)
+            and_(Delivery.state == S.RETRYING.value,
+                 Delivery.next_attempt_at < published_before)))
         async with self.transaction() as session:
             result = await session.execute(
                 update(OutboxEntry)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVarTuple
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.models import Delivery, DeliveryEvent, Message, OutboxEntry, utcnow
 from adapters.db.models_operators import OperatorAccount, OperatorActionRow
+from adapters.db.store_base import StoreMixin
 from gateway.delivery_states import DeliveryState, can_transition
 from gateway.errors import InvalidRequest, NotFound
 from gateway.evidence import EvidenceEvent
@@ -101,23 +101,8 @@ def _filtered(query: Select[*Columns], where: MessageFilter, now: datetime
     return query
 
 
-class OperatorStore:
+class OperatorStore(StoreMixin):
     """Mixin of `SqlStore`: what operators do, each call one transaction."""
-
-    if TYPE_CHECKING:
-        def transaction(self, read_only: bool = False
-                        ) -> AbstractAsyncContextManager[AsyncSession]: ...
-
-        @staticmethod
-        def _transition(session: AsyncSession, delivery: Delivery, target: DeliveryState,
-                        actor: str, reason: str | None, now: datetime) -> None: ...
-
-        @staticmethod
-        async def _evidence(session: AsyncSession, event: EvidenceEvent, actor: str,
-                            at: datetime, *, message_id: str | None = None,
-                            delivery_id: str | None = None,
-                            payload_sha256: str | None = None,
-                            details: dict[str, Any] | None = None) -> None: ...
 
     # -- operators -------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ def new_secret() -> str:
 
 
 async def add_system(store: Store, system_id: str, serves: Sequence[str],
-                     secret: str | None = None) -> str:
-    """Register a system; returns its secret (generated when not given)."""
+                     secret: str | None = None, push_url: str | None = None) -> str:
+    """Register a system; returns its secret (generated when not given). With `push_url`
+    the node POSTs its packages there instead of waiting for it to poll."""
     if not system_id or len(system_id) > 64 or not set(system_id) <= SYSTEM_ID_CHARS:
         raise InvalidRequest(f"system id {system_id!r}: use letters, digits, '.', '-', '_'")
     if not serves:
@@ -37,7 +38,10 @@ async def add_system(store: Store, system_id: str, serves: Sequence[str],
     secret = secret or new_secret()
     if len(secret) < 8:
         raise InvalidRequest("a secret must have at least 8 characters")
-    await store.add_system(system_id, secret, patterns)
+    if push_url is not None and not push_url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"push URL {push_url!r} must be http:// or https://")
+    await store.add_system(system_id, secret, patterns,
+                           delivery_mode="push" if push_url else "poll", push_url=push_url)
     return secret
 
 

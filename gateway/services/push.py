@@ -1,0 +1,99 @@
+"""Push delivery: the node POSTs each package to the recipient system's endpoint.
+
+A 2xx makes the delivery `done`; anything else is retried with exponential backoff and jitter
+through the broker's delay queues (never a sleep holding a consumer) until the budget — a
+number of attempts and a total age — is spent, and the delivery is `dead` (stuck, for an
+operator to replay). Each system has its own small concurrency limit in each process: a slow
+or dead endpoint holds only its own slots, and its further deliveries wait in a delay queue
+instead of in front of other recipients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from adapters.db.store import SqlStore
+from adapters.db.store_push import PushTarget
+from adapters.push_client import PushClient
+from gateway.edxml.trace import delivered_chunks
+from gateway.errors import BrokerUnavailable
+from gateway.services.inbox import file_chunks
+from gateway.settings import Settings
+from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
+
+log = logging.getLogger(__name__)
+BUSY_RETRY_SECONDS = 1.0
+
+
+def retry_delay(attempt: int, tiers: tuple[float, ...]) -> float:
+    """Attempt n (1-based) waits tier n, the last tier repeating, with ±20 % jitter."""
+    base = tiers[min(attempt, len(tiers)) - 1]
+    return base * random.uniform(0.8, 1.2)
+
+
+class PushDeliverer:
+    def __init__(self, settings: Settings, store: SqlStore, payloads: PayloadStore,
+                 broker: Broker, client: PushClient) -> None:
+        self._settings = settings
+        self._store = store
+        self._payloads = payloads
+        self._broker = broker
+        self._client = client
+        self._zone = ZoneInfo(settings.timezone)
+        self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.push_concurrency_per_system))
+
+    async def __call__(self, envelope: BrokerEnvelope) -> None:
+        try:
+            delivery_id = str(json.loads(envelope.body)["delivery"])
+        except (ValueError, KeyError, TypeError):
+            log.error("dropping malformed push message %r", envelope.body[:200])
+            return
+        target = await self._store.push_target(delivery_id)
+        if target is None:
+            return  # done, dead, cancelled, or not a push system any more
+        slots = self._slots[target.system_id]
+        if slots.locked():
+            # This system is slow: its package waits in a delay queue, not in our consumer.
+            await self._broker.publish_delayed(envelope, BUSY_RETRY_SECONDS)
+            return
+        async with slots:
+            result = await self._client.push(
+                target.url, self._store.open_secret(target.secret_ciphertext),
+                lambda: self._chunks(target), self._headers(target))
+        if result.ok:
+            await self._store.push_succeeded(delivery_id, result.detail)
+            return
+        attempt = target.attempts + 1
+        age = (datetime.now(UTC) - target.created_at).total_seconds()
+        spent = attempt >= self._settings.push_max_attempts or \
+            age >= self._settings.push_max_age_seconds
+        delay = None if spent else retry_delay(attempt, self._settings.push_retry_tiers_seconds)
+        state = await self._store.push_failed(delivery_id, result.detail, delay)
+        if delay is not None and state == "retrying":
+            try:
+                await self._broker.publish_delayed(envelope, delay)
+            except BrokerUnavailable:
+                log.warning("retry of %s not scheduled (broker away); the stale sweep will "
+                            "publish it again", delivery_id)
+
+    def _chunks(self, target: PushTarget) -> Iterator[bytes]:
+        path = self._payloads.path_of(Sha256Hex(target.payload_sha256))
+        if target.kind is not MessageKind.EDOC:
+            return file_chunks(path)
+        _, chunks = delivered_chunks(path, self._settings.node_code, datetime.now(self._zone))
+        return chunks
+
+    @staticmethod
+    def _headers(target: PushTarget) -> dict[str, str]:
+        return {"Content-Type": "application/xml", "X-Lienthong-Delivery-Id": target.delivery_id,
+                "X-Lienthong-Message-Id": target.message_id,
+                "X-Lienthong-Kind": target.kind.value, "X-Lienthong-From": target.from_code,
+                "X-Lienthong-To": target.to_code}
