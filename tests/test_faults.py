@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from adapters.db.models import Delivery, DeliveryEvent
 from adapters.vxp_client import VxpClient
+from gateway.services.audit import verify_log
 from tests.conftest import Node
 from tests.support.samples import document
 from tests.test_exchange_vxp import poll_until
@@ -47,6 +48,8 @@ async def test_broker_stopped_during_a_batch_loses_and_doubles_nothing(node: Nod
     assert len(available) == 30 and {count for _, count in available} == {1}
     sent = (await sender.get_sent())["data"]
     assert sorted({row["senderDocId"] for row in sent}) == sorted(accepted)
+    report = await verify_log(node.runtime.store)  # one accepted + one delivered per package
+    assert report.ok and report.checked == 2 * 30, report
 
 
 async def test_packages_accepted_while_the_broker_is_down_wait_in_the_outbox(node: Node
