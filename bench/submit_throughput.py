@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import io
 import math
 import os
 import re
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,10 +73,20 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
+def random_zip(size: int) -> bytes:
+    """A real zip (the attachment is declared application/zip) of about `size` bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("document.doc", os.urandom(max(0, size - 200)))
+    return buffer.getvalue()
+
+
 def build_packages(count: int, size_kb: int | None) -> list[bytes]:
     """N distinct packages from the SDK sample: our sender and receiver codes, a unique
     DocumentId each; optionally the attachment resized so a package is about `size_kb` KiB."""
     text = SAMPLE.read_text(encoding="utf-8")
+    # The kit's sample carries a fake signature, refused under the default policy.
+    text = re.sub(r"\s*<Signature>.*?</Signature>", "", text, count=1, flags=re.S)
     text = text.replace("<edXML:OrganId>000.00.00.A80</edXML:OrganId>",
                         f"<edXML:OrganId>{FROM_CODE}</edXML:OrganId>", 1)
     text = text.replace("<edXML:OrganId>28.22.H17</edXML:OrganId>",
@@ -83,7 +95,7 @@ def build_packages(count: int, size_kb: int | None) -> list[bytes]:
     if size_kb is not None:
         overhead = len(attachment.sub(r"\1\3", text, count=1).encode())
         chars = max(4, (size_kb * 1024 - overhead - 80) // 4 * 4)
-        filler = base64.b64encode(os.urandom(chars // 4 * 3)).decode()
+        filler = base64.b64encode(random_zip(chars // 4 * 3)).decode()
         text = attachment.sub(lambda m: m.group(1) + filler + m.group(3), text, count=1)
     document_id = re.compile(r"<edXML:DocumentId>[^<]*</edXML:DocumentId>")
     tag = secrets.token_hex(3)

@@ -21,6 +21,7 @@ from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
 from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
+from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.push import PushDeliverer
@@ -57,6 +58,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        load_schemas()
         self.store = build_store(settings)
         self.payloads = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)

@@ -309,3 +309,16 @@ def test_a_flood_of_unknown_elements_is_reported_once_per_name() -> None:
         message_header(root).append(etree.Element(f"{{{QCVN}}}{'Foo' if index % 2 else 'Bar'}"))
     problems = validate_envelope(root, "edoc")
     assert sorted(p.path for p in problems) == ["MessageHeader/Bar", "MessageHeader/Foo"]
+
+
+def test_first_validations_on_many_threads_at_once_compile_the_schema_once() -> None:
+    """libxml2's schema compiler is not thread-safe: a fresh process whose first packages
+    arrive together must not fail them ("not a built-in type")."""
+    import concurrent.futures
+
+    from gateway.edxml import schema as schema_module
+    schema_module._compile.cache_clear()
+    root = load("status.edxml")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: validate_envelope(root, "status"), range(32)))
+    assert results == [[]] * 32

@@ -68,9 +68,26 @@ class _Schema:
             return list(self.xsd.error_log)
 
 
-@cache
+_COMPILING = threading.Lock()
+
+
+def load_schemas() -> None:
+    """Compile both schemas now (the runtime calls this at start), not during the first
+    packages, which arrive on several threads at once."""
+    for kind in SCHEMA_FILES:
+        _load(kind)  # type: ignore[arg-type]
+
+
 def _load(kind: Kind) -> _Schema:
-    """Parse and compile one schema, once, without network access or entity expansion."""
+    """Compiled once; under a lock, because libxml2's schema compiler is not thread-safe
+    (seen: "the given type is not a built-in type" when two threads compile at once)."""
+    with _COMPILING:
+        return _compile(kind)
+
+
+@cache
+def _compile(kind: Kind) -> _Schema:
+    """Parse and compile one schema without network access or entity expansion."""
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
                              dtd_validation=False, huge_tree=False)
     document = etree.parse(str(schema_path(SCHEMA_FILES[kind])), parser)

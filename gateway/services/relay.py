@@ -57,11 +57,14 @@ class OutboxRelay:
             await self._idle()
 
     async def _idle(self) -> None:
-        delay = (min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** self._failures) if self._failures
-                 else self._settings.relay_interval_seconds)
+        if self._failures:
+            # Backing off: new packages must not wake us into another full pass over the
+            # backlog against a broker that is away (each accept would cost one).
+            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** self._failures))
+            return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            await asyncio.wait_for(self._wake.wait(), self._settings.relay_interval_seconds)
 
     async def run_once(self) -> int:
         """Claim a batch, publish it concurrently, record what the broker confirmed."""
