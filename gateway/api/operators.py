@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import RuntimeDep
-from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.api.pagination import parse_cursor
+from gateway.errors import AuthenticationFailed
 from gateway.operators import (
     MAX_PAGE,
     MAX_SELECTION,
@@ -268,14 +269,6 @@ def _acted(outcome: ActionOutcome) -> tuple[list[ActedOnOut], list[SkippedOut]]:
             [SkippedOut(delivery_id=s.delivery_id, why=s.why) for s in outcome.skipped])
 
 
-def _cursor(value: str | None) -> int:
-    if value is None:
-        return 0
-    if not value.isdigit():
-        raise InvalidRequest(f"cursor {value!r} is not one this API returned")
-    return int(value)
-
-
 # -- routes ------------------------------------------------------------------------------
 
 
@@ -305,7 +298,7 @@ async def list_messages(
     where = message_filter(runtime, state=state, sender=sender, recipient=recipient,
                            document_id=document_id, code=code, since=since, until=until,
                            older_than_seconds=older_than_seconds, route=route)
-    rows, next_cursor = await _store(runtime).find_deliveries(where, _cursor(cursor), limit)
+    rows, next_cursor = await _store(runtime).find_deliveries(where, parse_cursor(cursor), limit)
     now = datetime.now(UTC)
     return DeliveryPage(items=[DeliveryRowOut(**_row_fields(r, now)) for r in rows],
                         next_cursor=str(next_cursor) if next_cursor is not None else None)
@@ -367,7 +360,7 @@ async def list_actions(runtime: RuntimeDep, _operator: Reader,
                        operator: str | None = None, cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> ActionPage:
     """The operator audit trail, oldest first: every replay and cancel, dry runs included."""
-    rows, next_cursor = await _store(runtime).operator_actions(_cursor(cursor), limit,
+    rows, next_cursor = await _store(runtime).operator_actions(parse_cursor(cursor), limit,
                                                                operator)
     return ActionPage(items=[ActionOut(id=a.id, at=a.at, operator=a.operator, role=a.role,
                                        action=a.action, target=a.target, reason=a.reason,

@@ -22,6 +22,7 @@ from gateway.api.attachments import (
     unzipped_chunks,
 )
 from gateway.api.deps import CurrentSystem, RuntimeDep
+from gateway.api.pagination import parse_cursor
 from gateway.api.receive import receive_body
 from gateway.errors import InvalidRequest, NotFound
 from gateway.records import AcceptedMessage, DeliveryView, InboxItem
@@ -276,20 +277,12 @@ def _item_out(item: InboxItem) -> InboxItemOut:
         created_at=item.created_at, updated_at=item.updated_at, size=item.payload_size)
 
 
-def _cursor(value: str | None) -> int:
-    if value is None:
-        return 0
-    if not value.isdigit():
-        raise InvalidRequest(f"cursor {value!r} is not one this API returned")
-    return int(value)
-
-
 @router.get("/inbox", response_model=InboxPage)
 async def list_inbox(runtime: RuntimeDep, system: CurrentSystem,
                      type: MessageKind = MessageKind.EDOC, cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> InboxPage:
     """Pending items for the caller's agencies (read-only; `new` = never downloaded)."""
-    items, next_cursor = await runtime.inbox.page(system, type, _cursor(cursor), limit)
+    items, next_cursor = await runtime.inbox.page(system, type, parse_cursor(cursor), limit)
     return InboxPage(items=[_item_out(i) for i in items],
                      next_cursor=str(next_cursor) if next_cursor is not None else None)
 
