@@ -89,6 +89,8 @@ async def test_a_dead_endpoint_ends_dead_and_an_operator_replay_delivers_once(
         await until(done)
         await asyncio.sleep(1.0)
     assert len(receiver.accepted) == 1  # replayed once, delivered once
+    report = await verify_log(node.runtime.store)  # accepted, replayed, delivered
+    assert report.ok and report.checked == 3, report
 
 
 async def test_a_slow_endpoint_does_not_delay_other_recipients(make_node: NodeFactory
