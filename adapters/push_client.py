@@ -8,6 +8,7 @@ freshness and content before storing anything.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +29,13 @@ class PushResult:
     detail: str
 
 
+def _sha256(chunks: Callable[[], Iterator[bytes]]) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    for chunk in chunks():
+        digest.update(chunk)
+    return digest
+
+
 class PushClient:
     def __init__(self, timeout: float) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
@@ -37,11 +45,10 @@ class PushClient:
 
     async def push(self, url: str, secret: str, chunks: Callable[[], Iterator[bytes]],
                    headers: dict[str, str]) -> PushResult:
-        """POST the body `chunks()` yields (called twice: once to hash, once to send, so a
-        100 MiB package is never held whole). Any 2xx is delivered; the rest is a failure."""
-        digest = hashlib.sha256()
-        for chunk in chunks():
-            digest.update(chunk)
+        """POST the body `chunks()` yields (called twice: once to hash, in a thread, once to
+        send, so a 100 MiB package is never held whole). Any 2xx is delivered; the rest is a
+        failure."""
+        digest = await asyncio.to_thread(_sha256, chunks)
         timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         signed = {**headers, "X-Lienthong-Timestamp": timestamp,
                   "X-Lienthong-Content-SHA256": digest.hexdigest(),

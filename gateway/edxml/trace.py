@@ -10,6 +10,7 @@ delivered copy, so recipients who want to verify download the original.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from xml.parsers import expat
@@ -130,10 +131,36 @@ def with_trace_header(original: bytes, node_code: str, at_local: datetime) -> by
     return original[:start] + insert + original[end:]
 
 
-def delivered_chunks(path: Path, node_code: str, at_local: datetime,
-                     chunk_size: int = 1 << 20) -> tuple[int, Iterator[bytes]]:
-    """(size, chunks) of the delivered copy of the package stored at `path`, reading only the
-    header to find the spot: a 100 MiB package streams through in constant memory."""
+@dataclass(frozen=True, slots=True)
+class DeliveredCopy:
+    """The delivered copy of a stored package: where the TraceHeader goes is found once (the
+    header only is read); `chunks()` streams it as often as needed (a push hashes it, then
+    sends it) in constant memory."""
+
+    path: Path
+    start: int
+    end: int
+    insert: bytes
+    chunk_size: int = 1 << 20
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size - (self.end - self.start) + len(self.insert)
+
+    def chunks(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as handle:
+            remaining = self.start
+            while remaining > 0 and (piece := handle.read(min(self.chunk_size, remaining))):
+                remaining -= len(piece)
+                yield piece
+            yield self.insert
+            handle.seek(self.end)
+            while piece := handle.read(self.chunk_size):
+                yield piece
+
+
+def delivered_copy(path: Path, node_code: str, at_local: datetime) -> DeliveredCopy:
+    """Locate the splice in the package stored at `path` (blocking I/O: call in a thread)."""
     finder = _SpliceFinder()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 18):
@@ -141,18 +168,4 @@ def delivered_chunks(path: Path, node_code: str, at_local: datetime,
                 break
         else:
             finder.feed(b"", True)
-    start, end, insert = finder.insertion(node_code, at_local)
-    size = path.stat().st_size - (end - start) + len(insert)
-
-    def chunks() -> Iterator[bytes]:
-        with open(path, "rb") as handle:
-            remaining = start
-            while remaining > 0 and (piece := handle.read(min(chunk_size, remaining))):
-                remaining -= len(piece)
-                yield piece
-            yield insert
-            handle.seek(end)
-            while piece := handle.read(chunk_size):
-                yield piece
-
-    return size, chunks()
+    return DeliveredCopy(path, *finder.insertion(node_code, at_local))

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.edxml.trace import delivered_chunks
+from gateway.edxml.trace import delivered_copy
 from gateway.ports import Store
 from gateway.records import InboxItem, SystemRecord
 from gateway.settings import Settings
@@ -73,10 +73,9 @@ class Inbox:
         path = self._payloads.path_of(Sha256Hex(item.payload_sha256))
         if item.kind is not MessageKind.EDOC:
             return Download(item, item.payload_size, file_chunks(path))
-        size, chunks = await asyncio.to_thread(delivered_chunks, path,
-                                               self._settings.node_code,
-                                               datetime.now(self._zone))
-        return Download(item, size, chunks)
+        copy = await asyncio.to_thread(delivered_copy, path, self._settings.node_code,
+                                       datetime.now(self._zone))
+        return Download(item, copy.size, copy.chunks())
 
     async def acknowledge(self, system: SystemRecord, delivery_id: str, outcome: str,
                           reason: str | None = None) -> str:

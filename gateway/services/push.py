@@ -15,14 +15,14 @@ import json
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from adapters.db.store import SqlStore
 from adapters.db.store_push import PushTarget
 from adapters.push_client import PushClient
-from gateway.edxml.trace import delivered_chunks
+from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
@@ -67,7 +67,7 @@ class PushDeliverer:
         async with slots:
             result = await self._client.push(
                 target.url, self._store.open_secret(target.secret_ciphertext),
-                lambda: self._chunks(target), self._headers(target))
+                await self._body(target), self._headers(target))
         if result.ok:
             await self._store.push_succeeded(delivery_id, result.detail)
             return
@@ -84,12 +84,14 @@ class PushDeliverer:
                 log.warning("retry of %s not scheduled (broker away); the stale sweep will "
                             "publish it again", delivery_id)
 
-    def _chunks(self, target: PushTarget) -> Iterator[bytes]:
+    async def _body(self, target: PushTarget) -> Callable[[], Iterator[bytes]]:
+        """What to POST, as a re-iterable stream: the same copy a poller downloads."""
         path = self._payloads.path_of(Sha256Hex(target.payload_sha256))
         if target.kind is not MessageKind.EDOC:
-            return file_chunks(path)
-        _, chunks = delivered_chunks(path, self._settings.node_code, datetime.now(self._zone))
-        return chunks
+            return lambda: file_chunks(path)
+        copy = await asyncio.to_thread(delivered_copy, path, self._settings.node_code,
+                                       datetime.now(self._zone))
+        return copy.chunks
 
     @staticmethod
     def _headers(target: PushTarget) -> dict[str, str]:
