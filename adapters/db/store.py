@@ -273,23 +273,27 @@ class SqlStore(OperatorStore, PushStore):
 
     async def current_codes(self, codes: Sequence[str]) -> dict[str, str]:
         """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
-        themselves. Cycles and over-long chains stop where they are."""
-        result = {code: code for code in codes}
+        themselves. Cycles and over-long chains stop where they are. One query per hop for
+        all codes, not one per code: a package may name hundreds of recipients."""
+        current = {code: code for code in codes}
+        seen = {code: {code} for code in codes}
         async with self.transaction(read_only=True) as session:
-            for code in codes:
-                current, seen = code, {code}
-                for _ in range(MAX_SUCCESSOR_HOPS):
-                    row = (await session.execute(
-                        select(Agency.status, Agency.successor_code)
-                        .where(Agency.code == current))).first()
-                    if row is None or row.status != "merged" or not row.successor_code:
-                        break
-                    if row.successor_code in seen:
-                        break
-                    current = row.successor_code
-                    seen.add(current)
-                result[code] = current
-        return result
+            for _ in range(MAX_SUCCESSOR_HOPS):
+                rows = (await session.execute(
+                    select(Agency.code, Agency.successor_code)
+                    .where(Agency.code.in_(set(current.values())), Agency.status == "merged",
+                           Agency.successor_code.is_not(None)))).all()
+                successor = {row.code: row.successor_code for row in rows}
+                moved = False
+                for code, now_at in current.items():
+                    following = successor.get(now_at)
+                    if following and following not in seen[code]:
+                        current[code] = following
+                        seen[code].add(following)
+                        moved = True
+                if not moved:
+                    break
+        return current
 
     # -- acceptance ------------------------------------------------------------------------
 
