@@ -224,31 +224,14 @@ class OperatorStore(StoreMixin):
                     skipped.append(Skipped(delivery.public_id, why))
                 else:
                     chosen.append((delivery, message))
-            previous = {d.id: d.state for d, _ in chosen}
             if not dry_run:
                 for delivery, _ in chosen:
-                    self._transition(session, delivery, S.QUEUED, by.actor,
-                                     f"replay: {reason}", now)
-                    delivery.lease_until = None
-                    delivery.next_offer_at = None
                     session.add(OutboxEntry(delivery_id=delivery.id,
                                             routing_key=routes[delivery.id],
                                             payload=json.dumps({"delivery": delivery.public_id}),
                                             created_at=now))
-            done = tuple(ActedOn(d.public_id, m.public_id, d.recipient_code, d.state)
-                         for d, m in chosen)
-            outcome = await self._record(session, by, "replay", selection, reason, dry_run,
-                                         done, skipped, now)
-            if not dry_run:
-                for delivery, message in chosen:
-                    await self._evidence(
-                        session, EvidenceEvent.REPLAYED, by.actor, now,
-                        message_id=message.public_id, delivery_id=delivery.public_id,
-                        payload_sha256=message.payload_sha256,
-                        details={"reason": reason, "action": outcome.action_id,
-                                 "from_state": previous[delivery.id],
-                                 "recipient": delivery.recipient_code})
-            return outcome
+            return await self._settle(session, "replay", S.QUEUED, EvidenceEvent.REPLAYED,
+                                      chosen, skipped, selection, reason, by, dry_run, now)
 
     async def cancel(self, selection: Selection, reason: str, by: Operator, dry_run: bool
                      ) -> ActionOutcome:
@@ -265,26 +248,37 @@ class OperatorStore(StoreMixin):
                 else:
                     skipped.append(Skipped(delivery.public_id,
                                            f"{delivery.state}: cannot be cancelled"))
-            previous = {d.id: d.state for d, _ in chosen}
-            if not dry_run:
-                for delivery, _ in chosen:
-                    self._transition(session, delivery, S.CANCELLED, by.actor,
-                                     f"cancel: {reason}", now)
-                    delivery.lease_until = None
-                    delivery.next_offer_at = None
-            done = tuple(ActedOn(d.public_id, m.public_id, d.recipient_code, d.state)
-                         for d, m in chosen)
-            outcome = await self._record(session, by, "cancel", selection, reason, dry_run,
-                                         done, skipped, now)
-            if not dry_run:
-                for delivery, message in chosen:
-                    await self._evidence(
-                        session, EvidenceEvent.CANCELLED, by.actor, now,
-                        message_id=message.public_id, delivery_id=delivery.public_id,
-                        details={"reason": reason, "action": outcome.action_id,
-                                 "from_state": previous[delivery.id],
-                                 "recipient": delivery.recipient_code})
-            return outcome
+            return await self._settle(session, "cancel", S.CANCELLED, EvidenceEvent.CANCELLED,
+                                      chosen, skipped, selection, reason, by, dry_run, now)
+
+    async def _settle(self, session: AsyncSession, action: str, target: DeliveryState,
+                      event: EvidenceEvent, chosen: list[Row], skipped: list[Skipped],
+                      selection: Selection, reason: str, by: Operator, dry_run: bool,
+                      now: datetime) -> ActionOutcome:
+        """What replay and cancel share: move the chosen deliveries (unless a dry run),
+        record the action, and leave one evidence entry per delivery moved."""
+        previous = {d.id: d.state for d, _ in chosen}
+        if not dry_run:
+            for delivery, _ in chosen:
+                self._transition(session, delivery, target, by.actor, f"{action}: {reason}",
+                                 now)
+                delivery.lease_until = None
+                delivery.next_offer_at = None
+        done = tuple(ActedOn(d.public_id, m.public_id, d.recipient_code, d.state)
+                     for d, m in chosen)
+        outcome = await self._record(session, by, action, selection, reason, dry_run, done,
+                                     skipped, now)
+        if not dry_run:
+            for delivery, message in chosen:
+                await self._evidence(
+                    session, event, by.actor, now, message_id=message.public_id,
+                    delivery_id=delivery.public_id,
+                    payload_sha256=message.payload_sha256 if event is EvidenceEvent.REPLAYED
+                    else None,
+                    details={"reason": reason, "action": outcome.action_id,
+                             "from_state": previous[delivery.id],
+                             "recipient": delivery.recipient_code})
+        return outcome
 
     async def _select(self, session: AsyncSession, selection: Selection, lock: bool
                       ) -> tuple[list[Row], list[Skipped]]:
