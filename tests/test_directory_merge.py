@@ -40,3 +40,21 @@ async def test_a_package_to_a_merged_agency_reaches_its_successor(node: Node) ->
                                 headers=node.rest_headers(sender))).json()
     [delivery] = view["deliveries"]
     assert (delivery["to"], delivery["requested"]) == ("000.00.00.H99", "000.00.31.H53")
+
+
+async def test_directory_through_both_apis(node: Node) -> None:
+    client = await node.add_system("sys.sender", SENDER)
+    await node.runtime.store.upsert_agencies([
+        AgencyRecord(AgencyCode("000.00.00.H53"), "UBND tỉnh"),
+        AgencyRecord(AgencyCode("000.00.13.H53"), "Sở TTTT", parent_code="000.00.00.H53",
+                     old_code="000.00.13.H06"),
+        AgencyRecord(AgencyCode("000.00.00.H60"), "Tỉnh khác")])
+    rows = {row["code"]: row for row in (await client.get_agencies())["data"]}
+    assert set(rows) == {"000.00.00.H53", "000.00.13.H53", "000.00.00.H60"}
+    assert rows["000.00.13.H53"]["pid"] == rows["000.00.00.H53"]["id"]
+    assert rows["000.00.00.H53"]["pid"] is None
+    assert rows["000.00.13.H53"]["oldCode"] == "000.00.13.H06"
+    province = (await node.http.get("/api/v1/agencies", params={"suffix": "H53"},
+                                    headers=node.rest_headers(client))).json()
+    assert [a["code"] for a in province] == ["000.00.00.H53", "000.00.13.H53"]
+    assert province[1]["parent_code"] == "000.00.00.H53"

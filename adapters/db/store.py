@@ -263,13 +263,19 @@ class SqlStore(OperatorStore, PushStore):
         return added, updated
 
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
+        """The directory, or the agencies whose code ends with `prefix` (codes read right to
+        left: `H53` is one province), each with its parent's row id, filtered in SQL."""
+        parent = aliased(Agency)
+        query = (select(Agency, parent.id)
+                 .outerjoin(parent, parent.code == Agency.parent_code).order_by(Agency.code))
+        if prefix is not None:
+            query = query.where(Agency.code.endswith(prefix, autoescape=True))
         async with self.transaction(read_only=True) as session:
-            rows = (await session.scalars(select(Agency).order_by(Agency.code))).all()
-        ids = {row.code: row.id for row in rows}
+            rows = (await session.execute(query)).all()
         return [AgencyRecord(code=AgencyCode(r.code), name=r.name, parent_code=r.parent_code,
                              mail=r.mail, status=r.status, successor_code=r.successor_code,
-                             old_code=r.old_code, id=r.id, parent_id=ids.get(r.parent_code or ""))
-                for r in rows if prefix is None or r.code.endswith(prefix)]
+                             old_code=r.old_code, id=r.id, parent_id=parent_id)
+                for r, parent_id in rows]
 
     async def current_codes(self, codes: Sequence[str]) -> dict[str, str]:
         """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
