@@ -54,8 +54,40 @@ class GatewayError(Exception):
 
     @property
     def error_desc(self) -> str:
-        """ErrorDesc as the SDKs print it: Vietnamese then English, ASCII only."""
-        return ascii_safe(f"{self.desc_vi}: {self.detail}" if self.desc_vi else self.detail)
+        """ErrorDesc as the SDKs print it: Vietnamese then English, ASCII only. It is all an
+        SDK user ever sees, so a refused package names every error (warnings only when there
+        is no error), up to ERROR_DESC_BUDGET characters, then how many more there are."""
+        head = f"{self.desc_vi}: " if self.desc_vi else ""
+        problems = [p for p in self.problems if p.severity == "error"] or self.problems
+        if not problems:
+            return ascii_safe(head + self.detail)
+        return ascii_safe(head + list_within(
+            [f"{p.path}: {p.message} [{p.code}]" if p.path else f"{p.message} [{p.code}]"
+             for p in problems],
+            ERROR_DESC_BUDGET - len(head)))
+
+
+ERROR_DESC_BUDGET = 1000
+
+
+def list_within(items: list[str], budget: int, separator: str = "; ") -> str:
+    """As many items as fit in `budget` characters, then "+N more" for the rest."""
+    shown: list[str] = []
+    used = 0
+    for index, item in enumerate(items):
+        rest = len(items) - index - 1
+        tail = len(f"{separator}+{rest} more") if rest else 0
+        cost = len(item) + (len(separator) if shown else 0)
+        if used + cost + tail > budget and shown:
+            break
+        if used + cost + tail > budget:
+            item = item[: max(budget - tail - 1, 0)] + "…"
+            cost = len(item)
+        shown.append(item)
+        used += cost
+    text = separator.join(shown)
+    left = len(items) - len(shown)
+    return f"{text}{separator}+{left} more" if left else text
 
 
 def ascii_safe(text: str) -> str:

@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.records import (
+    NO_FILTER,
     AcceptedMessage,
     AgencyRecord,
     DeliveryView,
+    InboxFilter,
     InboxItem,
     MessageView,
     NewMessage,
@@ -61,7 +63,9 @@ class Store(Protocol):
     # the inbox
     async def make_available(self, delivery_id: str, actor: str) -> bool: ...
     async def lease_inbox(self, system_id: str, kind: MessageKind, limit: int,
-                          lease_seconds: float) -> list[InboxItem]: ...
+                          lease_seconds: float, only: InboxFilter = NO_FILTER
+                          ) -> list[InboxItem]: ...
+    async def count_inbox(self, system_id: str, kind: MessageKind) -> int: ...
     async def list_inbox(self, system_id: str, kind: MessageKind, after: int, limit: int
                          ) -> tuple[list[InboxItem], int | None]: ...
     async def download(self, system_id: str, delivery_id: str, actor: str) -> InboxItem: ...

@@ -103,6 +103,11 @@ class NewMessage:
     status: StatusAct | None = None
     holders: Mapping[str, RecipientPlan] = field(default_factory=dict)
     """For a revocation: plans for the original's recipients, who may get it."""
+    adds_recipients: bool = False
+    """A send for some recipients only (the `to` header): when the same document (same
+    DocumentId from the same sender) is already here, the recipients it does not reach yet
+    are added to it, so a package sent once per recipient, or once per peer, is one message
+    and every status and revocation finds it; recipients it already reaches are duplicates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,23 @@ class OutboxWork:
     outbox_id: int
     routing_key: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """What a poller may narrow its pending items to (the filters SDK clients send)."""
+
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    recipients: frozenset[str] | None = None
+    """Only these recipient agencies (each one the caller serves)."""
+    handed_out: bool | None = None
+    """False: only items never handed out (`new`); True: only ones offered before."""
+    skip: int = 0
+    """Items to pass over first (pageIndex > 1)."""
+
+
+NO_FILTER = InboxFilter()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,11 +56,13 @@ from gateway.errors import (
 from gateway.evidence import EvidenceEvent, entry_hash
 from gateway.evidence import timestamp as evidence_time
 from gateway.records import (
+    NO_FILTER,
     AcceptedMessage,
     AgencyRecord,
     AttachmentView,
     DeliveryRef,
     DeliveryView,
+    InboxFilter,
     InboxItem,
     LinkView,
     MessageView,
@@ -308,6 +310,9 @@ class SqlStore(OperatorStore, PushStore):
         try:
             async with self.transaction() as session:
                 duplicate = await self._find_duplicate(session, new)
+                if duplicate is not None and new.adds_recipients and \
+                        duplicate.duplicate_of == "document-id":
+                    return await self._add_recipients(session, new, duplicate, actor)
                 if duplicate is not None:
                     return duplicate
                 answered = await self._check_status(session, new.status) if new.status else None
@@ -412,22 +417,7 @@ class SqlStore(OperatorStore, PushStore):
         cancelled: tuple[DeliveryRef, ...] = ()
         if new.business is not None:
             plans, cancelled = await self._apply_business(session, new, message, actor, now)
-        deliveries = [Delivery(
-            public_id=str(uuid.uuid4()), message_id=message.id, kind=new.kind.value,
-            recipient_code=plan.recipient_code, requested_code=plan.requested_code,
-            route=plan.route.value, system_id=plan.system_id, state=S.ACCEPTED.value,
-            state_changed_at=now, created_at=now) for plan in plans]
-        session.add_all(deliveries)
-        await session.flush()
-        for plan, delivery in zip(plans, deliveries, strict=True):
-            reason = (f"accepted for {plan.recipient_code}" if plan.requested_code ==
-                      plan.recipient_code else
-                      f"{plan.requested_code} was merged into {plan.recipient_code}")
-            session.add(DeliveryEvent(delivery_id=delivery.id, at=now, from_state=None,
-                                      to_state=S.ACCEPTED.value, actor=actor, reason=reason))
-            session.add(OutboxEntry(delivery_id=delivery.id, routing_key=plan.routing_key,
-                                    payload=json.dumps({"delivery": delivery.public_id}),
-                                    created_at=now))
+        deliveries = await self._add_deliveries(session, message, new.kind, plans, actor, now)
         for ref in cancelled:
             await self._evidence(session, EvidenceEvent.CANCELLED, actor, now,
                                  delivery_id=ref.delivery_id,
@@ -444,6 +434,54 @@ class SqlStore(OperatorStore, PushStore):
         return AcceptedMessage(
             message_id=MessageId(message.public_id), received_at=now,
             deliveries=tuple(_ref(d) for d in deliveries), cancelled=cancelled)
+
+    async def _add_deliveries(self, session: AsyncSession, message: Message, kind: MessageKind,
+                              plans: Sequence[RecipientPlan], actor: str, now: datetime
+                              ) -> list[Delivery]:
+        """One delivery per plan, its first timeline row and its outbox row."""
+        deliveries = [Delivery(
+            public_id=str(uuid.uuid4()), message_id=message.id, kind=kind.value,
+            recipient_code=plan.recipient_code, requested_code=plan.requested_code,
+            route=plan.route.value, system_id=plan.system_id, state=S.ACCEPTED.value,
+            state_changed_at=now, created_at=now) for plan in plans]
+        session.add_all(deliveries)
+        await session.flush()
+        for plan, delivery in zip(plans, deliveries, strict=True):
+            reason = (f"accepted for {plan.recipient_code}" if plan.requested_code ==
+                      plan.recipient_code else
+                      f"{plan.requested_code} was merged into {plan.recipient_code}")
+            session.add(DeliveryEvent(delivery_id=delivery.id, at=now, from_state=None,
+                                      to_state=S.ACCEPTED.value, actor=actor, reason=reason))
+            session.add(OutboxEntry(delivery_id=delivery.id, routing_key=plan.routing_key,
+                                    payload=json.dumps({"delivery": delivery.public_id}),
+                                    created_at=now))
+        return deliveries
+
+    async def _add_recipients(self, session: AsyncSession, new: NewMessage,
+                              existing: AcceptedMessage, actor: str) -> AcceptedMessage:
+        """The same document sent again for other recipients (`NewMessage.adds_recipients`):
+        deliveries for the ones it does not reach yet; a duplicate if there are none."""
+        message = await session.scalar(select(Message).where(
+            Message.public_id == existing.message_id).with_for_update())
+        assert message is not None
+        reached = set((await session.execute(
+            select(Delivery.requested_code, Delivery.recipient_code)
+            .where(Delivery.message_id == message.id))).all())
+        known = {code for pair in reached for code in pair}
+        plans = [p for p in new.recipients if p.requested_code not in known
+                 and p.recipient_code not in known]
+        if not plans:
+            return existing
+        now = utcnow()
+        deliveries = await self._add_deliveries(session, message, new.kind, plans, actor, now)
+        await self._evidence(
+            session, EvidenceEvent.ACCEPTED, actor, now, message_id=message.public_id,
+            payload_sha256=new.payload_sha256,
+            details={"kind": new.kind.value, "from": new.package.from_code,
+                     "document_id": new.package.document_id, "added": True,
+                     "recipients": {d.recipient_code: d.public_id for d in deliveries}})
+        return AcceptedMessage(message_id=existing.message_id, received_at=now,
+                               deliveries=tuple(_ref(d) for d in deliveries))
 
     async def _apply_business(self, session: AsyncSession, new: NewMessage, message: Message,
                               actor: str, now: datetime
@@ -674,18 +712,23 @@ class SqlStore(OperatorStore, PushStore):
                         or_(Delivery.next_offer_at.is_(None), Delivery.next_offer_at <= now)))
 
     async def lease_inbox(self, system_id: str, kind: MessageKind, limit: int,
-                          lease_seconds: float) -> list[InboxItem]:
+                          lease_seconds: float, only: InboxFilter = NO_FILTER
+                          ) -> list[InboxItem]:
         """Hand pending items to one poller and hide them from the others for a lease.
 
         An item nobody acknowledges comes back after the lease, so a crashed poller loses
         nothing; `first_handout` tells whether this is the first time it is handed out."""
         now = utcnow()
         unleased = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
-        mine = and_(Delivery.system_id == system_id, Delivery.kind == kind.value)
+        mine = and_(Delivery.system_id == system_id, Delivery.kind == kind.value,
+                    *self._filtered(only))
+        # A CTE, not `IN (subquery)`: PostgreSQL may re-run a LIMIT subquery inside a
+        # semi-join and hand out more than `limit` items; a locking CTE runs once.
         candidates = (select(Delivery.id).where(mine, self._offerable(now), unleased)
-                      .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
+                      .order_by(Delivery.id).offset(only.skip).limit(limit)
+                      .with_for_update(skip_locked=True).cte("candidates"))
         statement = (update(Delivery)
-                     .where(Delivery.id.in_(candidates.scalar_subquery()), mine,
+                     .where(Delivery.id.in_(select(candidates.c.id)), mine,
                             self._offerable(now), unleased)
                      .values(lease_until=now + timedelta(seconds=lease_seconds),
                              lease_count=Delivery.lease_count + 1)
@@ -696,6 +739,28 @@ class SqlStore(OperatorStore, PushStore):
                 select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
                 .where(Delivery.id.in_(ids)).order_by(Delivery.id))).all()
         return [self._inbox_item(d, m, first_handout=d.lease_count == 1) for d, m in rows]
+
+    @staticmethod
+    def _filtered(only: InboxFilter) -> list[Any]:
+        conditions: list[Any] = []
+        if only.created_from is not None:
+            conditions.append(Delivery.created_at >= only.created_from)
+        if only.created_before is not None:
+            conditions.append(Delivery.created_at < only.created_before)
+        if only.recipients is not None:
+            conditions.append(Delivery.recipient_code.in_(sorted(only.recipients)))
+        if only.handed_out is not None:
+            conditions.append(Delivery.lease_count > 0 if only.handed_out
+                              else Delivery.lease_count == 0)
+        return conditions
+
+    async def count_inbox(self, system_id: str, kind: MessageKind) -> int:
+        """Items waiting for the caller's agencies, handed out or not (countReceiveEdoc)."""
+        async with self.transaction(read_only=True) as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Delivery)
+                .where(Delivery.system_id == system_id, Delivery.kind == kind.value,
+                       self._offerable(utcnow()))) or 0)
 
     async def list_inbox(self, system_id: str, kind: MessageKind, after: int, limit: int
                          ) -> tuple[list[InboxItem], int | None]:

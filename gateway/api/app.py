@@ -7,10 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import health, metrics, rest, vxp
 from gateway.api import operators as operator_api
-from gateway.api.errors import handle_gateway_error, handle_validation_error
+from gateway.api.errors import (
+    handle_gateway_error,
+    handle_http_error,
+    handle_unexpected_error,
+    handle_validation_error,
+)
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -34,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "documents (liên thông văn bản điện tử).")
     app.add_exception_handler(GatewayError, handle_gateway_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(Exception, handle_unexpected_error)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(vxp.router)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.api.vxp_answers import fail_fields, operation_of
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,17 +30,32 @@ def problem_response(error: GatewayError) -> JSONResponse:
                         media_type="application/problem+json")
 
 
-def vxp_response(error: GatewayError) -> JSONResponse:
+RAW_DOWNLOADS = frozenset({"downloadEdoc"})
+"""Operations whose answer body is the document itself: the SDK saves any non-empty body as
+the package, so a refusal there is an HTTP error status with an empty body."""
+
+
+def vxp_response(error: GatewayError, operation: str) -> Response:
     """HTTP 200 with status FAIL, as the national axis answers, except when the node itself
-    cannot work (503), so load balancers and clients back off."""
+    cannot work (503), so load balancers and clients back off. The body carries every field
+    the operation's SDK method reads (`vxp_answers`), or the SDK hides the refusal."""
+    if operation in RAW_DOWNLOADS:
+        return Response(status_code=error.http_status, headers={
+            "X-Lienthong-Error-Code": error.vxp_code,
+            "X-Lienthong-Error": header_safe(error.error_desc)})
     body: dict[str, object] = {"status": "FAIL", "ErrorCode": error.vxp_code,
-                               "ErrorDesc": error.error_desc}
+                               "ErrorDesc": error.error_desc, **fail_fields(operation)}
     if error.problems:
         body["errors"] = [p.as_dict() for p in error.problems]
-    if "messageId" in error.extra:
+    if "messageId" in error.extra and "DocId" in body:
         body["DocId"] = error.extra["messageId"]
     status = 503 if isinstance(error, ServiceUnavailable) else 200
     return JSONResponse(body, status_code=status)
+
+
+def header_safe(text: str, limit: int = 1000) -> str:
+    """ASCII without control characters, for a response header."""
+    return "".join(c if " " <= c <= "~" else " " for c in text)[:limit]
 
 
 def is_vxp(request: Request) -> bool:
@@ -47,7 +65,9 @@ def is_vxp(request: Request) -> bool:
 async def handle_gateway_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, GatewayError)
     log.info("refused %s %s: %s %s", request.method, request.url.path, error.code, error.detail)
-    return vxp_response(error) if is_vxp(request) else problem_response(error)
+    if is_vxp(request):
+        return vxp_response(error, operation_of(request.url.path))
+    return problem_response(error)
 
 
 async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -55,3 +75,28 @@ async def handle_validation_error(request: Request, error: Exception) -> JSONRes
     details = "; ".join(f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}"
                         for e in error.errors())
     return await handle_gateway_error(request, InvalidRequest(details))
+
+
+async def handle_http_error(request: Request, error: Exception) -> Response:
+    """Unknown operations and wrong methods: on `/vxp` in the SDK's envelope (27)."""
+    assert isinstance(error, StarletteHTTPException)
+    if not is_vxp(request):
+        return await http_exception_handler(request, error)
+    refusal = InvalidRequest(f"{request.method} {request.url.path}: {error.detail}",
+                             desc_vi="Sai yeu cau")
+    response = vxp_response(refusal, operation_of(request.url.path))
+    response.status_code = error.status_code
+    return response
+
+
+async def handle_unexpected_error(request: Request, error: Exception) -> Response:
+    """A defect: logged with its traceback; the client still gets a well-formed answer."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    refusal = GatewayError("internal error; the request was not completed",
+                           desc_vi="Loi he thong")
+    if is_vxp(request):
+        response = vxp_response(refusal, operation_of(request.url.path))
+    else:
+        response = problem_response(refusal)
+    response.status_code = 500
+    return response

@@ -27,61 +27,99 @@ WRONG_CREDENTIALS = "unknown system id, or HMAC not made with its secret"
 
 
 def sign(secret: str, sign_header: str) -> str:
-    return hmac.new(secret.encode(), sign_header.encode("utf-8"), hashlib.sha256).hexdigest()
+    return sign_bytes(secret, sign_header.encode("utf-8"))
+
+
+def sign_bytes(secret: str, sign_header: bytes) -> str:
+    return hmac.new(secret.encode(), sign_header, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class VxpCall:
     system: SystemRecord
     signed: dict[str, str]
-    """Signed parameters by lower-cased name without the `XroadVnpt-` prefix."""
+    """Signed parameters by their exact name without the `XroadVnpt-` prefix: a client whose
+    sticky header map holds both `docId` and `docid` signs both, with different values."""
 
-    def param(self, name: str, default: str | None = None) -> str | None:
-        return self.signed.get(name.lower(), default)
+    def param(self, *spellings: str) -> str | None:
+        """The first spelling present exactly, else any case-insensitive match of the first
+        (SPEC §4.1: getEdoc reads `docId` then `docid`, updateStatus `docid` then `docId`)."""
+        for name in spellings:
+            if name in self.signed:
+                return self.signed[name]
+        wanted = spellings[0].lower()
+        return next((v for k, v in self.signed.items() if k.lower() == wanted), None)
 
-    def required(self, name: str) -> str:
-        value = self.param(name)
+    def required(self, *spellings: str) -> str:
+        value = self.param(*spellings)
         if not value:
-            raise InvalidRequest(f"header XroadVnpt-{name} is required and must be covered by "
-                                 "XroadVnpt-sign-header", desc_vi=f"Thieu tham so {name}")
+            raise InvalidRequest(f"header XroadVnpt-{spellings[0]} is required and must be "
+                                 "covered by XroadVnpt-sign-header",
+                                 desc_vi=f"Thieu tham so {spellings[0]}")
         return value
 
 
+def _request_values(headers: Headers) -> dict[str, list[bytes]]:
+    """Raw values by lower-cased name, in request order. Web servers lower-case header names
+    (ASGI), so two spellings of one name arrive as one name with two values."""
+    values: dict[str, list[bytes]] = {}
+    for name, value in headers.raw:
+        values.setdefault(name.decode("latin-1").lower(), []).append(value)
+    return values
+
+
+def _text(raw: bytes | None) -> str | None:
+    """A header value as the client meant it: UTF-8 (what clients that authenticate send);
+    bytes that are not UTF-8 are kept as Latin-1 so they can still be compared and refused."""
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 async def authenticate(headers: Headers, store: Store, settings: Settings) -> VxpCall:
-    system_id = headers.get("xroadvnpt-systemid")
-    sign_header = headers.get("xroadvnpt-sign-header")
-    mac = headers.get("xroadvnpt-hash-header")
+    values = _request_values(headers)
+    system_id = _text((values.get("xroadvnpt-systemid") or [None])[0])
+    sign_header = (values.get("xroadvnpt-sign-header") or [None])[0]
+    mac = (values.get("xroadvnpt-hash-header") or [None])[0]
     if not system_id or sign_header is None or not mac:
         raise AuthenticationFailed("XroadVnpt-systemid, XroadVnpt-sign-header and "
                                    "XroadVnpt-hash-header are required",
                                    desc_vi="Thieu thong tin xac thuc")
     credentials = await store.get_credentials(system_id)
-    expected = sign(credentials.secret if credentials else "\0invalid", sign_header)
+    # The HMAC covers the sign-header's bytes as sent (UTF-8 for non-ASCII values); a stranger
+    # and a wrong secret cost the same and read the same.
+    expected = sign_bytes(credentials.secret if credentials else "\0invalid", sign_header)
     if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
-            expected, mac.strip().lower()):
+            expected.encode(), mac.strip().lower()):
         raise AuthenticationFailed(WRONG_CREDENTIALS, desc_vi="Sai systemId hoac secret")
     system = credentials.system
     try:
-        signed_headers = json.loads(sign_header)
+        signed_headers = json.loads(sign_header.decode("utf-8"))
     except ValueError:
-        raise AuthenticationFailed("XroadVnpt-sign-header is not JSON",
+        raise AuthenticationFailed("XroadVnpt-sign-header is not UTF-8 JSON",
                                    desc_vi="Sai dinh dang sign-header") from None
     if not isinstance(signed_headers, dict):
         raise AuthenticationFailed("XroadVnpt-sign-header is not a JSON object",
                                    desc_vi="Sai dinh dang sign-header")
     signed: dict[str, str] = {}
+    unclaimed = {name: [_text(v) for v in raw] for name, raw in values.items()}
     for name, value in signed_headers.items():
         if not isinstance(value, str) or not name.lower().startswith(PREFIX):
             raise AuthenticationFailed(f"sign-header entry {name!r} is not an XroadVnpt header",
                                        desc_vi="Sai dinh dang sign-header")
-        if headers.get(name) != value:
+        present = unclaimed.get(name.lower(), [])
+        if value not in present:
             raise AuthenticationFailed(f"header {name} differs from its signed value",
                                        desc_vi="Header bi thay doi")
-        signed[name[len(PREFIX):].lower()] = value
-    if signed.get("systemid") != system_id:
+        present.remove(value)  # each value on the request vouches for one signed entry
+        signed[name[len(PREFIX):]] = value
+    if VxpCall(system, signed).param("systemid") != system_id:
         raise AuthenticationFailed("XroadVnpt-systemid is not covered by the signature",
                                    desc_vi="Sai systemId")
-    _check_freshness(signed.get("timestamp"), settings)
+    _check_freshness(VxpCall(system, signed).param("timestamp"), settings)
     return VxpCall(system=system, signed=signed)
 
 

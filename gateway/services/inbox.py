@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.edxml.trace import delivered_copy
 from gateway.ports import Store
-from gateway.records import InboxItem, SystemRecord
+from gateway.records import NO_FILTER, InboxFilter, InboxItem, SystemRecord
 from gateway.settings import Settings
 from gateway.types import BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
 
@@ -56,10 +56,13 @@ class Inbox:
         self._payloads = payloads
         self._zone = ZoneInfo(settings.timezone)
 
-    async def lease(self, system: SystemRecord, kind: MessageKind, limit: int = 500
-                    ) -> list[InboxItem]:
+    async def lease(self, system: SystemRecord, kind: MessageKind, limit: int = 500,
+                    only: InboxFilter = NO_FILTER) -> list[InboxItem]:
         return await self._store.lease_inbox(system.system_id, kind, limit,
-                                             self._settings.inbox_lease_seconds)
+                                             self._settings.inbox_lease_seconds, only)
+
+    async def count(self, system: SystemRecord, kind: MessageKind) -> int:
+        return await self._store.count_inbox(system.system_id, kind)
 
     async def page(self, system: SystemRecord, kind: MessageKind, after: int, limit: int
                    ) -> tuple[list[InboxItem], int | None]:

@@ -55,6 +55,8 @@ class Submission:
     declared_kind: MessageKind | None = None
     declared_from: str | None = None
     """The SDK's `from` header: must equal the package's From/OrganId when given."""
+    declared_to: tuple[str, ...] | None = None
+    """The SDK's `to` header: deliver only to these of the package's recipients."""
     idempotency_key: str | None = None
 
 
@@ -156,7 +158,7 @@ class SubmitPackage:
                       signature: SignatureReport, warning: Problem | None
                       ) -> AcceptedMessage:
         act = business_act(package)
-        listed = named_recipients(package)
+        listed = only_declared(named_recipients(package), submission.declared_to)
         systems = await self._store.list_systems()
         holders: dict[str, Any] = {}
         original = await self._store.original_recipients(act.target_key) if act else None
@@ -178,6 +180,7 @@ class SubmitPackage:
             kind=package.kind, sender_system_id=submission.system.system_id, package=package,
             payload_sha256=body.sha256, payload_size=body.size, recipients=plans,
             dedup_key=dedup_key(package, body.sha256),
+            adds_recipients=submission.declared_to is not None,
             idempotency_key=(f"{submission.system.system_id}|{submission.idempotency_key}"
                              if submission.idempotency_key else None),
             warnings=package.warnings + ((warning,) if warning else ()),
@@ -256,6 +259,23 @@ def named_recipients(package: ParsedPackage) -> list[tuple[AgencyCode, str]]:
                   for i, r in enumerate(info.receivers, start=1)
                   if all(r.organ_id != code for code, _ in named)]
     return named
+
+
+def only_declared(named: list[tuple[AgencyCode, str]], declared_to: tuple[str, ...] | None
+                  ) -> list[tuple[AgencyCode, str]]:
+    """The recipients a `to` header picks out of those the package names; each code it lists
+    must be one of them (a node must never deliver to an agency the sender did not name)."""
+    if declared_to is None:
+        return named
+    codes = {code for code, _ in named}
+    strangers = [code for code in declared_to if code not in codes]
+    if strangers:
+        raise PackageRejected(
+            f"header 'to' lists {', '.join(strangers)}, not a recipient of the package",
+            desc_vi="Don vi nhan khong co trong goi tin", problems=[
+                Problem("TO_NOT_IN_PACKAGE", "XroadVnpt-to",
+                        f"{code} is not named in MessageHeader/To") for code in strangers])
+    return [(code, path) for code, path in named if code in declared_to]
 
 
 def dedup_key(package: ParsedPackage, sha256: str) -> str | None:
