@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from gateway.errors import InvalidRequest
@@ -44,6 +45,42 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
 
 PENDING_FOR_RECIPIENT = frozenset({S.AVAILABLE, S.DOWNLOADED, S.FAIL})
 """States in which an item is still in the recipient's inbox (not yet acknowledged `done`)."""
+
+
+class Part(StrEnum):
+    """What of a package a reader asks for."""
+
+    METADATA = "metadata"
+    ORIGINAL = "original"
+    DELIVERED_COPY = "delivered copy"
+    ATTACHMENTS = "attachments"
+
+
+EVERYTHING = frozenset(Part)
+RECIPIENT_READS: dict[DeliveryState, frozenset[Part]] = {
+    # Not yet in the inbox, or behind a peer: the recipient has nothing here yet.
+    S.ACCEPTED: frozenset(), S.QUEUED: frozenset(), S.RETRYING: frozenset(),
+    S.DEAD: frozenset(), S.FORWARDED: frozenset(),
+    # In the inbox or received: the recipient may read all of it, again and again.
+    S.AVAILABLE: EVERYTHING, S.DOWNLOADED: EVERYTHING, S.FAIL: EVERYTHING, S.DONE: EVERYTHING,
+    # Revoked (thu hồi), removed by an update, or cancelled by an operator before it was
+    # downloaded: it never reached the recipient, and must not reach it by another door.
+    S.CANCELLED: frozenset(),
+}
+"""What a recipient's system may read of a package, by the state of its delivery. The
+sender's system reads everything of its own packages. Every read path of both APIs asks
+`may_read`; nothing else decides it."""
+
+
+def may_read(part: Part, *, is_sender: bool, recipient_states: Iterable[str]) -> bool:
+    """Whether a reader may see `part`: the sender always, a recipient by its deliveries."""
+    return is_sender or any(part in RECIPIENT_READS[DeliveryState(state)]
+                            for state in recipient_states)
+
+
+def readable_states(part: Part) -> frozenset[DeliveryState]:
+    """The delivery states in which a recipient may read `part` (for queries)."""
+    return frozenset(state for state, parts in RECIPIENT_READS.items() if part in parts)
 
 
 def can_transition(current: DeliveryState, target: DeliveryState) -> bool:

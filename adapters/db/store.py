@@ -43,7 +43,14 @@ from adapters.secretbox import SecretBox
 from gateway import status_flow
 from gateway.business import TargetDelivery, decide
 from gateway.codes import ServePattern, code_level
-from gateway.delivery_states import PENDING_FOR_RECIPIENT, DeliveryState, require_transition
+from gateway.delivery_states import (
+    PENDING_FOR_RECIPIENT,
+    DeliveryState,
+    Part,
+    may_read,
+    readable_states,
+    require_transition,
+)
 from gateway.edxml.model import BusinessType, StatusCode
 from gateway.errors import (
     DuplicatePackage,
@@ -787,8 +794,8 @@ class SqlStore(OperatorStore, PushStore):
                 select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
                 .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
                 .with_for_update(of=Delivery))).first()
-            if row is None or row[0].state not in {S.AVAILABLE.value, S.DOWNLOADED.value,
-                                                   S.FAIL.value, S.DONE.value}:
+            if row is None or not may_read(Part.DELIVERED_COPY, is_sender=False,
+                                           recipient_states=[row[0].state]):
                 raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
                                desc_vi="Khong tim thay van ban")
             delivery, message = row
@@ -903,7 +910,8 @@ class SqlStore(OperatorStore, PushStore):
             is_sender = message.sender_system_id == system_id
             query = select(Delivery).where(Delivery.message_id == message.id)
             if not is_sender:
-                query = query.where(Delivery.system_id == system_id)
+                query = query.where(Delivery.system_id == system_id, Delivery.state.in_(
+                    [s.value for s in readable_states(Part.METADATA)]))
             deliveries = (await session.scalars(query.order_by(Delivery.id))).all()
             if not is_sender and not deliveries:
                 raise _not_visible(message_id, system_id)
@@ -938,10 +946,10 @@ class SqlStore(OperatorStore, PushStore):
         """(sha256, kind) of a message its sender or one of its recipients may read."""
         async with self.transaction(read_only=True) as session:
             message = await session.scalar(select(Message).where(Message.public_id == message_id))
-            allowed = message is not None and (
-                message.sender_system_id == system_id or await session.scalar(
-                    select(func.count()).select_from(Delivery).where(
-                        Delivery.message_id == message.id, Delivery.system_id == system_id)))
+            allowed = message is not None and may_read(
+                Part.ORIGINAL, is_sender=message.sender_system_id == system_id,
+                recipient_states=(await session.scalars(select(Delivery.state).where(
+                    Delivery.message_id == message.id, Delivery.system_id == system_id))).all())
         if not allowed or message is None:
             raise _not_visible(message_id, system_id)
         return message.payload_sha256, message.kind

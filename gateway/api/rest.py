@@ -24,6 +24,7 @@ from gateway.api.attachments import (
 from gateway.api.deps import CurrentSystem, RuntimeDep
 from gateway.api.pagination import parse_cursor
 from gateway.api.receive import receive_body
+from gateway.delivery_states import Part, may_read
 from gateway.errors import InvalidRequest, NotFound
 from gateway.records import AcceptedMessage, DeliveryView, InboxItem
 from gateway.services.submission import Submission
@@ -254,6 +255,9 @@ async def get_attachment(message_id: str, position: int, runtime: RuntimeDep,
     """One attachment, bytes exactly as sent. `unzip=true` on an attachment sent zipped under
     its original name gives the file inside, under that name."""
     view = await runtime.store.message_view(message_id, system.system_id)
+    if not may_read(Part.ATTACHMENTS, is_sender=view.is_sender,
+                    recipient_states=[d.state for d in view.deliveries]):
+        raise NotFound(f"no package {message_id} visible to {system.system_id}")
     attachment = next((a for a in view.attachments if a.position == position), None)
     if attachment is None:
         raise NotFound(f"package {message_id} has no attachment {position}")
