@@ -52,7 +52,7 @@ async def test_directory_through_both_apis(node: Node) -> None:
     rows = {row["code"]: row for row in (await client.get_agencies())["data"]}
     assert set(rows) == {"000.00.00.H53", "000.00.13.H53", "000.00.00.H60"}
     assert rows["000.00.13.H53"]["pid"] == rows["000.00.00.H53"]["id"]
-    assert rows["000.00.00.H53"]["pid"] is None
+    assert rows["000.00.00.H53"]["pid"] == ""
     assert rows["000.00.13.H53"]["oldCode"] == "000.00.13.H06"
     province = (await node.http.get("/api/v1/agencies", params={"suffix": "H53"},
                                     headers=node.rest_headers(client))).json()

@@ -149,11 +149,3 @@ def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
         "receiveStatusTime": _wire_time(runtime, view.business_status_at),
     }
 
-
-@router.post("/getAgenciesList")
-async def get_agencies_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    await _call(request, runtime)
-    agencies = await runtime.store.list_agencies()
-    return ok(data=[{"id": a.id, "pid": a.parent_id, "code": a.code, "name": a.name,
-                     "mail": a.mail or "", "oldCode": a.old_code or ""}
-                    for a in agencies if a.status != "retired"])
