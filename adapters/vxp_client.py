@@ -79,3 +79,19 @@ class VxpClient:
 
     async def get_agencies(self) -> dict[str, Any]:
         return await self.call("getAgenciesList")
+
+    async def get_agencies_qd20(self, level: str | None = None) -> dict[str, Any]:
+        return await self.call("getAgenciesListQD20", {"level": level} if level is not None
+                               else {})
+
+    async def synchronize_units(self, from_version: str | None = None) -> dict[str, Any]:
+        return await self.call("getSynchronizeUnit", {"fromVersion": from_version}
+                               if from_version is not None else {})
+
+    async def register_agency(self, unit: dict[str, Any]) -> dict[str, Any]:
+        """`unit` as the SDK sends it: `{id, pcode, code, name, mail, mobile, fax}`."""
+        return await self.call("registerAgency",
+                               body=json.dumps(unit, ensure_ascii=False).encode())
+
+    async def delete_agency(self, code: str) -> dict[str, Any]:
+        return await self.call("deleteAgency", {"AgencyCode": code}, b"{}")

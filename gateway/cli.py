@@ -146,8 +146,8 @@ def agencies_add(settings: Settings, code: str, name: str, parent: str | None,
                                                  "mail": mail})])
     except GatewayError as error:
         raise click.ClickException(error.detail) from None
-    added, _ = run_with_store(settings, lambda store: store.upsert_agencies(records))
-    click.echo(f"{code} {'added' if added else 'updated'}")
+    added, updated = run_with_store(settings, lambda store: store.upsert_agencies(records))
+    click.echo(f"{code} {'added' if added else 'updated' if updated else 'unchanged'}")
 
 
 @agencies.command("list")

@@ -100,3 +100,18 @@ class ServePattern:
         groups = self._groups
         literal = sum(1 for g in groups if g not in {"*", "#"})
         return (0 if "#" in groups or "*" in groups else 1, literal)
+
+
+def ancestor_codes(code: str) -> list[str]:
+    """The units a standard code sits under, nearest first: the leftmost non-zero group
+    zeroed, then the next (`000.20.31.H53` → `000.00.31.H53`, `000.00.00.H53`). Other
+    shapes carry no hierarchy that can be read off them, so they have none."""
+    if not is_standard_shape(code):
+        return []
+    groups = code.split(".")
+    ancestors: list[str] = []
+    for index, group in enumerate(groups[:-1]):
+        if group.strip("0"):
+            groups[index] = "0" * len(group)
+            ancestors.append(".".join(groups))
+    return ancestors

@@ -45,6 +45,9 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
 
 PENDING_FOR_RECIPIENT = frozenset({S.AVAILABLE, S.DOWNLOADED, S.FAIL})
 """States in which an item is still in the recipient's inbox (not yet acknowledged `done`)."""
+DOWNLOADABLE = PENDING_FOR_RECIPIENT | {S.DONE}
+"""States in which the inbox hands out the delivered copy (getEdoc, downloadEdoc, content):
+it must have reached the inbox first, and a recipient may fetch what it received again."""
 
 
 class Part(StrEnum):
@@ -58,11 +61,12 @@ class Part(StrEnum):
 
 EVERYTHING = frozenset(Part)
 RECIPIENT_READS: dict[DeliveryState, frozenset[Part]] = {
-    # Not yet in the inbox, or behind a peer: the recipient has nothing here yet.
-    S.ACCEPTED: frozenset(), S.QUEUED: frozenset(), S.RETRYING: frozenset(),
-    S.DEAD: frozenset(), S.FORWARDED: frozenset(),
-    # In the inbox or received: the recipient may read all of it, again and again.
+    # Addressed to the recipient and on its way or in its inbox: it is the recipient's to read
+    # (a REST client may fetch it before polling; a push endpoint that was down may fetch it).
+    S.ACCEPTED: EVERYTHING, S.QUEUED: EVERYTHING, S.RETRYING: EVERYTHING, S.DEAD: EVERYTHING,
     S.AVAILABLE: EVERYTHING, S.DOWNLOADED: EVERYTHING, S.FAIL: EVERYTHING, S.DONE: EVERYTHING,
+    # Handed to a peer node: the recipient's system is behind that peer, not here.
+    S.FORWARDED: frozenset(),
     # Revoked (thu hồi), removed by an update, or cancelled by an operator before it was
     # downloaded: it never reached the recipient, and must not reach it by another door.
     S.CANCELLED: frozenset(),

@@ -29,6 +29,8 @@ class EvidenceEvent(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     CANCELLED = "cancelled"
     REPLAYED = "replayed"
+    AGENCY_REGISTERED = "agency.register"  # a system registered (or updated) a sub-agency
+    AGENCY_DELETED = "agency.delete"
 
 
 HASHED_FIELDS = ("seq", "at", "event", "message_id", "delivery_id", "actor",

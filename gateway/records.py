@@ -219,6 +219,42 @@ class AgencyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryUnit:
+    """One directory row as a peer syncs it (`getSynchronizeUnit`), tombstones included."""
+
+    id: int
+    parent_id: int | None
+    code: AgencyCode
+    name: str
+    mail: str | None
+    status: str
+    version: int
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRegistration:
+    """A unit a system registers (`registerAgency`), its parent already decided."""
+
+    code: AgencyCode
+    name: str
+    parent_code: str | None = None
+    mail: str | None = None
+    mobile: str | None = None
+    fax: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryChange:
+    """What a registration or deletion did: `added`, `updated`, `restored` (a tombstone came
+    back), `deleted`, or `unchanged` (nothing to do, no version taken)."""
+
+    code: AgencyCode
+    change: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class AttachmentView:
     position: int
     content_id: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from gateway.codes import routing_key
 from gateway.errors import Problem, RecipientUnknown
@@ -23,18 +23,29 @@ def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord |
 
 def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
                     systems: Sequence[SystemRecord], shards: int,
-                    path_of: Callable[[int], str]) -> tuple[RecipientPlan, ...]:
-    """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves.
+                    path_of: Callable[[int], str],
+                    closed: Mapping[str, str] | None = None) -> tuple[RecipientPlan, ...]:
+    """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves or the
+    directory has closed.
 
     `current` maps requested codes to their live successor (merged agencies redirect);
-    `path_of(i)` names the element of the i-th recipient for error reports."""
+    `closed` maps codes the directory retired or deleted to that status: a system pattern
+    may still cover them, but they no longer exist; `path_of(i)` names the element of the
+    i-th recipient for error reports."""
     plans: list[RecipientPlan] = []
     unknown: list[str] = []
+    gone: list[str] = []
     problems: list[Problem] = []
     for index, code in enumerate(requested, start=1):
         target = AgencyCode(current.get(code, code))
         if any(plan.recipient_code == target for plan in plans):
             continue  # two recipients merged into one agency: it gets the package once
+        status = (closed or {}).get(target)
+        if status is not None:
+            gone.append(f"{target} ({status})")
+            problems.append(Problem("RECIPIENT_CLOSED", path_of(index),
+                                    f"{target} is {status} in the directory"))
+            continue
         system = serving_system(target, systems)
         if system is None:
             unknown.append(target)
@@ -43,8 +54,13 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
                                     "covers it"))
             continue
         plans.append(plan_for(code, target, system, shards))
-    if unknown:
-        raise RecipientUnknown(f"recipient not served by this node: {', '.join(unknown)}",
+    if unknown or gone:
+        reasons = []
+        if unknown:
+            reasons.append(f"recipient not served by this node: {', '.join(unknown)}")
+        if gone:
+            reasons.append(f"recipient closed in the directory: {', '.join(gone)}")
+        raise RecipientUnknown("; ".join(reasons),
                                desc_vi="Don vi nhan khong ton tai", problems=problems)
     return tuple(plans)
 

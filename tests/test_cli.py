@@ -81,6 +81,32 @@ def test_agencies_import_csv_then_json_updates(cli: Backing, tmp_path: Path) -> 
     assert "000.00.15.H53" in run(cli, "agencies", "list").output
 
 
+def directory_versions(backing: Backing) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        store = build_store(backing.settings())
+        try:
+            return {unit.code: unit.version for unit in await store.directory_units()}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_agencies_cli_changes_take_directory_versions(cli: Backing, tmp_path: Path) -> None:
+    csv_file = tmp_path / "agencies.csv"
+    csv_file.write_text("code,name,parent,mail\n000.00.00.H53,UBND tỉnh,,\n"
+                        "000.00.13.H53,Sở TTTT,000.00.00.H53,\n", encoding="utf-8")
+    assert run(cli, "agencies", "import", str(csv_file)).output.strip() == "2 added, 0 updated"
+    assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 2}
+    assert run(cli, "agencies", "import", str(csv_file)).output.strip() == "0 added, 0 updated"
+    assert run(cli, "agencies", "add", "000.00.00.H53", "--name", "UBND tỉnh").output.strip() \
+        == "000.00.00.H53 unchanged"
+    assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 2}
+    assert run(cli, "agencies", "add", "000.00.13.H53", "--name", "Sở KH&CN", "--parent",
+               "000.00.00.H53").output.strip() == "000.00.13.H53 updated"
+    assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 3}
+
+
 def test_agencies_import_reports_every_bad_row(cli: Backing, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("code,name,parent,mail\n000.00.00.H53,,,\nnot a code,X,,\n", "utf-8")

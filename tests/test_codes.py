@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.codes import ServePattern, code_level, is_standard_shape, is_valid_code, routing_key
+from gateway.codes import (
+    ServePattern,
+    ancestor_codes,
+    code_level,
+    is_standard_shape,
+    is_valid_code,
+    routing_key,
+)
 from gateway.types import AgencyCode, RouteKind
 
 
@@ -104,3 +111,15 @@ def test_specificity_orders_exact_then_literal_groups() -> None:
     assert specificities == sorted(specificities)
     assert len(set(specificities)) == len(ordered)
     assert ServePattern.parse("H53").specificity > ServePattern.parse("#.20.13.H53").specificity
+
+
+@pytest.mark.parametrize(("code", "ancestors"), [
+    ("000.00.00.H53", []),
+    ("000.00.13.H53", ["000.00.00.H53"]),
+    ("000.20.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
+    ("001.00.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
+    ("28.22.H17", []), ("vxp.saas.03", []), ("020100107370", []),
+])
+def test_ancestors_are_read_off_standard_codes_nearest_first(code: str,
+                                                             ancestors: list[str]) -> None:
+    assert ancestor_codes(code) == ancestors

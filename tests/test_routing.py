@@ -103,3 +103,20 @@ def test_unserved_successor_is_reported_under_the_requested_element() -> None:
     (problem,) = caught.value.problems
     assert problem.path == "MessageHeader/To[2]/OrganId"
     assert "000.00.00.H99" in problem.message
+
+
+def test_closed_recipients_are_refused_with_their_status_though_a_pattern_covers_them(
+        ) -> None:
+    closed = {"000.00.14.H53": "deleted", "000.00.15.H53": "retired"}
+    with pytest.raises(RecipientUnknown) as caught:
+        plan_recipients(codes("000.00.13.H53", "000.00.14.H53", "000.00.41.H53",
+                              "000.00.00.H41"), {"000.00.41.H53": "000.00.15.H53"},
+                        [PROVINCE], 4, to_path, closed)
+    error = caught.value
+    assert [(p.code, p.path) for p in error.problems] == [
+        ("RECIPIENT_CLOSED", "MessageHeader/To[2]/OrganId"),
+        ("RECIPIENT_CLOSED", "MessageHeader/To[3]/OrganId"),
+        ("RECIPIENT_UNKNOWN", "MessageHeader/To[4]/OrganId")]
+    assert "000.00.14.H53 (deleted)" in error.detail
+    assert "000.00.15.H53 (retired)" in error.detail  # a merge into a retired successor
+    assert "000.00.13.H53" not in error.detail and error.vxp_code == "18"

@@ -22,8 +22,7 @@ from tests.support.samples import document, status
 from tests.support.sdk import READS, StickySdkClient, sdk_parse
 
 SENDER, RECIPIENT = "000.00.13.H53", "000.00.14.H53"
-OPERATIONS = sorted(set(READS) - {"getAgenciesListQD20", "getSynchronizeUnit", "registerAgency",
-                                   "deleteAgency"})  # directory operations: next commit
+OPERATIONS = sorted(READS)
 
 
 async def sdk(node: Node, system_id: str, *serves: str) -> StickySdkClient:
@@ -141,6 +140,8 @@ async def test_every_operation_answers_completely_on_success(node: Node) -> None
     assert roots and roots[0]["pid"] == ""
     child = next(a for a in agencies["data"] if a["code"] == RECIPIENT)
     assert child["pid"] == roots[0]["id"]
+    for operation in ("getAgenciesListQD20", "getSynchronizeUnit"):
+        assert {a["code"] for a in (await sender.parsed(operation))["data"]} >= {RECIPIENT}
 
 
 @pytest.mark.parametrize("operation,params,code", [

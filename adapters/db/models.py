@@ -87,15 +87,31 @@ class Agency(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(35), unique=True)
     name: Mapped[str] = mapped_column(String(500))
-    parent_code: Mapped[str | None] = mapped_column(String(35))
+    parent_code: Mapped[str | None] = mapped_column(String(35), index=True)
     mail: Mapped[str | None] = mapped_column(String(200))
+    mobile: Mapped[str | None] = mapped_column(String(50))
+    fax: Mapped[str | None] = mapped_column(String(50))
     level: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="active")
     successor_code: Mapped[str | None] = mapped_column(String(35))
     old_code: Mapped[str | None] = mapped_column(String(35))
     signature_policy: Mapped[str | None] = mapped_column(String(24))
-    version: Mapped[int] = mapped_column(BigId, default=1)
+    version: Mapped[int] = mapped_column(BigId, index=True, unique=True)
+    """Node-wide: taken from `DirectoryVersion` by every change of the row (no default, so
+    a write that forgets to take one fails instead of hiding from incremental sync)."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DirectoryVersion(Base):
+    """One row: the newest directory version. A change takes the next values while holding
+    this row locked until it commits, so versions become visible in the order they were
+    handed out; with a sequence a later version could commit first, and a peer that synced
+    past it would never see the earlier one."""
+
+    __tablename__ = "directory_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigId)
 
 
 class Message(Base):

@@ -37,13 +37,15 @@ from adapters.db.models import (
     System,
     utcnow,
 )
+from adapters.db.store_directory import DirectoryStore
 from adapters.db.store_operators import OperatorStore
 from adapters.db.store_push import PushStore
 from adapters.secretbox import SecretBox
 from gateway import status_flow
 from gateway.business import TargetDelivery, decide
-from gateway.codes import ServePattern, code_level
+from gateway.codes import ServePattern
 from gateway.delivery_states import (
+    DOWNLOADABLE,
     PENDING_FOR_RECIPIENT,
     DeliveryState,
     Part,
@@ -123,7 +125,7 @@ def _ref(delivery: Delivery) -> DeliveryRef:
                        delivery.state)
 
 
-class SqlStore(OperatorStore, PushStore):
+class SqlStore(OperatorStore, PushStore, DirectoryStore):
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self.engine = engine
         self._sessions = session_factory(engine)
@@ -244,32 +246,7 @@ class SqlStore(OperatorStore, PushStore):
                 AgencyCertificate.subject.is_not(None))))).all()
         return [CertificateBinding(r.agency_code, r.fingerprint, r.subject) for r in rows]
 
-    # -- directory -------------------------------------------------------------------------
-
-    async def upsert_agencies(self, records: Sequence[AgencyRecord]) -> tuple[int, int]:
-        """Insert new codes, update known ones (bumping their version); returns (added, updated)."""
-        added = updated = 0
-        now = utcnow()
-        async with self.transaction() as session:
-            known = {a.code: a for a in (await session.scalars(
-                select(Agency).where(Agency.code.in_([r.code for r in records])))).all()}
-            for record in records:
-                fields = dict(name=record.name, parent_code=record.parent_code, mail=record.mail,
-                              status=record.status, successor_code=record.successor_code,
-                              old_code=record.old_code, level=code_level(record.code))
-                row = known.get(record.code)
-                if row is None:
-                    row = Agency(code=record.code, version=1, updated_at=now, **fields)
-                    session.add(row)
-                    known[record.code] = row
-                    added += 1
-                else:
-                    for key, value in fields.items():
-                        setattr(row, key, value)
-                    row.version += 1
-                    row.updated_at = now
-                    updated += 1
-        return added, updated
+    # -- directory (its changes, listings and sync: `store_directory`) ---------------------
 
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
         """The directory, or the agencies whose code ends with `prefix` (codes read right to
@@ -794,8 +771,7 @@ class SqlStore(OperatorStore, PushStore):
                 select(Delivery, Message).join(Message, Message.id == Delivery.message_id)
                 .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
                 .with_for_update(of=Delivery))).first()
-            if row is None or not may_read(Part.DELIVERED_COPY, is_sender=False,
-                                           recipient_states=[row[0].state]):
+            if row is None or row[0].state not in DOWNLOADABLE:
                 raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
                                desc_vi="Khong tim thay van ban")
             delivery, message = row

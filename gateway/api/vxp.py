@@ -183,13 +183,3 @@ def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
         receiveStatusDesc=ascii_safe(view.business_status_desc or "")
         if view.business_status else "",
         receiveStatusTime=_wire_time(runtime, view.business_status_at))
-
-
-@router.post("/getAgenciesList")
-async def get_agencies_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    await _call(request, runtime)
-    agencies = await runtime.store.list_agencies()
-    return ok("getAgenciesList", data=[
-        entry("getAgenciesList", id=str(a.id), pid=str(a.parent_id or ""), code=a.code,
-              name=a.name, mail=a.mail, oldCode=a.old_code)
-        for a in agencies if a.status != "retired"])

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.agencies import STATUSES
 from gateway.codes import ServePattern, is_valid_code
 from gateway.errors import InvalidRequest
 from gateway.ports import Store
@@ -16,7 +17,6 @@ from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
 
 SYSTEM_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
-AGENCY_STATUSES = {"active", "merged", "retired"}
 
 
 def new_secret() -> str:
@@ -82,8 +82,8 @@ def agency_records(labelled: Sequence[tuple[str, dict[str, object]]]) -> list[Ag
             errors.append(f"{label}: name is required")
         elif parent and not is_valid_code(parent):
             errors.append(f"{label}: parent {parent!r} is not a valid identifier code")
-        elif status not in AGENCY_STATUSES:
-            errors.append(f"{label}: status must be one of {sorted(AGENCY_STATUSES)}")
+        elif status not in STATUSES:
+            errors.append(f"{label}: status must be one of {sorted(STATUSES)}")
         else:
             records.append(AgencyRecord(code=AgencyCode(code), name=name, parent_code=parent,
                                         mail=field("mail"), status=status,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.agencies import is_closed
 from gateway.business import BusinessAct
 from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType, StatusPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
@@ -172,8 +173,11 @@ class SubmitPackage:
             holders = route_known(original, current, systems, shards)
         else:
             paths = [path for _, path in listed]
+            closed = {code: status for code, status in
+                      (await self._store.agency_statuses(list(current.values()))).items()
+                      if is_closed(status)}
             plans = plan_recipients([code for code, _ in listed], current, systems, shards,
-                                    lambda index: paths[index - 1])
+                                    lambda index: paths[index - 1], closed)
         body = submission.body
         await asyncio.to_thread(self._store_files, body, package)
         return await self._store.accept(NewMessage(
