@@ -7,6 +7,8 @@ created once in the data directory with mode 0600 for the embedded default.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -18,6 +20,13 @@ KEY_FILE_NAME = "secret.key"
 class SecretBox:
     def __init__(self, key: str | bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key.encode() if isinstance(key, str) else key
+
+    def derive(self, purpose: str) -> bytes:
+        """A Fernet key for another purpose (cursors …), so the node has one secret to keep
+        and no purpose can read another's tokens."""
+        digest = hashlib.sha256(b"lienthong|" + purpose.encode() + b"|" + self._key).digest()
+        return base64.urlsafe_b64encode(digest)
 
     @classmethod
     def from_settings(cls, secret_key: str, data_dir: Path) -> SecretBox:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -165,8 +166,10 @@ class MessageFilter:
             except ValueError:
                 raise InvalidRequest(f"unknown delivery state {state!r}; use one of "
                                      f"{', '.join(s.value for s in DeliveryState)}") from None
-        if self.older_than_seconds is not None and self.older_than_seconds < 0:
-            raise InvalidRequest("older_than_seconds must not be negative")
+        age = self.older_than_seconds
+        if age is not None and not (math.isfinite(age) and 0 <= age <= MAX_AGE_SECONDS):
+            raise InvalidRequest(f"older_than_seconds must be a number of seconds from 0 to "
+                                 f"{MAX_AGE_SECONDS} (about a century), not {age!r}")
         if self.since and self.until and self.since >= self.until:
             raise InvalidRequest("since must be before until")
 
@@ -344,6 +347,10 @@ def parse_duration(value: str) -> float:
     return total
 
 
+MAX_AGE_SECONDS = 100 * 366 * 86400
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
+
 def parse_time(value: str, zone: str, *, end: bool = False) -> datetime:
     """An ISO time, or a day `YYYY-MM-DD`; times without an offset are in `zone` (the node's
     time zone). A day as the end of a range includes that whole day."""
@@ -352,11 +359,16 @@ def parse_time(value: str, zone: str, *, end: bool = False) -> datetime:
         if len(text) <= 10:
             day = date.fromisoformat(text)
             at = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
-            return at + timedelta(days=1) if end else at
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(f"{value!r} is not a day (YYYY-MM-DD) or an ISO time") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
+            at = at + timedelta(days=1) if end else at
+        else:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            at = at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
+        if not EARLIEST_YEAR <= at.astimezone(UTC).year <= LATEST_YEAR:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"{value[:40]!r} is not a day (YYYY-MM-DD) or an ISO time between "
+                             f"{EARLIEST_YEAR} and {LATEST_YEAR}") from None
+    return at
 
 
 def states_of(values: Sequence[str]) -> tuple[str, ...]:

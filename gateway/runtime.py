@@ -14,6 +14,7 @@ from datetime import timedelta
 from adapters.broker.embedded import EmbeddedBroker
 from adapters.broker.rabbitmq import RabbitMQBroker
 from adapters.broker.topology import Topology
+from adapters.cursors import CursorSeal
 from adapters.db.engine import create_engine
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
@@ -33,10 +34,13 @@ from gateway.types import Broker, BrokerEnvelope, BrokerHandler, RouteKind
 log = logging.getLogger(__name__)
 
 
-def build_store(settings: Settings) -> SqlStore:
+def build_secret_box(settings: Settings) -> SecretBox:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlStore(create_engine(settings.resolved_database_url),
-                    SecretBox.from_settings(settings.secret_key, settings.data_dir))
+    return SecretBox.from_settings(settings.secret_key, settings.data_dir)
+
+
+def build_store(settings: Settings) -> SqlStore:
+    return SqlStore(create_engine(settings.resolved_database_url), build_secret_box(settings))
 
 
 def build_trust_store(settings: Settings) -> TrustStore:
@@ -60,6 +64,7 @@ class Runtime:
         self.settings = settings
         load_schemas()
         self.store = build_store(settings)
+        self.cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
         self.payloads = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
         self.relay = OutboxRelay(settings, self.store, self.broker)

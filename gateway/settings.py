@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     """A delivery queued this long without reaching the inbox is published again."""
     vxp_max_clock_skew_seconds: float | None = None
     """The SDK fixes its timestamp when the client object is built, so freshness is opt-in."""
+    vxp_max_future_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    """An `XroadVnpt-timestamp` further ahead than this is refused: no client object is built
+    in the future, so such a request was made to be replayed later."""
     fault_points: Annotated[frozenset[str], NoDecode] = frozenset()
     """For fault tests only: names of points (`gateway.faults`) at which the process pauses
     for good so that a test can kill it with SIGKILL there. Never set in a real deployment.

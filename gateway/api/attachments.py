@@ -7,6 +7,7 @@ under that name. Zips come from senders, so the member's size is capped (zip bom
 
 from __future__ import annotations
 
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -22,8 +23,20 @@ def is_zipped_original(content_type: str | None, name: str | None) -> bool:
         PurePosixPath(name or "").suffix.lower() != ".zip"
 
 
+MAX_SERVED_NAME = 200
+
+
+def safe_file_name(name: str) -> str:
+    """A sender's AttachmentName as a header may carry it: control characters (CR/LF would
+    split the header) and path separators removed, length capped, never empty."""
+    cleaned = "".join(c for c in name if unicodedata.category(c)[0] != "C" and c not in "/\\")
+    cleaned = cleaned.strip().strip(".")[:MAX_SERVED_NAME]
+    return cleaned or "attachment"
+
+
 def disposition(name: str) -> dict[str, str]:
     """RFC 6266/5987: long Vietnamese names survive as `filename*`, ASCII as `filename`."""
+    name = safe_file_name(name)
     fallback = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
     return {"Content-Disposition":
             f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"}

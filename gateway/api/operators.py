@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import RuntimeDep
-from gateway.api.pagination import parse_cursor
+from gateway.api.pagination import next_cursor, parse_cursor
 from gateway.errors import AuthenticationFailed
 from gateway.operators import (
     MAX_PAGE,
@@ -298,10 +298,11 @@ async def list_messages(
     where = message_filter(runtime, state=state, sender=sender, recipient=recipient,
                            document_id=document_id, code=code, since=since, until=until,
                            older_than_seconds=older_than_seconds, route=route)
-    rows, next_cursor = await _store(runtime).find_deliveries(where, parse_cursor(cursor), limit)
+    rows, position = await _store(runtime).find_deliveries(
+        where, parse_cursor(runtime, "operator|messages", cursor), limit)
     now = datetime.now(UTC)
     return DeliveryPage(items=[DeliveryRowOut(**_row_fields(r, now)) for r in rows],
-                        next_cursor=str(next_cursor) if next_cursor is not None else None)
+                        next_cursor=next_cursor(runtime, "operator|messages", position))
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
@@ -360,12 +361,12 @@ async def list_actions(runtime: RuntimeDep, _operator: Reader,
                        operator: str | None = None, cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> ActionPage:
     """The operator audit trail, oldest first: every replay and cancel, dry runs included."""
-    rows, next_cursor = await _store(runtime).operator_actions(parse_cursor(cursor), limit,
-                                                               operator)
+    rows, position = await _store(runtime).operator_actions(
+        parse_cursor(runtime, "operator|actions", cursor), limit, operator)
     return ActionPage(items=[ActionOut(id=a.id, at=a.at, operator=a.operator, role=a.role,
                                        action=a.action, target=a.target, reason=a.reason,
                                        dry_run=a.dry_run, details=a.details) for a in rows],
-                      next_cursor=str(next_cursor) if next_cursor is not None else None)
+                      next_cursor=next_cursor(runtime, "operator|actions", position))
 
 
 class StuckOut(BaseModel):

@@ -1,14 +1,15 @@
-"""Cursors of paginated listings: opaque to clients, a row id to us."""
+"""Cursors of paginated listings: sealed positions, opaque to clients (`adapters.cursors`)."""
 
 from __future__ import annotations
 
-from gateway.errors import InvalidRequest
+from gateway.runtime import Runtime
 
 
-def parse_cursor(value: str | None) -> int:
-    """The position after which the next page starts; refuses what this API never returned."""
-    if value is None:
-        return 0
-    if not value.isdigit():
-        raise InvalidRequest(f"cursor {value!r} is not one this API returned")
-    return int(value)
+def parse_cursor(runtime: Runtime, scope: str, value: str | None) -> int:
+    """The position after which the next page starts; refuses what this API never returned
+    to this caller for this listing."""
+    return runtime.cursors.open(scope, value)
+
+
+def next_cursor(runtime: Runtime, scope: str, position: int | None) -> str | None:
+    return runtime.cursors.seal(scope, position) if position is not None else None

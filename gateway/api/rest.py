@@ -22,7 +22,7 @@ from gateway.api.attachments import (
     unzipped_chunks,
 )
 from gateway.api.deps import CurrentSystem, RuntimeDep
-from gateway.api.pagination import parse_cursor
+from gateway.api.pagination import next_cursor, parse_cursor
 from gateway.api.receive import receive_body
 from gateway.delivery_states import Part, may_read
 from gateway.errors import InvalidRequest, NotFound
@@ -286,9 +286,11 @@ async def list_inbox(runtime: RuntimeDep, system: CurrentSystem,
                      type: MessageKind = MessageKind.EDOC, cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> InboxPage:
     """Pending items for the caller's agencies (read-only; `new` = never downloaded)."""
-    items, next_cursor = await runtime.inbox.page(system, type, parse_cursor(cursor), limit)
+    scope = f"inbox|{system.system_id}|{type.value}"
+    items, position = await runtime.inbox.page(system, type,
+                                               parse_cursor(runtime, scope, cursor), limit)
     return InboxPage(items=[_item_out(i) for i in items],
-                     next_cursor=str(next_cursor) if next_cursor is not None else None)
+                     next_cursor=next_cursor(runtime, scope, position))
 
 
 @router.post("/inbox/leases", response_model=list[InboxItemOut])

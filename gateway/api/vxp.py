@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from gateway.api.attachments import disposition
 from gateway.api.deps import RuntimeDep
 from gateway.api.receive import receive_body
-from gateway.api.vxp_answers import SUCCESS, answer, entry
+from gateway.api.vxp_answers import SUCCESS, answer, entry, operation_of
 from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.api.vxp_params import inbox_filter, recipients_header
 from gateway.errors import InvalidRequest, ascii_safe
@@ -49,7 +49,8 @@ def ok(operation: str, **fields: Any) -> JSONResponse:
 
 
 async def _call(request: Request, runtime: Runtime) -> VxpCall:
-    return await authenticate(request.headers, runtime.store, runtime.settings)
+    return await authenticate(request.headers, runtime.store, runtime.settings,
+                              operation_of(request.url.path))
 
 
 def _kind(call: VxpCall) -> MessageKind:

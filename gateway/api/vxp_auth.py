@@ -79,7 +79,20 @@ def _text(raw: bytes | None) -> str | None:
         return raw.decode("latin-1")
 
 
-async def authenticate(headers: Headers, store: Store, settings: Settings) -> VxpCall:
+BODY_TYPES: dict[str, frozenset[str]] = {
+    "sendEdoc": frozenset({"application/octet-stream", "application/xml", "text/xml"}),
+}
+"""The signed `XroadVnpt-Content-Type` each operation is called with (the SDK signs the type
+of the body it sends); any other operation takes `application/json`. A captured request sent
+to another operation keeps its signed type, so this tells a replayed send from a list call
+while the sticky headers of a real client (which ride along on every call) do not matter."""
+JSON_TYPES = frozenset({"application/json"})
+ANY_TYPE_OPERATIONS = frozenset({"downloadEdoc", "getEdoc"})
+"""Operations whose callers also use GET, where clients differ in the type they sign."""
+
+
+async def authenticate(headers: Headers, store: Store, settings: Settings,
+                       operation: str = "") -> VxpCall:
     values = _request_values(headers)
     system_id = _text((values.get("xroadvnpt-systemid") or [None])[0])
     sign_header = (values.get("xroadvnpt-sign-header") or [None])[0]
@@ -119,21 +132,46 @@ async def authenticate(headers: Headers, store: Store, settings: Settings) -> Vx
     if VxpCall(system, signed).param("systemid") != system_id:
         raise AuthenticationFailed("XroadVnpt-systemid is not covered by the signature",
                                    desc_vi="Sai systemId")
-    _check_freshness(VxpCall(system, signed).param("timestamp"), settings)
-    return VxpCall(system=system, signed=signed)
+    call = VxpCall(system=system, signed=signed)
+    _check_operation_fit(call, operation)
+    _check_freshness(call.param("timestamp"), settings)
+    return call
+
+
+def _check_operation_fit(call: VxpCall, operation: str) -> None:
+    """Refuse a signed request made for another operation (SPEC §4.1 "Replay")."""
+    signed_type = call.param("Content-Type")
+    if signed_type is None or operation in ANY_TYPE_OPERATIONS or not operation:
+        return
+    media_type = signed_type.split(";")[0].strip().lower()
+    expected = BODY_TYPES.get(operation, JSON_TYPES)
+    if media_type not in expected:
+        raise AuthenticationFailed(
+            f"this request was signed for a {media_type} body, which {operation} does not "
+            f"take ({', '.join(sorted(expected))}): a request made for another operation",
+            desc_vi="Yeu cau khong dung nghiep vu")
 
 
 def _check_freshness(timestamp: str | None, settings: Settings) -> None:
-    """Opt-in: the SDK fixes its timestamp when the client object is built."""
-    skew = settings.vxp_max_clock_skew_seconds
-    if skew is None:
-        return
+    """The SDK fixes its timestamp when the client object is built: a long-lived client sends
+    an old one, so age is checked only when configured; a time in the future never is
+    legitimate beyond clock skew."""
+    zone = ZoneInfo(settings.timezone)
     try:
-        at = datetime.strptime((timestamp or "")[:15], "%d%m%YT%H%M%S").replace(
-            tzinfo=ZoneInfo(settings.timezone))
+        at: datetime | None = datetime.strptime((timestamp or "")[:15], "%d%m%YT%H%M%S"
+                                                ).replace(tzinfo=zone)
     except ValueError:
-        raise AuthenticationFailed("XroadVnpt-timestamp is missing or malformed",
-                                   desc_vi="Sai timestamp") from None
-    if abs((datetime.now(at.tzinfo) - at).total_seconds()) > skew:
+        at = None
+    skew = settings.vxp_max_clock_skew_seconds
+    if at is None:
+        if skew is not None:
+            raise AuthenticationFailed("XroadVnpt-timestamp is missing or malformed",
+                                       desc_vi="Sai timestamp")
+        return
+    ahead = (at - datetime.now(zone)).total_seconds()
+    if ahead > settings.vxp_max_future_seconds:
+        raise AuthenticationFailed(f"XroadVnpt-timestamp is {ahead:.0f} s in the future",
+                                   desc_vi="Timestamp khong hop le")
+    if skew is not None and abs(ahead) > skew:
         raise AuthenticationFailed(f"XroadVnpt-timestamp is more than {skew:.0f} s away",
                                    desc_vi="Timestamp het han")
