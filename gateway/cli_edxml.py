@@ -144,8 +144,8 @@ def _summary(parsed: ParsedPackage) -> list[tuple[str, str]]:
             if response.document_id or response.code:
                 lines.append(("Answers", " ".join(filter(None, [
                     response.organ_id, response.code, response.document_id]))))
-    traces = [trace.organ_id + (f" at {format_value(trace.timestamp)}"
-                                if trace.timestamp is not None else "")
+    traces = [(trace.organ_id or "(no OrganId)")
+              + (f" at {format_value(trace.timestamp)}" if trace.timestamp is not None else "")
               for trace in model.traces]
     lines += _labelled("Traces", traces) if traces else [("Traces", "(none)")]
     if isinstance(model, DocumentPackage):

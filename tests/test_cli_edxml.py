@@ -82,14 +82,23 @@ def test_validate_prints_every_problem(tmp_path: Path) -> None:
     broken = EDOC_NEW.read_bytes() \
         .replace(f"<edXML:Subject>{EDOC_NEW_SUBJECT}</edXML:Subject>".encode(),
                  b"<edXML:Subject></edXML:Subject>") \
-        .replace(b"<edXML:Priority>0<", b"<edXML:Priority>9<")
+        .replace(b"<edXML:PromulgationDate>2019/01/16<", b"<edXML:PromulgationDate>16/01/2019<")
     path = tmp_path / "broken.edxml"
     path.write_bytes(broken)
     result = run("validate", path)
     assert result.exit_code == 1
     assert "ERROR EDXML_REQUIRED MessageHeader/Subject:" in result.output
-    assert "ERROR EDXML_VALUE MessageHeader/OtherInfo/Priority:" in result.output
+    assert "ERROR EDXML_VALUE MessageHeader/PromulgationInfo/PromulgationDate:" in result.output
     assert "2 problems" in result.output
+
+
+def test_validate_lists_an_ignored_value_as_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "priority.edxml"
+    path.write_bytes(EDOC_NEW.read_bytes().replace(b"<edXML:Priority>0<",
+                                                   b"<edXML:Priority>9<"))
+    result = run("validate", path)
+    assert result.exit_code == 0, result.output
+    assert "WARNING EDXML_VALUE_IGNORED MessageHeader/OtherInfo/Priority:" in result.output
 
 
 def test_validate_strict_turns_length_warnings_into_errors(tmp_path: Path) -> None:
