@@ -570,3 +570,14 @@ def test_the_samples_carry_no_unexpected_warning() -> None:
         expected = ([("EDXML_CODE_NONSTANDARD", "MessageHeader/To[1]/OrganId")]
                     if path.name == "edoc_new.edxml" else [])
         assert [(w.code, w.path) for w in parse_package(path).warnings] == expected, path.name
+
+
+def test_empty_optional_elements_are_absent_without_a_warning() -> None:
+    package = parse_package(build(message_extra="<OtherInfo/><SignerInfo/><ToPlaces/>"
+                                                "<DueDate/><SteeringType> </SteeringType>"
+                                                "<ResponseFor><OrganId></OrganId><Code/>"
+                                                "</ResponseFor>"))
+    assert package.warnings == ()
+    header = package.model.header
+    assert isinstance(header, DocumentHeader)
+    assert (header.due_date, header.steering_type, header.to_places) == (None, None, [])
