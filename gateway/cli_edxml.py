@@ -21,6 +21,7 @@ import click
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from gateway.cli_policy import decisions, describe, signature_report
 from gateway.edxml.builder import build_package, format_value, write_package
 from gateway.edxml.model import (
     VIETNAM,
@@ -37,6 +38,7 @@ from gateway.edxml.model import (
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.edxml.reader import convert
 from gateway.errors import PackageRejected, Problem
+from gateway.settings import Settings
 
 STATUS_MEANINGS = {
     StatusCode.ARRIVED: "arrived (đã đến)",
@@ -68,15 +70,33 @@ def edxml() -> None:
 @edxml.command()
 @click.argument("file", type=FileArgument)
 @click.option("--strict", is_flag=True, help="Length limits are errors, not warnings.")
-def validate(file: Path, strict: bool) -> None:
-    """Check FILE as the node would; exit 1 when it would be refused."""
+@click.pass_obj
+def validate(settings: Settings, file: Path, strict: bool) -> None:
+    """Check FILE as the node would: every problem and warning, the signature, the node's
+    decision under each signature policy (require, verify-if-present, off), and last the
+    structural verdict (VALID / INVALID).
+
+    Exit 0 when FILE is structurally valid, 1 when the node refuses it whatever the policy;
+    a signature refused under some policy is shown on that policy's line and does not change
+    the exit code (`lienthong edxml verify` exits on the signature)."""
+    problems: list[Problem] = []
+    parsed: ParsedPackage | None = None
     try:
         parsed = parse_package(file, strict_lengths=strict)
     except PackageRejected as error:
-        _echo_problems(error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)])
-        click.echo(f"INVALID: {file.name} would be refused ({_count(error.problems, 'problem')})")
-        raise SystemExit(1) from None
-    _echo_problems(parsed.warnings)
+        problems = error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)]
+    _echo_problems(problems or (parsed.warnings if parsed else ()))
+    report = signature_report(settings, file, parsed) if parsed is not None else None
+    if report is not None:
+        click.echo(f"Signature: {describe(report)}")
+    click.echo("Decision by signature policy (* this node's default, "
+               "LIENTHONG_SIGNATURE_POLICY):")
+    for decision in decisions(parsed, problems[0] if problems else None, report):
+        mark = "*" if decision.policy is settings.signature_policy else " "
+        click.echo(f"{mark} {decision.policy.value:<18} {decision.text()}")
+    if parsed is None:
+        click.echo(f"INVALID: {file.name} would be refused ({_count(problems, 'problem')})")
+        raise SystemExit(1)
     kind = "status package" if isinstance(parsed.model, StatusPackage) else "document package"
     click.echo(f"VALID: {file.name} is a {kind}"
                + (f" ({_count(parsed.warnings, 'warning')})" if parsed.warnings else ""))
@@ -144,8 +164,8 @@ def _summary(parsed: ParsedPackage) -> list[tuple[str, str]]:
             if response.document_id or response.code:
                 lines.append(("Answers", " ".join(filter(None, [
                     response.organ_id, response.code, response.document_id]))))
-    traces = [trace.organ_id + (f" at {format_value(trace.timestamp)}"
-                                if trace.timestamp is not None else "")
+    traces = [(trace.organ_id or "(no OrganId)")
+              + (f" at {format_value(trace.timestamp)}" if trace.timestamp is not None else "")
               for trace in model.traces]
     lines += _labelled("Traces", traces) if traces else [("Traces", "(none)")]
     if isinstance(model, DocumentPackage):

@@ -8,8 +8,10 @@ policy of the sending system or agency makes of it.
 | off               | not checked: accepted as `not-checked`                        |
 
 `invalid` is a definite no (tampered, wrapped, forged, expired, revoked, wrong key usage,
-untrusted root, another agency's certificate); `unverifiable` means the node could not decide
-(no trust anchors configured, a CRL out of reach).
+untrusted root, another agency's certificate, HMAC or MD5); `unverifiable` means the node could
+not decide (no trust anchors configured, a CRL out of reach, a non-standard algorithm or
+transform URI such as the VPCP kit's, no usable certificate, a QCVN-namespace Signature whose
+signed form cannot be established) and is stored and shown as such, so nobody is misled.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def effective_policy(default: SignaturePolicy, system_policy: str | None,
         if chosen:
             return SignaturePolicy(chosen)
     return default
+
+
+def under_policy(policy: SignaturePolicy, report: SignatureReport) -> SignatureReport:
+    """The outcome stored under `policy`: with `off` nothing is checked (`not-checked`)."""
+    if policy is SignaturePolicy.OFF:
+        return SignatureReport(SignatureOutcome.NOT_CHECKED, None, "signature policy off")
+    return report
 
 
 def enforce(policy: SignaturePolicy, report: SignatureReport) -> Problem | None:

@@ -98,9 +98,9 @@ async def test_broken_attachment_is_refused_with_its_path(node: Node) -> None:
 async def test_sdk_error_desc_lists_the_problem(node: Node) -> None:
     client = await node.add_system("sys.sender", SENDER)
     await node.add_system("sys.receiver", RECEIVER)
-    package = document(SENDER, [RECEIVER]).replace(b"<edXML:Priority>0<",
-                                                   b"<edXML:Priority>7<")
+    package = document(SENDER, [RECEIVER]).replace(b"<edXML:PromulgationDate>2019/01/16<",
+                                                   b"<edXML:PromulgationDate>16/01/2019<")
     answer = await client.send_edoc(package, SENDER)
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "22")
-    assert "MessageHeader/OtherInfo/Priority" in answer["ErrorDesc"]
-    assert answer["errors"][0]["path"] == "MessageHeader/OtherInfo/Priority"
+    assert "MessageHeader/PromulgationInfo/PromulgationDate" in answer["ErrorDesc"]
+    assert answer["errors"][0]["path"] == "MessageHeader/PromulgationInfo/PromulgationDate"

@@ -11,9 +11,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from adapters.signatures.xmldsig import sign_package
 from gateway.cli import main
 from gateway.edxml.model import VIETNAM, DocumentPackage, StatusCode, StatusPackage
 from gateway.edxml.parser import parse_package
+from tests.support.pki import intermediate, root_authority
+from tests.support.samples import document
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
 EDOC_NEW = SAMPLES / "edoc_new.edxml"
@@ -82,14 +85,23 @@ def test_validate_prints_every_problem(tmp_path: Path) -> None:
     broken = EDOC_NEW.read_bytes() \
         .replace(f"<edXML:Subject>{EDOC_NEW_SUBJECT}</edXML:Subject>".encode(),
                  b"<edXML:Subject></edXML:Subject>") \
-        .replace(b"<edXML:Priority>0<", b"<edXML:Priority>9<")
+        .replace(b"<edXML:PromulgationDate>2019/01/16<", b"<edXML:PromulgationDate>16/01/2019<")
     path = tmp_path / "broken.edxml"
     path.write_bytes(broken)
     result = run("validate", path)
     assert result.exit_code == 1
     assert "ERROR EDXML_REQUIRED MessageHeader/Subject:" in result.output
-    assert "ERROR EDXML_VALUE MessageHeader/OtherInfo/Priority:" in result.output
+    assert "ERROR EDXML_VALUE MessageHeader/PromulgationInfo/PromulgationDate:" in result.output
     assert "2 problems" in result.output
+
+
+def test_validate_lists_an_ignored_value_as_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "priority.edxml"
+    path.write_bytes(EDOC_NEW.read_bytes().replace(b"<edXML:Priority>0<",
+                                                   b"<edXML:Priority>9<"))
+    result = run("validate", path)
+    assert result.exit_code == 0, result.output
+    assert "WARNING EDXML_VALUE_IGNORED MessageHeader/OtherInfo/Priority:" in result.output
 
 
 def test_validate_strict_turns_length_warnings_into_errors(tmp_path: Path) -> None:
@@ -257,3 +269,96 @@ def test_a_recall_request_names_the_recipient(tmp_path: Path) -> None:
 def test_status_refuses_to_answer_a_status() -> None:
     result = run("status", SAMPLES / "status.edxml", "--from", "000.00.00.G22", "--code", "03")
     assert result.exit_code == 1 and "status package" in result.output
+
+
+# -- validate: the decision under each signature policy --------------------------------------
+
+def policy_lines(output: str) -> dict[str, str]:
+    """`{policy: decision}` from validate's per-policy lines; the default is marked `*`."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Decision by signature"))
+    found = {}
+    for line in lines[start + 1:start + 4]:
+        mark, policy, decision = line[0], line[2:20].strip(), line[21:]
+        found[policy + ("*" if mark == "*" else "")] = decision
+    return found
+
+
+def test_validate_says_what_each_policy_decides_for_the_kit_sample() -> None:
+    result = run("validate", EDOC_NEW)
+    assert result.exit_code == 0, result.output
+    assert "Signature: unverifiable (SIGNATURE_UNSUPPORTED_TRANSFORM:" in result.output
+    decisions = policy_lines(result.output)
+    assert decisions["require"].startswith("refuse (SIGNATURE_UNSUPPORTED_TRANSFORM: "
+                                           "unsupported transform")
+    assert decisions["verify-if-present*"] == (
+        "accept with warnings (EDXML_CODE_NONSTANDARD, SIGNATURE_UNSUPPORTED_TRANSFORM)")
+    assert decisions["off"] == "accept with warning (EDXML_CODE_NONSTANDARD)"
+    assert result.output.strip().splitlines()[-1].startswith("VALID")
+
+
+def test_validate_an_unsigned_status() -> None:
+    result = run("validate", SAMPLES / "status_acceptance_03.edxml")
+    assert result.exit_code == 0, result.output
+    assert "Signature: absent" in result.output
+    assert policy_lines(result.output) == {
+        "require": "refuse (SIGNATURE_REQUIRED: this sender must sign its packages (signature "
+                   "policy: require))",
+        "verify-if-present*": "accept", "off": "accept"}
+
+
+def test_validate_a_structural_refusal_is_the_same_under_every_policy() -> None:
+    result = run("validate", SAMPLES / "edoc.edxml")
+    assert result.exit_code == 1
+    assert "Signature:" not in result.output  # the node never gets to it
+    decisions = policy_lines(result.output)
+    assert set(decisions) == {"require", "verify-if-present*", "off"}
+    assert all(d.startswith("refuse (XML_UNBOUND_PREFIX: ") for d in decisions.values())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(trust directory, signed package, tampered copy)."""
+    root = root_authority()
+    ca = intermediate(root)
+    signer = ca.issue("Van thu (test)")
+    directory = tmp_path_factory.mktemp("cli-trust")
+    (directory / "root.pem").write_bytes(root.cert_pem)
+    package = sign_package(document("000.00.01.H53", ["000.00.02.H53"]), signer.key_pem,
+                           signer.cert_pem, extra_certs=[ca.cert_pem])
+    signed_path, tampered_path = directory / "signed.edxml", directory / "tampered.edxml"
+    signed_path.write_bytes(package)
+    tampered_path.write_bytes(package.replace(b"V/v k", b"V/v K", 1))
+    return directory, signed_path, tampered_path
+
+
+def run_with_trust(trust_dir: Path, *args: str | Path, policy: str | None = None) -> Result:
+    env = {"LIENTHONG_TRUST_DIR": str(trust_dir)}
+    if policy:
+        env["LIENTHONG_SIGNATURE_POLICY"] = policy
+    return CliRunner().invoke(main, ["edxml", *map(str, args)], env=env,
+                              catch_exceptions=False)
+
+
+def test_validate_a_valid_signature_is_accepted_under_every_policy(
+        pki: tuple[Path, Path, Path]) -> None:
+    trust_dir, signed_path, _ = pki
+    result = run_with_trust(trust_dir, "validate", signed_path)
+    assert result.exit_code == 0, result.output
+    assert "Signature: valid" in result.output
+    assert policy_lines(result.output) == {"require": "accept", "verify-if-present*": "accept",
+                                           "off": "accept"}
+
+
+def test_validate_a_forged_signature_is_refused_unless_verification_is_off(
+        pki: tuple[Path, Path, Path]) -> None:
+    """Structurally valid, so exit 0: the signature's refusal is on the policy lines."""
+    trust_dir, _, tampered_path = pki
+    result = run_with_trust(trust_dir, "validate", tampered_path, policy="require")
+    assert result.exit_code == 0, result.output
+    assert "Signature: invalid (SIGNATURE_DIGEST_MISMATCH:" in result.output
+    decisions = policy_lines(result.output)
+    assert decisions["require*"].startswith("refuse (SIGNATURE_DIGEST_MISMATCH: ")
+    assert decisions["verify-if-present"].startswith("refuse (SIGNATURE_DIGEST_MISMATCH: ")
+    assert decisions["off"] == "accept"
+    assert result.output.strip().splitlines()[-1].startswith("VALID")

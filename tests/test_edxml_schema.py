@@ -108,12 +108,35 @@ def test_element_in_a_foreign_namespace() -> None:
     assert "'xi:include'" in problem.message and XI in problem.message
 
 
-def test_priority_out_of_range() -> None:
+def test_type_out_of_range() -> None:
     root = load("edoc_new.edxml")
-    one(root, "//e:OtherInfo/e:Priority").text = "7"
+    one(root, "//e:DocumentType/e:Type").text = "1000"
     [problem] = validate_envelope(root, "edoc")
-    assert problem.path == "MessageHeader/OtherInfo/Priority"
-    assert problem.message.startswith("Priority '7' is not valid: expected 0 (normal)")
+    assert problem.path == "MessageHeader/DocumentType/Type"
+    assert problem.message.startswith("Type '1000' is not valid: expected a small non-negative")
+
+
+LENIENT = [("edoc_update.edxml", "//e:OtherInfo/e:Priority", "7"),
+           ("edoc_update.edxml", "//e:DueDate", "2018/13/01"),
+           ("edoc_update.edxml", "//e:SteeringType", "khẩn"),
+           ("edoc_update.edxml", "//e:DocumentType/e:TypeDetail", "1000"),
+           ("edoc_update.edxml", "//e:OtherInfo/e:PromulgationAmount", "two"),
+           ("edoc_update.edxml", "//e:OtherInfo/e:Direction", "yes"),
+           ("edoc_update.edxml", "//e:Bussiness/e:Paper", "2"),
+           ("edoc_update.edxml", "//e:BussinessDocumentInfo/e:DocumentInfo", "yes"),
+           ("edoc_update.edxml", "//e:TraceHeader/e:Timestamp", "2018/09/28T00:00:00"),
+           ("edoc_update.edxml", "//e:TraceHeader/e:OrganId", "null value"),
+           ("status_acceptance_03.edxml", "//e:MessageHeader/e:Timestamp", "hôm qua"),
+           ("status_acceptance_03.edxml", "//e:ResponseFor/e:PromulgationDate", "17/01/2019")]
+
+
+@pytest.mark.parametrize(("name", "path", "value"), LENIENT)
+def test_values_nobody_routes_on_are_left_to_code(name: str, path: str, value: str) -> None:
+    """Their bad values are warnings (read by code, README "Real-traffic decisions"): the
+    schema takes any text there."""
+    root = load(name)
+    one(root, path).text = value
+    assert validate_envelope(root, "status" if name.startswith("status") else "edoc") == []
 
 
 def test_date_with_dashes() -> None:
@@ -165,8 +188,28 @@ def test_status_tolerates_a_trace_header_list_from_a_relay() -> None:
     etree.SubElement(entry, f"{{{QCVN}}}OrganId").text = "000.00.00.H53"
     etree.SubElement(entry, f"{{{QCVN}}}Timestamp").text = "2026/11/21 04:17:20"
     assert validate_envelope(root, "status") == []
-    etree.SubElement(entry, f"{{{QCVN}}}Bussiness")
-    assert paths(root, "status") == ["TraceHeaderList/TraceHeader[1]/Bussiness"]
+    etree.SubElement(trace, f"{{{QCVN}}}Bussiness")  # a business act has no place in a status
+    assert paths(root, "status") == ["TraceHeaderList/Bussiness"]
+
+
+@pytest.mark.parametrize("kind", ["edoc", "status"])
+def test_a_relay_trace_header_is_left_to_code_whatever_it_holds(kind: Kind) -> None:
+    """TraceHeaders belong to the relays (SPEC §2.1): `trace_list.py` reads them, every
+    defect a warning; the schema only keeps other namespaces out."""
+    root = load("edoc_new.edxml" if kind == "edoc" else "status.edxml")
+    trace = root.find(f".//{{{QCVN}}}TraceHeaderList")
+    if trace is None:
+        trace = etree.SubElement(header(root), f"{{{QCVN}}}TraceHeaderList")
+    for content in ([], [("Timestamp", "2026-11-21")], [("OrganId", "null")],
+                    [("OrganId", "bad code!"), ("SystemId", "x"), ("OrganId", "")]):
+        entry = etree.SubElement(trace, f"{{{QCVN}}}TraceHeader", Id="relay")
+        entry.text = "null"
+        for name, text in content:
+            etree.SubElement(entry, f"{{{QCVN}}}{name}").text = text
+    assert validate_envelope(root, kind) == []
+    etree.SubElement(entry, "{urn:other}Note")
+    index = len(trace.findall(f"{{{QCVN}}}TraceHeader"))
+    assert paths(root, kind) == [f"TraceHeaderList/TraceHeader[{index}]/Note"]
 
 
 def test_the_document_schema_refuses_status_fields() -> None:
@@ -182,19 +225,19 @@ def test_several_errors_are_all_returned_in_document_order() -> None:
     mh.insert(2, etree.Element("Bar"))
     mh.insert(4, etree.Element(f"{{{QCVN}}}Foo"))
     one(root, "//e:OtherInfo").insert(0, etree.Element(f"{{{QCVN}}}Zap"))
-    one(root, "//e:OtherInfo/e:Priority").text = "7"
+    one(root, "//e:DocumentType/e:Type").text = "7a"
     one(root, "//e:PromulgationInfo/e:PromulgationDate").text = "2019-01-17"
-    one(root, "//e:OtherInfo/e:Direction").text = "yes"
+    one(root, "//e:To[2]/e:OrganId").text = "yes!"
     one(root, "//e:Bussiness/e:BussinessDocType").text = "5"
     one(root, "//e:ReceiverList/e:Receiver[2]/e:ReceiverType").text = "3"
     one(root, "//e:edXMLManifest").set("lang", "vi")
     assert paths(root) == [
         "MessageHeader/Foo",  # once: same-named unexpected siblings are one problem
         "MessageHeader/Bar",
+        "MessageHeader/To[2]/OrganId",
         "MessageHeader/PromulgationInfo/PromulgationDate",
+        "MessageHeader/DocumentType/Type",
         "MessageHeader/OtherInfo/Zap",
-        "MessageHeader/OtherInfo/Priority",
-        "MessageHeader/OtherInfo/Direction",
         "TraceHeaderList/Bussiness/BussinessDocType",
         "TraceHeaderList/Bussiness/BussinessDocumentInfo/ReceiverList/Receiver[2]/ReceiverType",
         "edXMLBody/edXMLManifest",
@@ -204,7 +247,7 @@ def test_several_errors_are_all_returned_in_document_order() -> None:
 def test_the_callers_tree_is_not_modified() -> None:
     root = load("edoc_new.edxml")
     message_header(root).insert(0, etree.Element(f"{{{QCVN}}}Foo"))
-    one(root, "//e:OtherInfo/e:Priority").text = "7"
+    one(root, "//e:DocumentType/e:Type").text = "seven"
     before = etree.tostring(root)
     assert len(validate_envelope(root, "edoc")) == 2
     assert etree.tostring(root) == before
@@ -231,12 +274,9 @@ def test_direction_is_a_boolean(value: str) -> None:
     ("//e:To[2]/e:OrganId", "000.00.00.H53;DROP"),
     ("//e:To[3]/e:OrganId", "000..H53"),
     ("//e:From/e:OrganId", "A" * 36),
-    ("//e:TraceHeader/e:Timestamp", "2018/09/28T00:00:00"),
-    ("//e:TraceHeader/e:Timestamp", "2018/09/28 24:00:00"),
-    ("//e:DueDate", "2018/13/01"),
-    ("//e:OtherInfo/e:PromulgationAmount", "two"),
-    ("//e:Bussiness/e:Paper", "2"),
-    ("//e:BussinessDocumentInfo/e:DocumentInfo", "yes"),
+    ("//e:PromulgationInfo/e:PromulgationDate", "2018/13/01"),
+    ("//e:ReceiverList/e:Receiver[1]/e:ReceiverType", "yes"),
+    ("//e:Bussiness/e:BussinessDocType", "new"),
     ("//e:DocumentType/e:Type", "-1"),
 ])
 def test_bad_values(path: str, value: str) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import datetime, timedelta
+
+import pytest
 
 from adapters.vxp_client import VxpClient
+from gateway.edxml.model import VIETNAM
 from gateway.edxml.parser import parse_package
 from tests.conftest import Node
 from tests.support.samples import document, sample, status
@@ -45,15 +49,19 @@ async def test_sample_packages_travel_between_two_systems(node: Node) -> None:
     ministry = await node.add_system("01.02.G22", "000.00.00.G22", "000.00.00.A80")
     provinces = await node.add_system("00.41.W00", "000.00.00.H41", "000.00.00.H14",
                                       "000.00.00.G17", "28.22.H17")
-    # The kit's samples carry fake signatures (truncated certificate): a legacy sender's
-    # operator turns verification off for it, and the packages travel as they are.
-    await node.runtime.store.set_signature_policy(system_id="01.02.G22", policy="off")
+    # The kit's samples carry signatures nobody can check (the kit's misspelt transform URI,
+    # a truncated certificate): under the default policy (verify-if-present) they travel as
+    # they are, stored as unverifiable with a warning.
     sent: dict[str, str] = {}
     for name in SAMPLE_DOCUMENTS:
         package = sample(name)
         answer = await ministry.send_edoc(package, parse_package(package).from_code)
         assert answer["status"] == "OK" and answer["ErrorCode"] == "0", (name, answer)
         sent[answer["DocId"]] = name
+        view = (await node.http.get(f"/api/v1/packages/{answer['DocId']}",
+                                    headers=node.rest_headers(ministry))).json()
+        assert view["signature"]["outcome"] == "unverifiable", (name, view["signature"])
+        assert "SIGNATURE_UNSUPPORTED_TRANSFORM" in {w["code"] for w in view["warnings"]}
     # edoc_new goes to one agency, each business package to three.
     items = await poll_until(provinces, 1 + 3 * 3)
     assert len({item["docId"] for item in items}) == len(items)
@@ -204,3 +212,92 @@ async def test_acknowledging_before_downloading_is_refused(node: Node) -> None:
     [item] = await poll_until(receiver, 1)
     answer = await receiver.update_status(item["docId"], "done")
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "27")
+
+
+RELAY_TIME = "<edXML:Timestamp>2026/11/20 11:00:00</edXML:Timestamp>"
+MALFORMED_RELAY_TRACES = [
+    # (name, the relay's TraceHeader, where Bussiness stands, warned path, message part)
+    ("OrganId absent (Timestamp only)", f"<edXML:TraceHeader>{RELAY_TIME}</edXML:TraceHeader>",
+     "after", "TraceHeaderList/TraceHeader[2]/OrganId", "no OrganId"),
+    ("OrganId empty", f"<edXML:TraceHeader><edXML:OrganId></edXML:OrganId>{RELAY_TIME}"
+                      "</edXML:TraceHeader>", "before",
+     "TraceHeaderList/TraceHeader[2]/OrganId", "OrganId is empty"),
+    ("OrganId null", f"<edXML:TraceHeader><edXML:OrganId>null</edXML:OrganId>{RELAY_TIME}"
+                     "</edXML:TraceHeader>", "after",
+     "TraceHeaderList/TraceHeader[2]/OrganId", "the text 'null'"),
+    ("empty element", "<edXML:TraceHeader/>", "after",
+     "TraceHeaderList/TraceHeader[2]/OrganId", "no OrganId"),
+    ("timestamp in another format", "<edXML:TraceHeader><edXML:OrganId>000.00.00.G22"
+     "</edXML:OrganId><edXML:Timestamp>2026-11-20T11:00:00+07:00</edXML:Timestamp>"
+     "</edXML:TraceHeader>", "before", "TraceHeaderList/TraceHeader[2]/Timestamp",
+     "read as 2026/11/20 11:00:00"),
+]
+
+
+def relayed(package: bytes, relay_trace: str, business: str) -> bytes:
+    """`package` (from `document`) as it arrives after a relay wrote `relay_trace` after
+    the sender's TraceHeader, with Bussiness before or after the TraceHeaders."""
+    trace_end = package.index(b"</edXML:TraceHeader>") + len(b"</edXML:TraceHeader>")
+    package = package[:trace_end] + relay_trace.encode() + package[trace_end:]
+    if business == "before":
+        start = package.index(b"<edXML:Bussiness>")
+        end = package.index(b"</edXML:Bussiness>") + len(b"</edXML:Bussiness>")
+        block = package[start:end]
+        package = package[:start] + package[end:]
+        list_start = package.index(b"<edXML:TraceHeaderList>") + len(b"<edXML:TraceHeaderList>")
+        package = package[:list_start] + block + package[list_start:]
+    return package
+
+
+@pytest.mark.parametrize(("relay_trace", "business", "path", "message"),
+                         [case[1:] for case in MALFORMED_RELAY_TRACES],
+                         ids=[case[0] for case in MALFORMED_RELAY_TRACES])
+async def test_a_package_with_a_malformed_relay_trace_is_accepted_and_delivered(
+        node: Node, relay_trace: str, business: str, path: str, message: str) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    receiver = await node.add_system("sys.b", "000.00.02.H53")
+    package = relayed(document("000.00.01.H53", ["000.00.02.H53"]), relay_trace, business)
+    answer = await sender.send_edoc(package, "000.00.01.H53")
+    assert answer["status"] == "OK", answer
+
+    view = (await node.http.get(f"/api/v1/packages/{answer['DocId']}",
+                                headers=node.rest_headers(sender))).json()
+    warnings = {w["path"]: w for w in view["warnings"] if w["code"] == "EDXML_TRACE_MALFORMED"}
+    assert message in warnings[path]["message"], warnings
+    assert warnings[path]["severity"] == "warning"
+    assert len(view["traces"]) == 2 and view["traces"][0]["organ_id"] == "000.00.00.G22"
+    assert view["business"]["business_doc_type"] == 0
+
+    [item] = await poll_until(receiver, 1)
+    delivered = await receive(receiver, item)
+    start = delivered.index(b"<TraceHeader xmlns=")
+    end = delivered.index(b"</TraceHeader>", start) + len(b"</TraceHeader>")
+    assert delivered[:start] + delivered[end:] == package  # nothing else changed
+    assert delivered[:start].endswith(relay_trace.encode())  # right after the last one
+    node_code = node.runtime.settings.node_code
+    assert f"<OrganId>{node_code}</OrganId>".encode() in delivered[start:end]
+    parsed = parse_package(delivered)
+    assert parsed.trace_organs[-1] == node_code and len(parsed.model.traces) == 3
+    assert parsed.model.traces[-1].timestamp is not None
+
+
+async def test_bad_optional_values_are_accepted_with_their_warnings_shown(node: Node) -> None:
+    sender = await node.add_system("sys.a", "000.00.01.H53")
+    await node.add_system("sys.b", "000.00.02.H53")
+    tomorrow = (datetime.now(VIETNAM).date() + timedelta(days=1)).strftime("%Y/%m/%d")
+    package = document("000.00.01.H53", ["000.00.02.H53"]) \
+        .replace(b"<edXML:Priority>0<", b"<edXML:Priority>7<") \
+        .replace(b"<edXML:DueDate>2018/09/28<", b"<edXML:DueDate>28-09-2018<") \
+        .replace(b"<edXML:SteeringType>1<", b"<edXML:SteeringType>Chi dao<") \
+        .replace(b"<edXML:PromulgationDate>2019/01/16<",
+                 f"<edXML:PromulgationDate>{tomorrow}<".encode())
+    answer = await sender.send_edoc(package, "000.00.01.H53")
+    assert answer["status"] == "OK", answer
+    view = (await node.http.get(f"/api/v1/packages/{answer['DocId']}",
+                                headers=node.rest_headers(sender))).json()
+    assert {(w["code"], w["path"]) for w in view["warnings"]} == {
+        ("EDXML_VALUE_IGNORED", "MessageHeader/OtherInfo/Priority"),
+        ("EDXML_VALUE_IGNORED", "MessageHeader/DueDate"),
+        ("EDXML_VALUE_IGNORED", "MessageHeader/SteeringType"),
+        ("EDXML_FUTURE_DATE", "MessageHeader/PromulgationInfo/PromulgationDate")}
+    assert "due_date" not in view["header"] and "priority" not in view["header"]["other_info"]

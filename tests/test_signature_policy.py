@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapters.signatures.xmldsig import check_signature, sign_package
 from cryptography.hazmat.primitives import hashes
 
+from adapters.signatures.xmldsig import check_signature, sign_package
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
 from tests.conftest import Node, NodeFactory
 from tests.support.pki import NOW, Authority, Issued, intermediate, root_authority
-from tests.support.samples import document
+from tests.support.samples import document, sample
+from tests.test_rest_api import inbox_until
 
 SENDER, OTHER_SENDER, RECEIVER = "000.00.01.H53", "000.00.05.H53", "000.00.02.H53"
+KIT_TRANSFORM = "http://www.w3.org/TR/xml-exc-c14n#"
 
 
 @dataclass
@@ -101,14 +103,21 @@ async def test_a_valid_signature_is_accepted_and_reported(make_node: NodeFactory
 
 @pytest.mark.parametrize(("case", "code"), [
     ("tampered", "SIGNATURE_DIGEST_MISMATCH"), ("revoked", "CERT_REVOKED"),
-    ("expired", "CERT_EXPIRED"), ("untrusted", "CERT_UNTRUSTED_ROOT")])
+    ("expired", "CERT_EXPIRED"), ("untrusted", "CERT_UNTRUSTED_ROOT"),
+    ("downgraded", "SIGNATURE_VALUE_MISMATCH")])
 async def test_bad_signatures_are_refused_with_their_reason(make_node: NodeFactory, pki: Pki,
                                                             case: str, code: str) -> None:
     node, auth = await start(make_node, pki)
     package = {"tampered": lambda: signed(pki, pki.agency).replace(b"V/v k", b"V/v K", 1),
                "revoked": lambda: signed(pki, pki.revoked),
                "expired": lambda: signed(pki, pki.expired),
-               "untrusted": lambda: signed(pki, pki.stranger)}[case]()
+               "untrusted": lambda: signed(pki, pki.stranger),
+               # the kit's transform URI written into a valid signature, document altered:
+               # a forgery passed off as "unverifiable" is still a forgery
+               "downgraded": lambda: signed(pki, pki.agency).replace(
+                   b'<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"',
+                   f'<Transform Algorithm="{KIT_TRANSFORM}"'.encode()).replace(
+                   b"V/v k", b"V/v K", 1)}[case]()
     status, body = await submit(node, auth, package)
     assert status == 422 and body["code"] == "SIGNATURE_REJECTED", body
     assert [(e["code"], e["path"]) for e in body["errors"]] == [(code, "Signature")]
@@ -175,3 +184,36 @@ async def test_metrics_count_signature_outcomes(make_node: NodeFactory, pki: Pki
     text = (await node.http.get("/metrics")).text
     assert 'lienthong_messages{kind="edoc",signature="valid"} 1' in text
     assert 'lienthong_messages{kind="edoc",signature="absent"} 1' in text
+
+
+async def test_the_kit_sample_is_unverifiable_accepted_by_default_refused_under_require(
+        make_node: NodeFactory, pki: Pki) -> None:
+    """edoc_new.edxml as published (QCVN-namespace Signature, the kit's transform URI, a
+    truncated certificate): nobody can check it, nothing proves it false."""
+    node, _ = await start(make_node, pki)
+    kit = await node.add_system("sys.kit", "000.00.00.A80")
+    receiver = await node.add_system("sys.kit.receiver", "28.22.H17")
+    auth = node.rest_headers(kit)
+    status, body = await submit(node, auth, sample("edoc_new.edxml"))
+    assert status == 201, body
+    view = (await node.http.get(f"/api/v1/packages/{body['id']}", headers=auth)).json()
+    report = view["signature"]
+    assert (report["outcome"], report["code"]) == ("unverifiable",
+                                                   "SIGNATURE_UNSUPPORTED_TRANSFORM")
+    assert "misspelling of exclusive C14N" in report["reason"]
+    assert report["namespace"] == "qcvn" and report["weak_algorithm"] is True
+    warnings = {w["code"]: w for w in view["warnings"]}
+    assert warnings["SIGNATURE_UNSUPPORTED_TRANSFORM"]["path"] == "Signature"
+    assert "could not be verified" in warnings["SIGNATURE_UNSUPPORTED_TRANSFORM"]["message"]
+    assert "EDXML_CODE_NONSTANDARD" in warnings
+    [item] = await inbox_until(node.http, node.rest_headers(receiver), 1)
+    assert item["message_id"] == body["id"]
+
+    await node.runtime.store.set_signature_policy(system_id="sys.kit", policy="require")
+    status, body = await submit(node, auth, sample("edoc_new.edxml"))
+    assert status == 422 and body["code"] == "SIGNATURE_REJECTED", body
+    [error] = body["errors"]
+    assert (error["code"], error["path"]) == ("SIGNATURE_UNSUPPORTED_TRANSFORM", "Signature")
+    answer = await kit.send_edoc(sample("edoc_new.edxml"), "000.00.00.A80")
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "25")
+    assert "SIGNATURE_UNSUPPORTED_TRANSFORM" in answer["ErrorDesc"]

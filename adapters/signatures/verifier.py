@@ -27,6 +27,9 @@ class PackageVerifier:
         details = _details(check)
         if check.outcome == "absent":
             return SignatureReport(SignatureOutcome.ABSENT, None, check.reason, details)
+        if check.outcome == "unverifiable":  # the certificate's trust would not change that
+            return SignatureReport(SignatureOutcome.UNVERIFIABLE, check.code, check.reason,
+                                   details)
         if check.outcome == "invalid" or check.signer is None:
             return SignatureReport(SignatureOutcome.INVALID, check.code or "SIGNATURE_INVALID",
                                    check.reason or "no signer certificate", details)

@@ -7,18 +7,28 @@ in KeyInfo/X509Data (the signer first).
 `check_signature` refuses, before any cryptography, every shape that lets a signature be
 valid over something other than the package a recipient reads (signature wrapping): more than
 one Signature, a Signature outside edXML/edXMLEnvelope/edXMLHeader, other than exactly one
-Reference, a Reference to anything but the document root, transforms other than
-enveloped-signature + one canonicalization, KeyInfo that points elsewhere, Object/Manifest.
-Only then does xmlsec verify, with the signer certificate's key set on the context (KeyInfo is
-never resolved) and only the accepted transforms enabled. When xmlsec refuses, the reference
-digest is recomputed here to tell a document altered after signing from a SignatureValue that
-does not match (altered SignedInfo or SignatureValue, or a certificate that is not the
-signer's).
+Reference, a Reference to anything but the document root, a transform or canonicalization
+that selects or rewrites content (XPath, XSLT, …, or any with parameters), KeyInfo that points
+elsewhere, Object/Manifest; and HMAC or MD5 methods (`dsig_algorithms`). Only then does xmlsec
+verify, with the signer certificate's key set on the context (KeyInfo is never resolved) and
+only the accepted transforms enabled. When xmlsec refuses, the reference digest is recomputed
+here to tell a document altered after signing from a SignatureValue that does not match
+(altered SignedInfo or SignatureValue, or a certificate that is not the signer's).
+
+A signature the node cannot check — a non-standard algorithm or transform URI (the VPCP kit
+writes `http://www.w3.org/TR/xml-exc-c14n#`), no usable certificate — is *unverifiable*, not
+*invalid* (SPEC §3.4). Whatever can still be checked is: the document digest when the
+transforms are known (an altered document stays invalid), the SignatureValue over SignedInfo
+when the certificate and methods are (an edited URI stays invalid, `signed_info`). So only a
+signature that nobody could check is unverifiable, and the wrapping checks have run first.
 
 A Signature written without its namespace declaration sits in the QCVN default namespace (seen
 in real traffic). What its signer canonicalized was necessarily the XML-DSig form, so it is
 verified as that form: the subtree is rebuilt in the XML-DSig namespace, declared as the
 default namespace on Signature (the form of the XML-DSig-namespace samples), and a note says so.
+Which form its signer canonicalized SignedInfo in cannot be proven, though: a SignatureValue
+that does not match in that form is unverifiable (`SIGNATURE_QCVN_NAMESPACE`), while a digest
+mismatch — the document altered, whatever the Signature's namespace — stays invalid.
 """
 
 from __future__ import annotations
@@ -37,13 +47,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
+from adapters.signatures.dsig_algorithms import forbidden_method, selection_risk, unknown_uri
+from adapters.signatures.signed_info import signed_info_octets, value_matches
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
 from gateway.edxml.parser import PROLOG_BYTES, check_prolog, hardened_parser
 from gateway.errors import PackageRejected
 
 _C = xmlsec.constants
 
-Outcome = Literal["valid", "invalid", "absent"]
+Outcome = Literal["valid", "invalid", "absent", "unverifiable"]
 SigningAlgorithm = Literal["rsa-sha1", "rsa-sha256", "rsa-sha384", "rsa-sha512",
                            "ecdsa-sha256", "ecdsa-sha384"]
 Canonicalization = Literal["c14n", "exc-c14n"]
@@ -71,16 +83,21 @@ VALUE_MISMATCH = "SIGNATURE_VALUE_MISMATCH"
 WRAPPING = "SIGNATURE_WRAPPING"
 MULTIPLE = "SIGNATURE_MULTIPLE"
 MISPLACED = "SIGNATURE_MISPLACED"
+KEYINFO = "SIGNATURE_KEYINFO"
+MALFORMED = "SIGNATURE_MALFORMED"
+FORBIDDEN_ALGORITHM = "SIGNATURE_FORBIDDEN_ALGORITHM"
+# The codes above are always `invalid`; those below always `unverifiable`.
 UNSUPPORTED_TRANSFORM = "SIGNATURE_UNSUPPORTED_TRANSFORM"
 UNSUPPORTED_ALGORITHM = "SIGNATURE_UNSUPPORTED_ALGORITHM"
-KEYINFO = "SIGNATURE_KEYINFO"
 NO_CERTIFICATE = "SIGNATURE_NO_CERTIFICATE"
-MALFORMED = "SIGNATURE_MALFORMED"
+QCVN_NAMESPACE = "SIGNATURE_QCVN_NAMESPACE"
 
 SKELETON_REASON = "empty signature skeleton (no SignatureValue)"
 SHA1_NOTE = "SHA-1 is accepted for legacy traffic and reported"
 QCVN_NOTE = ("Signature found in the QCVN namespace (its XML-DSig namespace declaration was "
              "dropped): verified as its XML-DSig form")
+DIGEST_MATCHES_NOTE = "the document digest matches: the document was not altered after signing"
+VALUE_MATCHES_NOTE = "the SignatureValue matches SignedInfo with the certificate's key"
 
 ENVELOPED = _C.TransformEnveloped.href
 _ID_ATTRIBUTES = ("Id", "ID", "id")
@@ -90,6 +107,10 @@ _ID_ATTRIBUTES = ("Id", "ID", "id")
 class _C14n:
     transform: Any  # xmlsec.constants.__Transform
     exclusive: bool
+
+    @property
+    def with_comments(self) -> bool:
+        return "WithComments" in str(self.transform.href)
 
 
 # C14N 1.1 is recomputed as 1.0: for the whole document minus the Signature subtree (no
@@ -130,10 +151,17 @@ _SIGNING_C14N = {"c14n": _C.TransformInclC14N, "exc-c14n": _C.TransformExclC14N}
 
 
 class _Refused(Exception):
+    """The signature is invalid: proven false, or shaped so that it could be valid over
+    something else than the document."""
+
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+class _Unverifiable(_Refused):
+    """The signature cannot be checked by this node; nothing found proves it false."""
 
 
 @dataclass
@@ -161,12 +189,15 @@ class _Found:
 
 
 def check_signature(document: bytes) -> SignatureCheck:
-    """Check the enveloped signature of a package: valid, invalid (reason, code) or absent.
+    """Check the enveloped signature of a package: valid, invalid (reason, code), unverifiable
+    (reason, code) or absent.
 
     Never raises on hostile or broken input: anything unexpected is an invalid signature."""
     found = _Found()
     try:
         return _check(document, found)
+    except _Unverifiable as gap:
+        return found.result("unverifiable", gap.reason, gap.code)
     except _Refused as refusal:
         return found.result("invalid", refusal.reason, refusal.code)
     except Exception as exc:  # fail closed: untrusted bytes must not crash the pipeline
@@ -210,31 +241,121 @@ def _check(document: bytes, found: _Found) -> SignatureCheck:
     reference = references[0]
     uri = reference.get("URI")
     id_attribute = _check_uri(root, uri)
-    transforms = _check_transforms(reference)
+    transforms, transform_gaps = _check_transforms(reference)
+    _check_methods(signed_info, reference)
     _check_objects(signature)
     certificate_texts = _check_key_info(signature)
+    # Nothing left can make the signature cover something else than the document: what
+    # follows only decides whether it holds, or cannot be checked here.
 
-    _supported(found.canonicalization, _CANONICALIZATIONS, "canonicalization method")
-    _method, key_type, method_name = _supported(found.signature_method, _SIGNATURE_METHODS,
-                                                "signature method")
-    _digest, hash_name = _supported(found.digest_method, _DIGESTS, "digest method")
+    gaps: list[_Unverifiable] = []
+    c14n = _known(found.canonicalization, _CANONICALIZATIONS, "canonicalization method", gaps)
+    method = _known(found.signature_method, _SIGNATURE_METHODS, "signature method", gaps)
+    digest = _known(found.digest_method, _DIGESTS, "digest method", gaps)
+    gaps += transform_gaps
     digest_value = _base64(_one(reference, "DigestValue", "Reference"), "DigestValue")
-    if not _base64(_one(signature, "SignatureValue", "Signature"), "SignatureValue"):
+    signature_value = _base64(_one(signature, "SignatureValue", "Signature"), "SignatureValue")
+    if not signature_value:
         raise _Refused(MALFORMED, "SignatureValue is empty")
-    if not certificate_texts:
-        raise _Refused(NO_CERTIFICATE, "no certificate in KeyInfo/X509Data")
-    certificates = _certificates(certificate_texts)
-    signer = _choose_signer(certificates, found)
-    found.signer = signer
-    found.certificates = (signer, *[c for c in certificates if c is not signer])
-    _check_key_type(signer, key_type, method_name)
-
+    signer = _signer(certificate_texts, found, gaps)
+    if signer is not None and method is not None:
+        _check_key_type(signer, method[1], method[2])
+    if gaps:
+        _check_what_can_be(_Parts(root, signature, signed_info, uri or "", transforms,
+                                  digest_value, signature_value), found, c14n, method,
+                           None if transform_gaps else digest, signer)
+        raise _Unverifiable(gaps[0].code, "; ".join(gap.reason for gap in gaps))
+    assert signer is not None and digest is not None
     try:
         _xmlsec_verify(root, signature, signer, id_attribute)
     except xmlsec.Error as exc:
-        raise _diagnose(root, signature, uri or "", transforms, hash_name, digest_value,
-                        exc) from exc
+        refusal, digest_matches = _diagnose(root, signature, uri or "", transforms, digest[1],
+                                            digest_value, exc)
+        if found.namespace == "qcvn" and digest_matches:
+            found.notes.append(DIGEST_MATCHES_NOTE)
+            raise _Unverifiable(QCVN_NAMESPACE, _QCVN_UNPROVEN) from exc
+        raise refusal from exc
     return found.result("valid")
+
+
+_QCVN_UNPROVEN = ("the Signature is in the QCVN namespace (no XML-DSig declaration) and its "
+                  "SignatureValue does not verify in the XML-DSig form: which form its signer "
+                  "signed cannot be established")
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What the partial checks of an unverifiable signature work on."""
+
+    root: Any
+    signature: Any
+    signed_info: Any
+    uri: str
+    transforms: list[Any]
+    digest_value: bytes
+    signature_value: bytes
+
+
+def _check_what_can_be(parts: _Parts, found: _Found, c14n: _C14n | None,
+                       method: tuple[Any, str, str] | None, digest: tuple[Any, str] | None,
+                       signer: x509.Certificate | None) -> None:
+    """For a signature that cannot be verified whole: the checks it still allows, each of
+    which proves a forgery invalid (raises `_Refused`) or adds a note. The SignatureValue
+    first: the digest recomputation takes the Signature out of the tree."""
+    if c14n is not None and method is not None and signer is not None:
+        octets = signed_info_octets(parts.signed_info, c14n.exclusive, c14n.with_comments,
+                                    _inclusive_prefixes(parts.signed_info))
+        if value_matches(octets, parts.signature_value, method[0], signer):
+            found.notes.append(VALUE_MATCHES_NOTE)
+        elif found.namespace != "qcvn":
+            raise _Refused(VALUE_MISMATCH, "SignatureValue does not verify with the "
+                                           "certificate's key (SignedInfo altered, or another "
+                                           "signer's certificate)")
+        else:  # not proof: the QCVN-form signer may have signed another form (module doc)
+            found.notes.append("the SignatureValue does not match SignedInfo in its XML-DSig "
+                               "form")
+    if digest is not None:
+        computed = _reference_digest(parts.root, parts.signature, parts.uri, parts.transforms,
+                                     digest[1])
+        if computed != parts.digest_value:
+            raise _Refused(DIGEST_MISMATCH, "document altered after signing: digest mismatch")
+        found.notes.append(DIGEST_MATCHES_NOTE)
+
+
+def _inclusive_prefixes(signed_info: Any) -> list[str]:
+    return [prefix for method in _dsig_children(signed_info, "CanonicalizationMethod")
+            for element in method if isinstance(element.tag, str)
+            and _local(element) == "InclusiveNamespaces"
+            for prefix in (element.get("PrefixList") or "").split()]
+
+
+def _known(algorithm: str | None, table: dict[str, Any], what: str,
+           gaps: list[_Unverifiable]) -> Any:
+    """The table entry for `algorithm`; None, with the gap noted, when the node cannot run
+    it (forbidden ones were refused by `_check_methods` already)."""
+    if algorithm in table:
+        return table[algorithm]
+    gaps.append(_Unverifiable(UNSUPPORTED_ALGORITHM, _short(unknown_uri(what, algorithm),
+                                                            300)))
+    return None
+
+
+def _signer(texts: list[str], found: _Found, gaps: list[_Unverifiable]
+            ) -> x509.Certificate | None:
+    """The signer's certificate from KeyInfo; None, with the gap noted, when there is none
+    or it cannot be read (nobody could check the SignatureValue then)."""
+    if not texts:
+        gaps.append(_Unverifiable(NO_CERTIFICATE, "no certificate in KeyInfo/X509Data"))
+        return None
+    try:
+        certificates = _certificates(texts)
+    except _Refused as unreadable:
+        gaps.append(_Unverifiable(NO_CERTIFICATE, unreadable.reason))
+        return None
+    signer = _choose_signer(certificates, found)
+    found.signer = signer
+    found.certificates = (signer, *[c for c in certificates if c is not signer])
+    return signer
 
 
 def _xmlsec_verify(root: Any, signature: Any, signer: x509.Certificate,
@@ -246,8 +367,8 @@ def _xmlsec_verify(root: Any, signature: Any, signer: x509.Certificate,
         context.key = xmlsec.Key.from_memory(signer.public_bytes(serialization.Encoding.PEM),
                                              _C.KeyDataFormatCertPem)
     except xmlsec.Error as exc:
-        raise _Refused(UNSUPPORTED_ALGORITHM,
-                       f"the signer certificate's key cannot be used: {exc}") from exc
+        raise _Unverifiable(UNSUPPORTED_ALGORITHM,
+                            f"the signer certificate's key cannot be used: {exc}") from exc
     for transform in (_C.TransformEnveloped,
                       *(c.transform for c in _CANONICALIZATIONS.values()),
                       *(digest for digest, _name in _DIGESTS.values())):
@@ -401,30 +522,49 @@ def _check_uri(root: Any, uri: str | None) -> str | None:
     return attribute
 
 
-def _check_transforms(reference: Any) -> list[Any]:
-    """enveloped-signature, then at most one canonicalization; returns the Transform
-    elements."""
+def _check_transforms(reference: Any) -> tuple[list[Any], list[_Unverifiable]]:
+    """enveloped-signature, then at most one canonicalization; returns the Transform elements
+    and, for each transform the node cannot run but that cannot select content either (a
+    non-standard URI without parameters), why the digest cannot be checked."""
     _check_children(reference, "Reference", {"Transforms", "DigestMethod", "DigestValue"})
     containers = _dsig_children(reference, "Transforms")
     if len(containers) > 1:
         raise _Refused(MALFORMED, "Reference has several Transforms elements")
     transforms = _elements(containers[0]) if containers else []
     algorithms = []
+    gaps: list[_Unverifiable] = []
     for transform in transforms:
         algorithm = transform.get("Algorithm") or ""
         if transform.tag != f"{{{DSIG_NS}}}Transform":
             raise _Refused(MALFORMED, f"unexpected element {_short(_local(transform))} in "
                                       "Transforms")
+        risk = selection_risk(algorithm, transform)
+        if risk is not None:
+            raise _Refused(WRAPPING, _short(risk, 300))
         if algorithm != ENVELOPED and algorithm not in _CANONICALIZATIONS:
-            raise _Refused(UNSUPPORTED_TRANSFORM,
-                           f"unsupported transform {_short(algorithm) or '(no Algorithm)'}")
+            gaps.append(_Unverifiable(UNSUPPORTED_TRANSFORM,
+                                      _short(unknown_uri("transform", algorithm), 300)))
         algorithms.append(algorithm)
-    if ENVELOPED not in algorithms:
+    if ENVELOPED not in algorithms and not gaps:  # (an unknown one may be a misspelt one)
         raise _Refused(MALFORMED, "the Reference has no enveloped-signature transform")
-    if algorithms[0] != ENVELOPED or len(algorithms) > 2:
+    if (ENVELOPED in algorithms and algorithms[0] != ENVELOPED) or len(algorithms) > 2:
         raise _Refused(MALFORMED, "unsupported transform chain " + " → ".join(algorithms)
                        + ": expected enveloped-signature, then at most one canonicalization")
-    return transforms
+    return transforms, gaps
+
+
+def _check_methods(signed_info: Any, reference: Any) -> None:
+    """A CanonicalizationMethod that could rewrite SignedInfo (XSLT, parameters) is wrapping;
+    HMAC and MD5 methods are never acceptable (`dsig_algorithms`)."""
+    for method in _dsig_children(signed_info, "CanonicalizationMethod"):
+        risk = selection_risk(method.get("Algorithm") or "", method)
+        if risk is not None:
+            raise _Refused(WRAPPING, _short(f"CanonicalizationMethod: {risk}", 300))
+    for parent, name in ((signed_info, "SignatureMethod"), (reference, "DigestMethod")):
+        for method in _dsig_children(parent, name):
+            reason = forbidden_method(method.get("Algorithm"), method)
+            if reason is not None:
+                raise _Refused(FORBIDDEN_ALGORITHM, _short(f"{name}: {reason}", 300))
 
 
 def _check_objects(signature: Any) -> None:
@@ -452,13 +592,6 @@ def _check_key_info(signature: Any) -> list[str]:
             texts += [item.text.strip() for item in _dsig_children(child, "X509Certificate")
                       if item.text and item.text.strip()]
     return texts
-
-
-def _supported(algorithm: str | None, table: dict[str, Any], what: str) -> Any:
-    if algorithm not in table:
-        raise _Refused(UNSUPPORTED_ALGORITHM,
-                       f"unsupported {what} {_short(algorithm or '(no Algorithm)')}")
-    return table[algorithm]
 
 
 def _base64(element: Any, name: str) -> bytes:
@@ -503,16 +636,18 @@ def _check_key_type(signer: x509.Certificate, key_type: str, method_name: str) -
 # --- diagnosis -------------------------------------------------------------------------------
 
 def _diagnose(root: Any, signature: Any, uri: str, transforms: list[Any], hash_name: str,
-              digest_value: bytes, error: xmlsec.Error) -> _Refused:
+              digest_value: bytes, error: xmlsec.Error) -> tuple[_Refused, bool]:
     """xmlsec refused: was the document altered (digest), or the SignatureValue/SignedInfo or
-    certificate wrong?"""
+    certificate wrong? Also says whether the digest was recomputed and matches."""
     try:
         digest = _reference_digest(root, signature, uri, transforms, hash_name)
     except Exception:  # the recomputation is only for the reason; xmlsec already decided
-        return _Refused(VALUE_MISMATCH, f"the signature does not verify ({_short(str(error))})")
+        return _Refused(VALUE_MISMATCH,
+                        f"the signature does not verify ({_short(str(error))})"), False
     if digest != digest_value:
-        return _Refused(DIGEST_MISMATCH, "document altered after signing: digest mismatch")
-    return _Refused(VALUE_MISMATCH, "SignatureValue does not verify with the certificate's key")
+        return _Refused(DIGEST_MISMATCH, "document altered after signing: digest mismatch"), False
+    return _Refused(VALUE_MISMATCH,
+                    "SignatureValue does not verify with the certificate's key"), True
 
 
 def _reference_digest(root: Any, signature: Any, uri: str, transforms: Sequence[Any],

@@ -4,6 +4,8 @@ Each field's alias is its element's local name: the reader (`reader.py`) and the
 (`builder.py`) walk these declarations, so there is one place that says which element holds
 what. Lists whose items sit in a wrapper element (`ToPlaces/Place*`) say so with `wrapped`.
 Fields are declared in the order the builder writes them (parsing accepts any order).
+Optional fields nobody routes on are marked `LENIENT`: a bad value there is a warning and is
+left out, never a refusal (README "Real-traffic decisions").
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def field_type(annotation: Any) -> tuple[Any, bool]:
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return field_type(inner[0])[0], False
     return annotation, False
+
+
+LENIENT: dict[str, Any] = {"lenient": True}
+"""`json_schema_extra` of an optional field whose bad value is ignored with a warning
+(EDXML_VALUE_IGNORED) instead of refusing the package: real producers write junk there
+(a malformed DueDate, Priority 7) and neither the node nor a recipient routes on it."""
+
+
+def is_lenient(extra: Any) -> bool:
+    return isinstance(extra, dict) and bool(extra.get("lenient"))
 
 
 def wrapped(item: str) -> dict[str, Any]:
@@ -109,7 +121,8 @@ class PromulgationInfo(Element):
 
 class DocumentType(Element):
     type: int = Field(alias="Type", ge=0, le=SMALL_CODE_MAX)
-    type_detail: int | None = Field(None, alias="TypeDetail", ge=0, le=SMALL_CODE_MAX)
+    type_detail: int | None = Field(None, alias="TypeDetail", ge=0, le=SMALL_CODE_MAX,
+                                     json_schema_extra=LENIENT)
     type_name: Text = Field(None, alias="TypeName")
 
 
@@ -120,12 +133,13 @@ class SignerInfo(Element):
 
 
 class OtherInfo(Element):
-    priority: Priority | None = Field(None, alias="Priority")
+    priority: Priority | None = Field(None, alias="Priority", json_schema_extra=LENIENT)
     sphere_of_promulgation: Text = Field(None, alias="SphereOfPromulgation")
     typer_notation: Text = Field(None, alias="TyperNotation")
-    promulgation_amount: int | None = Field(None, alias="PromulgationAmount", ge=0)
-    page_amount: int | None = Field(None, alias="PageAmount", ge=0)
-    direction: bool | None = Field(None, alias="Direction")
+    promulgation_amount: int | None = Field(None, alias="PromulgationAmount", ge=0,
+                                             json_schema_extra=LENIENT)
+    page_amount: int | None = Field(None, alias="PageAmount", ge=0, json_schema_extra=LENIENT)
+    direction: bool | None = Field(None, alias="Direction", json_schema_extra=LENIENT)
     appendixes: list[str] = Field(default_factory=list, alias="Appendixes",
                                   json_schema_extra=wrapped("Appendix"))
 
@@ -135,7 +149,8 @@ class ResponseFor(Element):
 
     organ_id: Text = Field(None, alias="OrganId")
     code: Text = Field(None, alias="Code")
-    promulgation_date: date | None = Field(None, alias="PromulgationDate")
+    promulgation_date: date | None = Field(None, alias="PromulgationDate",
+                                           json_schema_extra=LENIENT)
     document_id: Text = Field(None, alias="DocumentId")
 
 
@@ -147,7 +162,11 @@ class StaffInfo(Element):
 
 
 class TraceHeader(Element):
-    organ_id: str = Field(alias="OrganId")
+    """One organ's mark on the package: who handled it, and when. Both parts may be missing:
+    relays write malformed TraceHeaders (SPEC §2.1), which `trace_list.py` reads leniently;
+    None means "not written, or not readable", never a guess."""
+
+    organ_id: Text = Field(None, alias="OrganId")
     timestamp: datetime | None = Field(None, alias="Timestamp")
 
 
@@ -159,8 +178,10 @@ class Receiver(Element):
 class BusinessDocumentInfo(Element):
     """What an update (BussinessDocType 2) changes."""
 
-    document_info: int | None = Field(None, alias="DocumentInfo", ge=0, le=1)
-    document_receiver: int | None = Field(None, alias="DocumentReceiver", ge=0, le=1)
+    document_info: int | None = Field(None, alias="DocumentInfo", ge=0, le=1,
+                                      json_schema_extra=LENIENT)
+    document_receiver: int | None = Field(None, alias="DocumentReceiver", ge=0, le=1,
+                                          json_schema_extra=LENIENT)
     receivers: list[Receiver] = Field(default_factory=list, alias="ReceiverList",
                                       json_schema_extra=wrapped("Receiver"))
 
@@ -177,7 +198,7 @@ class Business(Element):
     document_id: Text = Field(None, alias="DocumentId")
     business_doc_type: BusinessType = Field(BusinessType.NEW, alias="BussinessDocType")
     business_doc_reason: Text = Field(None, alias="BussinessDocReason")
-    paper: int | None = Field(None, alias="Paper", ge=0, le=1)
+    paper: int | None = Field(None, alias="Paper", ge=0, le=1, json_schema_extra=LENIENT)
     business_document_info: BusinessDocumentInfo | None = Field(
         None, alias="BussinessDocumentInfo")
     replacements: list[ReplacementInfo] = Field(default_factory=list,
@@ -198,12 +219,13 @@ class DocumentHeader(Element):
     subject: str = Field(alias="Subject", min_length=1)
     content: Text = Field(None, alias="Content")
     signer_info: SignerInfo | None = Field(None, alias="SignerInfo")
-    due_date: date | None = Field(None, alias="DueDate")
+    due_date: date | None = Field(None, alias="DueDate", json_schema_extra=LENIENT)
     to_places: list[str] = Field(default_factory=list, alias="ToPlaces",
                                  json_schema_extra=wrapped("Place"))
     other_info: OtherInfo | None = Field(None, alias="OtherInfo")
     response_for: list[ResponseFor] = Field(default_factory=list, alias="ResponseFor")
-    steering_type: int | None = Field(None, alias="SteeringType", ge=0, le=SMALL_CODE_MAX)
+    steering_type: int | None = Field(None, alias="SteeringType", ge=0, le=SMALL_CODE_MAX,
+                                      json_schema_extra=LENIENT)
     response_for_task: Text = Field(None, alias="ResponseForTask")
     application_type: Text = Field(None, alias="ApplicationType")
 
@@ -216,7 +238,7 @@ class StatusHeader(Element):
     staff_info: StaffInfo | None = Field(None, alias="StaffInfo")
     status_code: StatusCode = Field(alias="StatusCode")
     description: Text = Field(None, alias="Description")
-    timestamp: datetime | None = Field(None, alias="Timestamp")
+    timestamp: datetime | None = Field(None, alias="Timestamp", json_schema_extra=LENIENT)
 
 
 class ManifestReference(Element):

@@ -29,10 +29,12 @@ from gateway.edxml.model import (
     StatusPackage,
     TraceHeader,
 )
+from gateway.edxml.paths import element_path
 from gateway.edxml.reader import ModelReader, qcvn_child, qcvn_children
 from gateway.edxml.rules import Findings, check_document, check_parties, check_status
 from gateway.edxml.scanner import ScanLimits, ScannedAttachment, Scanner
 from gateway.edxml.schema import validate_envelope
+from gateway.edxml.trace_list import read_traces
 from gateway.errors import PackageRejected, Problem
 from gateway.types import AgencyCode, MessageKind
 
@@ -148,7 +150,8 @@ class ParsedPackage:
 
     @property
     def trace_organs(self) -> tuple[str, ...]:
-        return tuple(trace.organ_id for trace in self.model.traces)
+        """The organs named by the TraceHeaders, in order (those without one left out)."""
+        return tuple(trace.organ_id for trace in self.model.traces if trace.organ_id)
 
 
 def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
@@ -200,9 +203,9 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
                                   "EDXML_REQUIRED", "MessageHeader", "element is required")])
     is_status = qcvn_child(message_header, "StatusCode") is not None
     reader = ModelReader()
-    trace_list = qcvn_child(header, "TraceHeaderList")
-    traces = [reader.read(t, TraceHeader) for t in
-              (qcvn_children(trace_list, "TraceHeader") if trace_list is not None else [])]
+    _report_repeated(root, reader)
+    trace_lists = qcvn_children(header, "TraceHeaderList")
+    traces, trace_warnings = read_traces(trace_lists)
     model: DocumentPackage | StatusPackage | None = None
     if is_status:
         status_header = reader.read(message_header, StatusHeader)
@@ -210,10 +213,10 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
             reader.problem("EDXML_STATUS_WITH_BODY", "edXMLBody",
                            "a status package has no edXMLBody")
         if status_header is not None:
-            model = StatusPackage(header=status_header, traces=_present(traces),
+            model = StatusPackage(header=status_header, traces=traces,
                                   signed=_has_signature_value(header))
     else:
-        model = _document(reader, root, header, message_header, trace_list, traces)
+        model = _document(reader, root, header, message_header, trace_lists, traces)
     parties = Findings(strict_lengths)
     check_parties(text_at(message_header, "From", "OrganId"),
                   [] if is_status else [text_at(to, "OrganId") for to in
@@ -228,7 +231,26 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
                 else check_document(model, attachments, today, strict_lengths))
     if findings.errors:
         raise _rejected(findings.errors)
-    return model, parties.warnings + findings.warnings
+    return model, trace_warnings + reader.warnings + parties.warnings + findings.warnings
+
+
+_SINGLE = (("edXMLEnvelope", "edXMLHeader"), ("edXMLEnvelope", "edXMLBody"),
+           ("edXMLHeader", "MessageHeader"), ("edXMLBody", "edXMLManifest"))
+"""(parent, child) pairs where a second child would be ignored by the node but perhaps read
+by a recipient: two headers or two manifests make a package mean two things."""
+
+
+def _report_repeated(root: etree._Element, reader: ModelReader) -> None:
+    parents = {"edXMLEnvelope": qcvn_children(root, "edXMLEnvelope")}
+    for parent_name, child_name in _SINGLE:
+        children: list[etree._Element] = []
+        for parent in parents.get(parent_name, []):
+            found = qcvn_children(parent, child_name)
+            children += found
+            if len(found) > 1:
+                reader.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
+                               f"{child_name} must occur once in {parent_name}")
+        parents[child_name] = children[:1]
 
 
 def _drop_undeclared_attributes(root: etree._Element) -> None:
@@ -256,10 +278,16 @@ def text_at(element: etree._Element | None, *names: str) -> str | None:
 
 
 def _document(reader: ModelReader, root: etree._Element, header: etree._Element,
-              message_header: etree._Element, trace_list: etree._Element | None,
-              traces: list[TraceHeader | None]) -> DocumentPackage | None:
+              message_header: etree._Element, trace_lists: list[etree._Element],
+              traces: list[TraceHeader]) -> DocumentPackage | None:
     document_header = reader.read(message_header, DocumentHeader)
-    business_element = qcvn_child(trace_list, "Bussiness")
+    businesses = [b for trace_list in trace_lists for b in qcvn_children(trace_list,
+                                                                         "Bussiness")]
+    if len(businesses) > 1:  # two business acts: which one the package is is ambiguous
+        reader.problem("EDXML_DUPLICATE_ELEMENT", element_path(businesses[1]),
+                       "Bussiness must occur at most once: it says what the package does "
+                       "(new, revoke, update, replace)")
+    business_element = businesses[0] if businesses else None
     business = reader.read(business_element, Business) if business_element is not None \
         else None
     manifest = qcvn_child(qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody"),
@@ -274,7 +302,7 @@ def _document(reader: ModelReader, root: etree._Element, header: etree._Element,
     if document_header is None or (business_element is not None and business is None):
         return None
     return DocumentPackage(
-        header=document_header, traces=_present(traces), business=business,
+        header=document_header, traces=traces, business=business,
         manifest_version=manifest.get("version") if manifest is not None else None,
         references=_present(references), attachments=_present(attachments),
         signed=_has_signature_value(header))

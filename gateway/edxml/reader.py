@@ -4,7 +4,8 @@ The walk is generic: a model's fields name their elements (aliases), so reading 
 for every part of the package. Each leaf is converted on its own, so a bad value is reported
 at its own element (`MessageHeader/OtherInfo/Priority`) and the rest is still read. Children
 may come in any order; empty optional elements count as absent (real packages carry
-`<ResponseFor><OrganId></OrganId>…`).
+`<ResponseFor><OrganId></OrganId>…`). A bad value in a field marked lenient in the model
+(`model.LENIENT`: DueDate, Priority, …) is a warning and the field is left out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
-from gateway.edxml.model import DATE_FORMAT, TIMESTAMP_FORMAT, VIETNAM, field_type
+from gateway.edxml.model import DATE_FORMAT, TIMESTAMP_FORMAT, VIETNAM, field_type, is_lenient
 from gateway.edxml.namespaces import QCVN_NS
 from gateway.edxml.paths import element_path, local_name
 from gateway.errors import Problem
@@ -38,6 +39,8 @@ def qcvn_child(element: etree._Element | None, name: str) -> etree._Element | No
 
 INVALID = object()
 """What `_value` returns for an element whose problem has already been reported."""
+IGNORED = "EDXML_VALUE_IGNORED"
+"""Warning code: a lenient field's value could not be read and was left out."""
 
 
 class ModelReader:
@@ -45,10 +48,15 @@ class ModelReader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def problem(self, code: str, path: str, message: str) -> None:
         if not any(p.path == path for p in self.problems):
             self.problems.append(Problem(code, path, message))
+
+    def warn(self, code: str, path: str, message: str) -> None:
+        if not any(p.path == path and p.code == code for p in self.warnings):
+            self.warnings.append(Problem(code, path, message, "warning"))
 
     def read(self, element: etree._Element, model: type[M]) -> M | None:
         """The model, or None when a required part is missing or invalid (reported)."""
@@ -80,7 +88,8 @@ class ModelReader:
             if len(found) > 1:
                 self.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
                              f"{alias} must occur at most once")
-            value = self._value(found[0], item_type) if found else None
+            value = self._value(found[0], item_type,
+                                lenient=is_lenient(info.json_schema_extra)) if found else None
             if value is INVALID:
                 failed = True
                 continue
@@ -97,14 +106,26 @@ class ModelReader:
         try:
             return model.model_validate(values)
         except ValidationError as error:
+            refused = False
             for detail in error.errors():
-                field = model.model_fields.get(str(detail["loc"][0])) if detail["loc"] else None
+                name = str(detail["loc"][0]) if detail["loc"] else ""
+                field = model.model_fields.get(name)
                 alias = (field.alias if field else None) or ".".join(map(str, detail["loc"]))
-                self.problem("EDXML_VALUE", f"{base}/{alias}", detail["msg"])
-            return None
+                if field is not None and is_lenient(field.json_schema_extra):
+                    self.warn(IGNORED, f"{base}/{alias}",
+                              f"{values.get(name)!r} is out of range ({detail['msg']}); the "
+                              "value is ignored")
+                    values.pop(name, None)
+                else:
+                    self.problem("EDXML_VALUE", f"{base}/{alias}", detail["msg"])
+                    refused = True
+            if refused:
+                return None
+            return model.model_validate(values)  # only lenient values were out of range
 
-    def _value(self, element: etree._Element, kind: type) -> Any:
-        """The converted value, None when empty, INVALID when a problem was reported."""
+    def _value(self, element: etree._Element, kind: type, *, lenient: bool = False) -> Any:
+        """The converted value, None when empty (or, for a lenient field, unreadable: a
+        warning says so), INVALID when a problem was reported."""
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             read = self.read(element, kind)
             return INVALID if read is None else read
@@ -118,6 +139,11 @@ class ModelReader:
         try:
             return convert(text, kind)
         except ValueError as error:
+            if lenient:
+                self.warn(IGNORED, element_path(element),
+                          f"{text[:60]!r} is not {error}; the value is ignored (nothing is "
+                          "routed on it)")
+                return None
             self.problem("EDXML_VALUE", element_path(element),
                          f"{text[:60]!r} is not {error}")
             return INVALID

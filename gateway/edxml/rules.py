@@ -1,14 +1,16 @@
 """Rules an XSD cannot express (SPEC §2.1–2.3): pairing, uniqueness, dates, codes, lengths.
 
 Structure and type errors are errors; length limits are warnings unless the node runs in
-strict mode, because real traffic exceeds some of them (long Website values).
+strict mode, because real traffic exceeds some of them (long Website values). TraceHeaders are
+the relays' and are checked, as warnings only, in `trace_list.py`. Each rule's decision, and
+why, is in README "Real-traffic decisions".
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from gateway.codes import is_standard_shape, is_valid_code
@@ -31,6 +33,9 @@ ORGANIZATION_ALIASES = {"organ_name": "OrganName", "organ_add": "OrganAdd",
 UNZIPPED_TYPES = frozenset({".pdf", ".doc", ".docx", ".xls", ".zip"})
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DOCUMENT_ID = re.compile(r"(?P<organ>[^,]+),(?P<date>[0-9]{4}/[0-9]{2}/[0-9]{2}),(?P<code>.+/.+)")
+FUTURE_DATE_TOLERANCE = timedelta(days=1)
+"""A PromulgationDate up to one day ahead of today in Vietnam is a sender's clock or time zone
+a few hours ahead (a warning); later than that, the date is wrong (an error)."""
 
 
 class Findings:
@@ -87,16 +92,13 @@ def check_document(package: DocumentPackage, attachments: list[ScannedAttachment
                         "MessageHeader/OtherInfo/TyperNotation")
     for index, place in enumerate(header.to_places, start=1):
         findings.length(place, 150, f"MessageHeader/ToPlaces/Place[{index}]")
-    if header.promulgation_info.promulgation_date > today:
-        findings.error("EDXML_FUTURE_DATE", "MessageHeader/PromulgationInfo/PromulgationDate",
-                       f"{header.promulgation_info.promulgation_date:%Y/%m/%d} is in the future")
+    _promulgation_date(findings, header.promulgation_info.promulgation_date, today)
     if not (_UUID.fullmatch(header.document_id) or _DOCUMENT_ID.fullmatch(header.document_id)):
         findings.warn("EDXML_DOCUMENT_ID_SHAPE", "MessageHeader/DocumentId",
                       "expected '<From OrganId>,<yyyy/MM/dd>,<number>/<notation>' or a UUID")
     for index, response in enumerate(header.response_for, start=1):
         findings.code(response.organ_id, f"MessageHeader/ResponseFor[{index}]/OrganId",
                       required=False)
-    _traces(findings, package)
     _business(findings, package)
     _pairing(findings, package, attachments)
     return findings
@@ -132,7 +134,6 @@ def check_status(package: StatusPackage, attachments: list[ScannedAttachment],
     if attachments:
         findings.error("EDXML_STATUS_WITH_BODY", "AttachmentEncoded",
                        "a status package carries no attachments")
-    _traces(findings, package)
     return findings
 
 
@@ -142,10 +143,14 @@ def _lengths(findings: Findings, organization: Organization, path: str) -> None:
                         f"{path}/{ORGANIZATION_ALIASES[field]}")
 
 
-def _traces(findings: Findings, package: DocumentPackage | StatusPackage) -> None:
-    for index, trace in enumerate(package.traces, start=1):
-        findings.code(trace.organ_id, f"TraceHeaderList/TraceHeader[{index}]/OrganId",
-                      required=False)
+def _promulgation_date(findings: Findings, promulgated: date, today: date) -> None:
+    path = "MessageHeader/PromulgationInfo/PromulgationDate"
+    if promulgated > today + FUTURE_DATE_TOLERANCE:
+        findings.error("EDXML_FUTURE_DATE", path, f"{promulgated:%Y/%m/%d} is in the future")
+    elif promulgated > today:
+        findings.warn("EDXML_FUTURE_DATE", path,
+                      f"{promulgated:%Y/%m/%d} is tomorrow in Vietnam ({today:%Y/%m/%d} "
+                      "today): tolerated as a sender's clock or time zone a few hours ahead")
 
 
 def _business(findings: Findings, package: DocumentPackage) -> None:

@@ -54,6 +54,8 @@ class _SpliceFinder:
         self._parser.EndElementHandler = self._end
         self._scopes: list[dict[str, str]] = [{}]
         self._path: list[str] = []
+        self._starts: list[int] = []
+        """Offset just past each open element's start tag."""
         self.after_trace: int | None = None
         self.list_start: tuple[int, int, str] | None = None
         """(offset of `<`, offset past the start tag, qualified name) of TraceHeaderList."""
@@ -69,15 +71,23 @@ class _SpliceFinder:
         self._scopes.append(scope)
         prefix, _, local = qname.rpartition(":")
         self._path.append(local if scope.get(prefix) == QCVN_NS else "")
+        at = self._parser.CurrentByteIndex
+        self._starts.append(end_of_tag(self._data, at))
         if tuple(self._path) == (*_HEADER_PATH, "TraceHeaderList"):
-            at = self._parser.CurrentByteIndex
-            self.list_start = (at, end_of_tag(self._data, at), qname)
+            self.list_start = (at, self._starts[-1], qname)
 
     def _end(self, _qname: str) -> None:
         path = tuple(self._path)
         self._path.pop()
         self._scopes.pop()
-        end = end_of_tag(self._data, self._parser.CurrentByteIndex)
+        after_start = self._starts.pop()
+        if self._data[after_start - 2:after_start] == b"/>":
+            # An empty-element tag (`<TraceHeader/>`, written by relays): expat reports its
+            # end past the tag, at the next token; reading a tag from there would splice
+            # into whatever follows.
+            end = after_start
+        else:
+            end = end_of_tag(self._data, self._parser.CurrentByteIndex)
         if path == (*_HEADER_PATH, "TraceHeaderList", "TraceHeader"):
             self.after_trace = end
         elif path == (*_HEADER_PATH, "MessageHeader"):

@@ -16,6 +16,7 @@ from gateway.agencies import is_closed
 from gateway.business import BusinessAct
 from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType, StatusPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
+from gateway.edxml.trace_list import sender_trace
 from gateway.errors import (
     DuplicatePackage,
     GatewayError,
@@ -206,13 +207,16 @@ class SubmitPackage:
 
 def signing_time(package: ParsedPackage, received: datetime | None = None,
                  tolerance: timedelta = timedelta(days=7)) -> datetime:
-    """When the sender signed: its own (first) TraceHeader's timestamp (SPEC §2.1).
+    """When the sender signed: its own TraceHeader's timestamp (SPEC §2.1; which TraceHeader
+    is the sender's: `trace_list.sender_trace`, never one without an OrganId). Without one
+    that can be read, the check is made at receipt.
 
     That time is the sender's claim, so a certificate that has expired or was revoked could
     be made to look valid by backdating it: a claim older than `tolerance` before receipt,
     or later than receipt, is not believed and the check is made at receipt instead."""
     received = received or datetime.now(UTC)
-    claimed = package.model.traces[0].timestamp if package.model.traces else None
+    trace = sender_trace(package.model.traces, package.from_code)
+    claimed = trace.timestamp if trace is not None else None
     if claimed is None or not received - tolerance <= claimed <= received + CLOCK_SKEW:
         return received
     return claimed
