@@ -18,6 +18,7 @@ The catalogue is the contract with agency software: codes never change meaning. 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -33,6 +34,37 @@ class Problem:
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "path": self.path, "message": self.message,
                 "severity": self.severity}
+
+
+MAX_PROBLEMS_PER_CODE = 20
+MAX_PROBLEMS = 200
+MAX_PROBLEM_BYTES = 64 << 10
+
+
+def bounded(problems: Sequence[Problem], per_code: int = MAX_PROBLEMS_PER_CODE,
+            total: int = MAX_PROBLEMS, budget: int = MAX_PROBLEM_BYTES) -> tuple[Problem, ...]:
+    """What is kept, stored and answered of a package's problems: at most `per_code` of one
+    code and severity, then one "N more like this"; at most `total` and about `budget`
+    bytes in all. A package of half a million identical defects must not become half a
+    million stored warnings (issue #9); errors come before warnings."""
+    ordered = sorted(problems, key=lambda p: p.severity != "error")
+    kept: list[Problem] = []
+    omitted: dict[tuple[str, str], tuple[Problem, int]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    used = 0
+    for problem in ordered:
+        key = (problem.code, problem.severity)
+        seen[key] = seen.get(key, 0) + 1
+        size = len(problem.path) + len(problem.message) + len(problem.code) + 40
+        if seen[key] > per_code or len(kept) >= total or used + size > budget:
+            first, count = omitted.get(key, (problem, 0))
+            omitted[key] = (first, count + 1)
+            continue
+        kept.append(problem)
+        used += size
+    kept += [Problem(code, first.path, f"+{count} more like this", severity)
+             for (code, severity), (first, count) in omitted.items()]
+    return tuple(kept)
 
 
 @dataclass

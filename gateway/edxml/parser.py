@@ -35,7 +35,7 @@ from gateway.edxml.rules import Findings, check_document, check_parties, check_s
 from gateway.edxml.scanner import ScanLimits, ScannedAttachment, Scanner
 from gateway.edxml.schema import validate_envelope
 from gateway.edxml.trace_list import read_traces
-from gateway.errors import PackageRejected, Problem
+from gateway.errors import PackageRejected, Problem, bounded
 from gateway.types import AgencyCode, MessageKind
 
 
@@ -183,7 +183,7 @@ def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
         if not keep_attachments:
             for attachment in scan.attachments:
                 attachment.discard()
-        return ParsedPackage(model, tuple(scan.attachments), tuple(scan.warnings + warnings))
+        return ParsedPackage(model, tuple(scan.attachments), bounded(scan.warnings + warnings))
     finally:
         if scratch is not None and not keep_attachments:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -332,4 +332,5 @@ def _rejected(problems: list[Problem]) -> PackageRejected:
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return PackageRejected(f"{first.path}: {first.message}{more}",
-                           desc_vi="Goi tin khong dung chuan edXML", problems=problems)
+                           desc_vi="Goi tin khong dung chuan edXML",
+                           problems=list(bounded(problems)))

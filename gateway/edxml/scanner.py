@@ -39,6 +39,11 @@ class ScanLimits:
     max_envelope_bytes: int = 8 << 20
     max_elements: int = 100_000
     max_attachments: int = 500
+    max_name_chars: int = 200
+    """Longest element or attribute name: edXML's longest is 25 characters; libxml2's
+    recover mode builds a broken tree from names of tens of thousands (issue #9)."""
+    max_attributes: int = 10_000
+    """Attributes in the whole package: real packages carry a few dozen."""
 
 
 @dataclass
@@ -113,6 +118,8 @@ class Scanner:
         self.attachments: list[ScannedAttachment] = []
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
+        self._attributes = 0
+        self._attachment_blocks = 0
 
     # -- driving -------------------------------------------------------------------------
 
@@ -181,6 +188,7 @@ class Scanner:
         if len(self._path) >= self._limits.max_depth:
             raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
                                    f"elements nested deeper than {self._limits.max_depth}"))
+        self._check_names(qname, attributes)
         scope = self._scope(attributes)
         namespace, local = self._resolve(qname, scope, element=True)
         self._check_attributes(attributes, scope)
@@ -218,7 +226,13 @@ class Scanner:
                 raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope",
                                        "edXMLEnvelope occurs twice"))
             self._envelope_start = offset
-        elif local != "AttachmentEncoded":
+        elif local == "AttachmentEncoded":
+            # One block only: with two, the node and a recipient could each read another one.
+            if self._attachment_blocks:
+                raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", "AttachmentEncoded",
+                                       "AttachmentEncoded occurs twice"))
+            self._attachment_blocks += 1
+        else:
             raise _Refusal(Problem("EDXML_SCHEMA", _short(local),
                                    f"unexpected element {_short(local)} under edXML"))
 
@@ -318,6 +332,18 @@ class Scanner:
                                        f"element prefix {_short(prefix)!r} is not declared"))
             return "", local
         return scope.get(prefix, "") if prefix or element else "", local
+
+    def _check_names(self, qname: str, attributes: dict[str, str]) -> None:
+        limit = self._limits.max_name_chars
+        for name in (qname, *attributes):
+            if len(name) > limit:
+                raise _Refusal(Problem("XML_NAME_TOO_LONG", self._where(),
+                                       f"a name of {len(name)} characters ({_short(name)!r}); "
+                                       f"names are at most {limit}"))
+        self._attributes += len(attributes)
+        if self._attributes > self._limits.max_attributes:
+            raise _Refusal(Problem("XML_TOO_MANY_ATTRIBUTES", self._where(),
+                                   f"more than {self._limits.max_attributes} attributes"))
 
     def _check_attributes(self, attributes: dict[str, str], scope: dict[str, str]) -> None:
         for name in attributes:
