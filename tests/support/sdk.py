@@ -106,7 +106,9 @@ class StickySdkClient:
                    body: bytes = b"{}", content_type: str = "application/json",
                    method: str = "POST") -> httpx.Response:
         request = self._http.build_request(method, f"{self._prefix}/{operation}", content=body)
+        host = request.headers["Host"]
         request.headers = httpx.Headers(self._signed(params or {}, content_type))
+        request.headers["Host"] = host
         request.headers["Content-Length"] = str(len(body))
         return await self._http.send(request)
 
