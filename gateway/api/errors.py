@@ -62,7 +62,7 @@ def is_vxp(request: Request) -> bool:
     return request.url.path.startswith("/vxp")
 
 
-async def handle_gateway_error(request: Request, error: Exception) -> JSONResponse:
+async def handle_gateway_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, GatewayError)
     log.info("refused %s %s: %s %s", request.method, request.url.path, error.code, error.detail)
     if is_vxp(request):
@@ -70,7 +70,7 @@ async def handle_gateway_error(request: Request, error: Exception) -> JSONRespon
     return problem_response(error)
 
 
-async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
+async def handle_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     details = "; ".join(f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}"
                         for e in error.errors())

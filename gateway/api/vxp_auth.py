@@ -68,6 +68,11 @@ def _request_values(headers: Headers) -> dict[str, list[bytes]]:
     return values
 
 
+def _first(values: dict[str, list[bytes]], name: str) -> bytes | None:
+    found = values.get(name)
+    return found[0] if found else None
+
+
 def _text(raw: bytes | None) -> str | None:
     """A header value as the client meant it: UTF-8 (what clients that authenticate send);
     bytes that are not UTF-8 are kept as Latin-1 so they can still be compared and refused."""
@@ -94,9 +99,9 @@ ANY_TYPE_OPERATIONS = frozenset({"downloadEdoc", "getEdoc"})
 async def authenticate(headers: Headers, store: Store, settings: Settings,
                        operation: str = "") -> VxpCall:
     values = _request_values(headers)
-    system_id = _text((values.get("xroadvnpt-systemid") or [None])[0])
-    sign_header = (values.get("xroadvnpt-sign-header") or [None])[0]
-    mac = (values.get("xroadvnpt-hash-header") or [None])[0]
+    system_id = _text(_first(values, "xroadvnpt-systemid"))
+    sign_header = _first(values, "xroadvnpt-sign-header")
+    mac = _first(values, "xroadvnpt-hash-header")
     if not system_id or sign_header is None or not mac:
         raise AuthenticationFailed("XroadVnpt-systemid, XroadVnpt-sign-header and "
                                    "XroadVnpt-hash-header are required",
