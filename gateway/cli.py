@@ -54,9 +54,7 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool) -> None:
     """Run the gateway (HTTP API, relay and consumers) until interrupted."""
-    import uvicorn
-
-    from gateway.api.app import create_app
+    from gateway.api.server import serve as serve_http
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
                                                    "%(message)s")
@@ -65,7 +63,7 @@ def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool
         run_migrations(settings.resolved_database_url)
     if demo:
         _ensure_demo(settings, host, port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    serve_http(settings, host, port)
 
 
 def _ensure_demo(settings: Settings, host: str, port: int) -> None:

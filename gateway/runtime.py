@@ -29,6 +29,7 @@ from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
 from gateway.types import Broker, BrokerEnvelope, BrokerHandler, RouteKind
+from gateway.upload_slots import UploadSlots
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Runtime:
         self.submit = SubmitPackage(settings, self.store, self.payloads,
                                     PackageVerifier(self.trust), on_accepted)
         self.inbox = Inbox(settings, self.store, self.payloads)
+        self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -44,6 +44,22 @@ class Settings(BaseSettings):
     secret_key: str = ""
     """Fernet key that encrypts system secrets at rest; generated into the data dir if empty."""
     max_package_bytes: Annotated[int, Field(gt=0)] = 104_857_600
+    max_json_body_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    """Largest JSON request body (acknowledgements, operator actions): read only after the
+    caller is authenticated, refused with 413 from its Content-Length or while streaming."""
+    max_header_bytes: Annotated[int, Field(ge=4096)] = 65_536
+    """Request line and header fields together; more is refused with 431 before the parser
+    buffers it (the SDK's sign-header repeats every XroadVnpt header: give it room)."""
+    max_header_count: Annotated[int, Field(ge=16)] = 100
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """A connection must deliver a complete request head this long after it opened (or after
+    the first byte of a further request on a kept-alive connection): slowloris guard."""
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """A request body on which no byte arrives for this long, while the node waits for it, is
+    dropped (408) and its connection closed."""
+    max_uploads_per_system: Annotated[int, Field(ge=1)] = 4
+    """Package bodies one system may be sending at once, per process; more get 429 (/vxp:
+    FAIL 28) and retry later."""
     max_unzipped_bytes: Annotated[int, Field(gt=0)] = 536_870_912
     """Largest file served unzipped from a zipped attachment (zip-bomb guard)."""
     strict_lengths: bool = False

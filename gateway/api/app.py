@@ -17,6 +17,7 @@ from gateway.api.errors import (
     handle_unexpected_error,
     handle_validation_error,
 )
+from gateway.api.limits import BodyGuard
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vxp.router)
     app.include_router(rest.router)
     app.include_router(operator_api.router)
+    app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
     return app
