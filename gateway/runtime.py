@@ -21,6 +21,7 @@ from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
 from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
+from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.services.inbox import Inbox, InboxDeliverer
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def build_store(settings: Settings) -> SqlStore:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings.data_dir)
     return SqlStore(create_engine(settings.resolved_database_url),
                     SecretBox.from_settings(settings.secret_key, settings.data_dir))
 

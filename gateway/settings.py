@@ -30,6 +30,9 @@ class Settings(BaseSettings):
                                       extra="ignore")
 
     data_dir: Path = Path("lienthong-data")
+    """Made absolute against the working directory when the settings are read, so every
+    message names the real place; commands that only use an existing node refuse to run when
+    it is missing (`gateway.datadir`) instead of starting an empty one."""
     database_url: str = ""
     """Empty means a SQLite file in the data directory (the embedded default)."""
     broker_url: str = EMBEDDED
@@ -113,6 +116,11 @@ class Settings(BaseSettings):
     """For fault tests only: names of points (`gateway.faults`) at which the process pauses
     for good so that a test can kill it with SIGKILL there. Never set in a real deployment.
     Read as a JSON list or as comma-separated names."""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
     @field_validator("environment")
     @classmethod
