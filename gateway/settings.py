@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     max_uploads_per_system: Annotated[int, Field(ge=1)] = 4
     """Package bodies one system may be sending at once, per process; more get 429 (/vxp:
     FAIL 28) and retry later."""
+    metrics_token: str = ""
+    """When set, `/metrics` needs `Authorization: Bearer <token>`."""
+    metrics_bind: str = ""
+    """`host:port` of a separate listener for `/metrics` (`lienthong serve` opens it); when
+    set, the main listener does not serve `/metrics` and this one serves nothing else."""
     max_unzipped_bytes: Annotated[int, Field(gt=0)] = 536_870_912
     """Largest file served unzipped from a zipped attachment (zip-bomb guard)."""
     strict_lengths: bool = False
@@ -122,6 +127,13 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            metrics_address(value)
+        return value
+
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: str) -> str:
@@ -168,6 +180,15 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+
+def metrics_address(bind: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9100` for IPv6) → (host, port); a bad value stops the node."""
+    host, sep, port = bind.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"LIENTHONG_METRICS_BIND must be host:port, not {bind!r}")
+    return host, int(port)
 
 
 def load_settings(**overrides: object) -> Settings:
