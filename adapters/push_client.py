@@ -29,11 +29,14 @@ class PushResult:
     detail: str
 
 
-def _sha256(chunks: Callable[[], Iterator[bytes]]) -> hashlib._Hash:
+def _sha256(chunks: Callable[[], Iterator[bytes]]) -> tuple[hashlib._Hash, int]:
+    """Digest and size of the body, in one pass."""
     digest = hashlib.sha256()
+    size = 0
     for chunk in chunks():
         digest.update(chunk)
-    return digest
+        size += len(chunk)
+    return digest, size
 
 
 class PushClient:
@@ -47,10 +50,14 @@ class PushClient:
                    headers: dict[str, str]) -> PushResult:
         """POST the body `chunks()` yields (called twice: once to hash, in a thread, once to
         send, so a 100 MiB package is never held whole). Any 2xx is delivered; the rest is a
-        failure."""
-        digest = await asyncio.to_thread(_sha256, chunks)
+        failure.
+
+        The body is streamed with a `Content-Length` (known from the first pass), never
+        chunked: a receiver that reads Content-Length bytes, as plain HTTP servers and
+        frameworks do, read 0 bytes of a chunked push and still answered 200."""
+        digest, size = await asyncio.to_thread(_sha256, chunks)
         timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        signed = {**headers, "X-Lienthong-Timestamp": timestamp,
+        signed = {**headers, "Content-Length": str(size), "X-Lienthong-Timestamp": timestamp,
                   "X-Lienthong-Content-SHA256": digest.hexdigest(),
                   "X-Lienthong-Signature": push_signature(
                       secret, timestamp, headers["X-Lienthong-Delivery-Id"], digest.hexdigest())}

@@ -152,7 +152,9 @@ def node_env(settings: Settings) -> dict[str, str]:
     env |= {"LIENTHONG_DATA_DIR": str(settings.data_dir),
             "LIENTHONG_SECRET_KEY": settings.secret_key,
             "LIENTHONG_BROKER_URL": settings.broker_url,
-            "LIENTHONG_BROKER_NAMESPACE": settings.broker_namespace}
+            "LIENTHONG_BROKER_NAMESPACE": settings.broker_namespace,
+            # C concurrent clients of one system: the per-system upload cap would throttle it
+            "LIENTHONG_MAX_UPLOADS_PER_SYSTEM": "1000"}
     if settings.database_url:
         env["LIENTHONG_DATABASE_URL"] = settings.database_url
     return env

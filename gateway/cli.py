@@ -18,6 +18,7 @@ from gateway.cli_operators import operators
 from gateway.cli_signatures import sign, verify  # noqa: F401  (adds `edxml sign|verify`)
 from gateway.cli_support import run_with_store
 from gateway.cli_trust import trust
+from gateway.datadir import ensure_data_dir
 from gateway.errors import GatewayError
 from gateway.records import AgencyRecord
 from gateway.services.directory import add_system, read_agency_file
@@ -39,8 +40,8 @@ def main(context: click.Context) -> None:
 @main.command()
 @click.pass_obj
 def migrate(settings: Settings) -> None:
-    """Create or upgrade the database schema."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Create or upgrade the database schema (and the data directory, owner-only)."""
+    ensure_data_dir(settings.data_dir)
     run_migrations(settings.resolved_database_url)
     click.echo("database is at the latest schema")
 
@@ -54,18 +55,16 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool) -> None:
     """Run the gateway (HTTP API, relay and consumers) until interrupted."""
-    import uvicorn
-
-    from gateway.api.app import create_app
+    from gateway.api.server import serve as serve_http
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
                                                    "%(message)s")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings.data_dir)
     if not no_migrate:
         run_migrations(settings.resolved_database_url)
     if demo:
         _ensure_demo(settings, host, port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    serve_http(settings, host, port)
 
 
 def _ensure_demo(settings: Settings, host: str, port: int) -> None:

@@ -5,6 +5,11 @@
      ├─ PermissionDenied         authenticated, but not allowed to do this      (403, 19)
      ├─ PackageRejected          the package itself is wrong; carries Problems  (422, 22/10)
      ├─ PackageTooLarge          over LIENTHONG_MAX_PACKAGE_BYTES               (413, 10)
+     ├─ UnsupportedMediaType     a package body with a Content-Type it cannot be (415, 10)
+     ├─ RequestTooLarge          a JSON body over LIENTHONG_MAX_JSON_BODY_BYTES (413, 27)
+     ├─ HeadersTooLarge          request head over LIENTHONG_MAX_HEADER_*       (431, 27)
+     ├─ RequestTimeout           head or body not received in time             (408, 27)
+     ├─ TooManyUploads           over LIENTHONG_MAX_UPLOADS_PER_SYSTEM         (429, 28)
      ├─ RecipientUnknown         no local system serves it and no route covers  (422, 18)
      ├─ DuplicatePackage         same DocumentId from the same sender           (409, 24)
      ├─ NotFound                 unknown id, or one the caller may not see      (404, 26)
@@ -85,6 +90,11 @@ class GatewayError(Exception):
         super().__init__(self.detail)
 
     @property
+    def response_headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides its body (e.g. `Retry-After`)."""
+        return {}
+
+    @property
     def error_desc(self) -> str:
         """ErrorDesc as the SDKs print it: Vietnamese then English, ASCII only. It is all an
         SDK user ever sees, so a refused package names every error (warnings only when there
@@ -142,6 +152,35 @@ class PackageRejected(GatewayError):
 
 class PackageTooLarge(GatewayError):
     code, http_status, vxp_code, title = "PACKAGE_TOO_LARGE", 413, "10", "Package too large"
+
+
+class UnsupportedMediaType(GatewayError):
+    code, http_status, vxp_code, title = ("UNSUPPORTED_MEDIA_TYPE", 415, "10",
+                                          "Unsupported media type")
+
+
+class RequestTooLarge(GatewayError):
+    code, http_status, vxp_code, title = "REQUEST_TOO_LARGE", 413, "27", "Request too large"
+
+
+class HeadersTooLarge(GatewayError):
+    code, http_status, vxp_code, title = ("HEADERS_TOO_LARGE", 431, "27",
+                                          "Request header fields too large")
+
+
+class RequestTimeout(GatewayError):
+    code, http_status, vxp_code, title = "REQUEST_TIMEOUT", 408, "27", "Request timeout"
+
+
+class TooManyUploads(GatewayError):
+    """Throttling, not a verdict on the package: the client should send it again later."""
+
+    code, http_status, vxp_code, title = "TOO_MANY_UPLOADS", 429, "28", "Too many uploads"
+    retry_after_seconds = 5
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class BodyIntegrityFailed(GatewayError):

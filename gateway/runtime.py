@@ -22,6 +22,7 @@ from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
 from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
+from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.services.inbox import Inbox, InboxDeliverer
@@ -30,12 +31,13 @@ from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
 from gateway.types import Broker, BrokerEnvelope, BrokerHandler, RouteKind
+from gateway.upload_slots import UploadSlots
 
 log = logging.getLogger(__name__)
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings.data_dir)
     return SecretBox.from_settings(settings.secret_key, settings.data_dir)
 
 
@@ -83,6 +85,7 @@ class Runtime:
         self.submit = SubmitPackage(settings, self.store, self.payloads,
                                     PackageVerifier(self.trust), on_accepted)
         self.inbox = Inbox(settings, self.store, self.payloads)
+        self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
                                       extra="ignore")
 
     data_dir: Path = Path("lienthong-data")
+    """Made absolute against the working directory when the settings are read, so every
+    message names the real place; commands that only use an existing node refuse to run when
+    it is missing (`gateway.datadir`) instead of starting an empty one."""
     database_url: str = ""
     """Empty means a SQLite file in the data directory (the embedded default)."""
     broker_url: str = EMBEDDED
@@ -44,6 +47,27 @@ class Settings(BaseSettings):
     secret_key: str = ""
     """Fernet key that encrypts system secrets at rest; generated into the data dir if empty."""
     max_package_bytes: Annotated[int, Field(gt=0)] = 104_857_600
+    max_json_body_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    """Largest JSON request body (acknowledgements, operator actions): read only after the
+    caller is authenticated, refused with 413 from its Content-Length or while streaming."""
+    max_header_bytes: Annotated[int, Field(ge=4096)] = 65_536
+    """Request line and header fields together; more is refused with 431 before the parser
+    buffers it (the SDK's sign-header repeats every XroadVnpt header: give it room)."""
+    max_header_count: Annotated[int, Field(ge=16)] = 100
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """A connection must deliver a complete request head this long after it opened (or after
+    the first byte of a further request on a kept-alive connection): slowloris guard."""
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """A request body on which no byte arrives for this long, while the node waits for it, is
+    dropped (408) and its connection closed."""
+    max_uploads_per_system: Annotated[int, Field(ge=1)] = 4
+    """Package bodies one system may be sending at once, per process; more get 429 (/vxp:
+    FAIL 28) and retry later."""
+    metrics_token: str = ""
+    """When set, `/metrics` needs `Authorization: Bearer <token>`."""
+    metrics_bind: str = ""
+    """`host:port` of a separate listener for `/metrics` (`lienthong serve` opens it); when
+    set, the main listener does not serve `/metrics` and this one serves nothing else."""
     max_unzipped_bytes: Annotated[int, Field(gt=0)] = 536_870_912
     """Largest file served unzipped from a zipped attachment (zip-bomb guard)."""
     strict_lengths: bool = False
@@ -101,6 +125,18 @@ class Settings(BaseSettings):
     for good so that a test can kill it with SIGKILL there. Never set in a real deployment.
     Read as a JSON list or as comma-separated names."""
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            metrics_address(value)
+        return value
+
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: str) -> str:
@@ -147,6 +183,15 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+
+def metrics_address(bind: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9100` for IPv6) → (host, port); a bad value stops the node."""
+    host, sep, port = bind.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"LIENTHONG_METRICS_BIND must be host:port, not {bind!r}")
+    return host, int(port)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
+from adapters.db.engine import create_private_sqlite_file
 
 SCRIPT_LOCATION = Path(migrations.__file__).parent
 
@@ -26,6 +27,7 @@ def migrate(url: str, revision: str = "head") -> None:
     """Bring the database to `revision`. env.py runs its own event loop, which cannot nest in
     a running one, so under a running loop the work goes to a thread (and blocks: migrating is
     a step of its own, nothing else should run meanwhile)."""
+    create_private_sqlite_file(url)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -17,9 +17,11 @@ from gateway.api.errors import (
     handle_unexpected_error,
     handle_validation_error,
 )
+from gateway.api.limits import BodyGuard
+from gateway.api.listeners import MetricsListener
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, load_settings, metrics_address
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,4 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vxp_directory.router)
     app.include_router(rest.router)
     app.include_router(operator_api.router)
+    app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
+    if settings.metrics_bind:
+        app.add_middleware(MetricsListener, metrics_port=metrics_address(settings.metrics_bind)[1])
     return app

@@ -26,7 +26,7 @@ def problem_response(error: GatewayError) -> JSONResponse:
     if error.problems:
         body["errors"] = [p.as_dict() for p in error.problems]
     body.update(error.extra)
-    return JSONResponse(body, status_code=error.http_status,
+    return JSONResponse(body, status_code=error.http_status, headers=error.response_headers,
                         media_type="application/problem+json")
 
 
@@ -41,7 +41,7 @@ def vxp_response(error: GatewayError, operation: str) -> Response:
     the operation's SDK method reads (`vxp_answers`), or the SDK hides the refusal."""
     if operation in RAW_DOWNLOADS:
         return Response(status_code=error.http_status, headers={
-            "X-Lienthong-Error-Code": error.vxp_code,
+            **error.response_headers, "X-Lienthong-Error-Code": error.vxp_code,
             "X-Lienthong-Error": header_safe(error.error_desc)})
     body: dict[str, object] = {"status": "FAIL", "ErrorCode": error.vxp_code,
                                "ErrorDesc": error.error_desc, **fail_fields(operation)}
@@ -50,7 +50,7 @@ def vxp_response(error: GatewayError, operation: str) -> Response:
     if "messageId" in error.extra and "DocId" in body:
         body["DocId"] = error.extra["messageId"]
     status = 503 if isinstance(error, ServiceUnavailable) else 200
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=error.response_headers)
 
 
 def header_safe(text: str, limit: int = 1000) -> str:

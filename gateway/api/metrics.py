@@ -1,11 +1,20 @@
-"""`/metrics` in the Prometheus text format: what operators alert on (SPEC §4.3)."""
+"""`/metrics` in the Prometheus text format: what operators alert on (SPEC §4.3).
+
+Open by default (as Prometheus expects); `LIENTHONG_METRICS_TOKEN` makes it require
+`Authorization: Bearer <token>`, and `LIENTHONG_METRICS_BIND` moves it to a listener of its
+own (`gateway.api.listeners`). The figures reveal traffic volumes per state: protect them
+where the API listener is reachable from outside.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from gateway.api.deps import RuntimeDep
+from gateway.errors import AuthenticationFailed
 
 router = APIRouter(tags=["health"])
 
@@ -28,8 +37,20 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(escaped) + "}"
 
 
+def check_metrics_token(request: Request, token: str) -> None:
+    """Constant-time bearer check; nothing to check when no token is configured."""
+    if not token:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        raise AuthenticationFailed("/metrics needs 'Authorization: Bearer <token>' "
+                                   "(LIENTHONG_METRICS_TOKEN)")
+
+
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+async def metrics(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+    check_metrics_token(request, runtime.settings.metrics_token)
     lines: list[str] = []
     for name, series in (await runtime.store.metrics(
             runtime.settings.stuck_thresholds)).items():

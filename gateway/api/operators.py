@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import RuntimeDep
+from gateway.api.json_body import json_body_doc, read_json
 from gateway.api.pagination import next_cursor, parse_cursor
 from gateway.errors import AuthenticationFailed
 from gateway.operators import (
@@ -322,11 +323,14 @@ async def show_message(message_id: str, runtime: RuntimeDep, _operator: Reader) 
                     for d in detail.deliveries])
 
 
-@router.post("/replay", response_model=ReplayOut, response_model_exclude_none=True)
-async def replay(body: ReplayIn, runtime: RuntimeDep, operator: Replayer) -> ReplayOut:
+@router.post("/replay", response_model=ReplayOut, response_model_exclude_none=True,
+             openapi_extra=json_body_doc(ReplayIn))
+async def replay(request: Request, runtime: RuntimeDep, operator: Replayer) -> ReplayOut:
     """Queue dead or stuck deliveries again, under their original message and delivery ids.
     A dry run (the default) lists exactly what would be re-sent and changes nothing.
-    Deliveries already in the recipient's inbox, or finished, are skipped with the reason."""
+    Deliveries already in the recipient's inbox, or finished, are skipped with the reason.
+    Body: `ReplayIn`, read only once the operator is authenticated and allowed."""
+    body = await read_json(request, ReplayIn, runtime.settings.max_json_body_bytes)
     selection = Selection(
         delivery_ids=tuple(body.delivery_ids or ()), message_id=body.message_id,
         filter=message_filter(runtime, **body.filter.model_dump()) if body.filter else None)
@@ -340,10 +344,13 @@ async def replay(body: ReplayIn, runtime: RuntimeDep, operator: Replayer) -> Rep
                      skipped=skipped)
 
 
-@router.post("/cancel", response_model=CancelOut, response_model_exclude_none=True)
-async def cancel(body: CancelIn, runtime: RuntimeDep, operator: Canceller) -> CancelOut:
+@router.post("/cancel", response_model=CancelOut, response_model_exclude_none=True,
+             openapi_extra=json_body_doc(CancelIn))
+async def cancel(request: Request, runtime: RuntimeDep, operator: Canceller) -> CancelOut:
     """Cancel deliveries that are not finished (`done`, `forwarded` and `cancelled` ones are
-    skipped), with the reason in their timeline."""
+    skipped), with the reason in their timeline. Body: `CancelIn`, read only once the
+    operator is authenticated and allowed."""
+    body = await read_json(request, CancelIn, runtime.settings.max_json_body_bytes)
     selection = Selection(delivery_ids=tuple(body.delivery_ids or ()),
                           message_id=body.message_id)
     outcome = await _store(runtime).cancel(selection, check_reason(body.reason), operator,

@@ -21,7 +21,9 @@ from gateway.api.attachments import (
     single_member,
     unzipped_chunks,
 )
+from gateway.api.body_headers import PACKAGE_MEDIA_TYPES
 from gateway.api.deps import CurrentSystem, RuntimeDep
+from gateway.api.json_body import json_body_doc, read_json
 from gateway.api.pagination import next_cursor, parse_cursor
 from gateway.api.receive import receive_body
 from gateway.delivery_states import Part, may_read
@@ -33,7 +35,9 @@ from gateway.types import MessageKind, Sha256Hex
 router = APIRouter(prefix="/api/v1", tags=["REST API v1"])
 
 XML_BODY = {"requestBody": {"required": True, "content": {
-    "application/xml": {"schema": {"type": "string", "format": "binary"}}}}}
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in PACKAGE_MEDIA_TYPES}}}
+"""The raw .edxml file as the body, with any of these Content-Types (or none)."""
 
 
 class RecipientOut(BaseModel):
@@ -312,10 +316,12 @@ async def download(delivery_id: str, runtime: RuntimeDep, system: CurrentSystem
         "Content-Length": str(download.size)})
 
 
-@router.post("/inbox/{delivery_id}/ack")
-async def acknowledge(delivery_id: str, ack: Acknowledgement, runtime: RuntimeDep,
+@router.post("/inbox/{delivery_id}/ack", openapi_extra=json_body_doc(Acknowledgement))
+async def acknowledge(delivery_id: str, request: Request, runtime: RuntimeDep,
                       system: CurrentSystem) -> dict[str, str]:
-    """`done`: stored, remove it from the inbox. `fail`: could not store it, offer it again."""
+    """`done`: stored, remove it from the inbox. `fail`: could not store it, offer it again.
+    Body: `Acknowledgement` (read after authentication, LIENTHONG_MAX_JSON_BODY_BYTES)."""
+    ack = await read_json(request, Acknowledgement, runtime.settings.max_json_body_bytes)
     state = await runtime.inbox.acknowledge(system, delivery_id, ack.status, ack.reason)
     return {"delivery_id": delivery_id, "state": state}
 

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -50,3 +51,14 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(env: dict[str, str], log_path: Path) -> AsyncIterator[GatewayProcess]:
+    """One ready `lienthong serve` process, stopped afterwards."""
+    process = GatewayProcess(env, log_path)
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
