@@ -84,16 +84,22 @@ def _text(raw: bytes | None) -> str | None:
         return raw.decode("latin-1")
 
 
-BODY_TYPES: dict[str, frozenset[str]] = {
-    "sendEdoc": frozenset({"application/octet-stream", "application/xml", "text/xml"}),
-}
-"""The signed `XroadVnpt-Content-Type` each operation is called with (the SDK signs the type
-of the body it sends); any other operation takes `application/json`. A captured request sent
-to another operation keeps its signed type, so this tells a replayed send from a list call
-while the sticky headers of a real client (which ride along on every call) do not matter."""
-JSON_TYPES = frozenset({"application/json"})
+PACKAGE_OPERATIONS = frozenset({"sendEdoc"})
+"""Operations whose body is a package; every other one is called with a JSON body. The SDK
+signs the type of the body it sends (`XroadVnpt-Content-Type`), and a captured request sent
+to another operation keeps it, so a send replayed to a list (or the reverse) shows, while the
+sticky headers of a real client (which ride along on every call) do not matter."""
 ANY_TYPE_OPERATIONS = frozenset({"downloadEdoc", "getEdoc"})
 """Operations whose callers also use GET, where clients differ in the type they sign."""
+
+
+def _body_kind(media_type: str) -> str | None:
+    """`package` or `json` for the types either kind of operation is called with; None for
+    anything else (refused with its own precise error where the body is read)."""
+    if media_type in ("application/octet-stream", "application/xml", "text/xml") or \
+            media_type.endswith("+xml"):
+        return "package"
+    return "json" if media_type == "application/json" else None
 
 
 async def authenticate(headers: Headers, store: Store, settings: Settings,
@@ -148,13 +154,12 @@ def _check_operation_fit(call: VxpCall, operation: str) -> None:
     signed_type = call.param("Content-Type")
     if signed_type is None or operation in ANY_TYPE_OPERATIONS or not operation:
         return
-    media_type = signed_type.split(";")[0].strip().lower()
-    expected = BODY_TYPES.get(operation, JSON_TYPES)
-    if media_type not in expected:
+    kind = _body_kind(signed_type.split(";")[0].strip().lower())
+    expected = "package" if operation in PACKAGE_OPERATIONS else "json"
+    if kind is not None and kind != expected:
         raise AuthenticationFailed(
-            f"this request was signed for a {media_type} body, which {operation} does not "
-            f"take ({', '.join(sorted(expected))}): a request made for another operation",
-            desc_vi="Yeu cau khong dung nghiep vu")
+            f"this request was signed for a {kind} body, which {operation} does not take: "
+            "a request made for another operation", desc_vi="Yeu cau khong dung nghiep vu")
 
 
 def _check_freshness(timestamp: str | None, settings: Settings) -> None:
