@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from adapters.db.store import SqlStore
-from adapters.db.store_push import PushTarget
+from adapters.db.store.push import PushTarget
 from adapters.push_client import PushClient
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
