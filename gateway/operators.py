@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from gateway.delivery_states import DeliveryState
+from gateway.delivery_states import REPLAYABLE, DeliveryState
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.records import TimelineEntry
 
@@ -54,9 +54,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.READ, Permission.REPLAY, Permission.CANCEL}),
     Role.ADMIN: frozenset(Permission),
 }
-
-REPLAYABLE = frozenset({S.DEAD, S.ACCEPTED, S.QUEUED, S.RETRYING})
-"""Dead, or stuck before the recipient's inbox: replay queues them again (same ids)."""
 
 _NOT_REPLAYABLE_WHY = {
     S.AVAILABLE: "already in the recipient's inbox; replay would offer it twice",
