@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.delivery_states import REPLAYABLE, DeliveryState
@@ -304,24 +304,6 @@ class OperatorAction:
     reason: str | None
     dry_run: bool
     details: dict[str, Any]
-
-
-class OperatorStore(Protocol):
-    """What the operator API and CLI need of the store (`adapters.db.store_operators`)."""
-
-    async def add_operator(self, name: str, role: Role, token_sha256: str, by: Operator
-                           ) -> None: ...
-    async def get_operator(self, name: str) -> OperatorCredentials | None: ...
-    async def list_operators(self) -> list[OperatorRecord]: ...
-    async def find_deliveries(self, where: MessageFilter, after: int, limit: int
-                              ) -> tuple[list[DeliveryRow], int | None]: ...
-    async def message_detail(self, message_id: str) -> MessageDetail: ...
-    async def replay(self, selection: Selection, reason: str, by: Operator, dry_run: bool
-                     ) -> ActionOutcome: ...
-    async def cancel(self, selection: Selection, reason: str, by: Operator, dry_run: bool
-                     ) -> ActionOutcome: ...
-    async def operator_actions(self, after: int, limit: int, operator: str | None = None
-                               ) -> tuple[list[OperatorAction], int | None]: ...
 
 
 # -- parsing what people type ------------------------------------------------------------

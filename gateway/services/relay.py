@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.backoff import relay_backoff
 from gateway.errors import BrokerUnavailable, ServiceUnavailable
-from gateway.ports import Store
+from gateway.ports import Broker, Store
 from gateway.records import OutboxWork
 from gateway.settings import Settings
-from gateway.types import Broker, BrokerEnvelope, RoutingKey
+from gateway.types import BrokerEnvelope, RoutingKey
 
 log = logging.getLogger(__name__)
 
