@@ -104,13 +104,16 @@ async def move_all(session: AsyncSession, delivery_ids: Sequence[int],
                    sources: Iterable[DeliveryState], target: DeliveryState, actor: str,
                    reason: str, now: datetime) -> list[int]:
     """Move those of `delivery_ids` that are in one of `sources` to `target` in bulk (one
-    UPDATE per source state, for the relay's batches), each with its timeline row; the others
-    stay as they are. Only sources the state machine lets become `target` are moved."""
+    UPDATE per source state, for the relay's batches), each once and with its timeline row;
+    the others stay as they are. Only sources the state machine lets become `target` move."""
     moved: list[int] = []
     for source in sorted(s for s in sources if can_transition(s, target)):
+        pending = sorted(set(delivery_ids).difference(moved))
+        if not pending:
+            break
         ids = (await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.state == source.value)
+            .where(Delivery.id.in_(pending), Delivery.state == source.value)
             .values(state=target.value, state_changed_at=now)
             .returning(Delivery.id).execution_options(synchronize_session=False)
         )).scalars().all()
