@@ -92,8 +92,14 @@ OFFERED_AFTER_BACKOFF = frozenset({S.FAIL})
 """The recipient answered `fail`: offered again once its re-offer time has come."""
 PENDING_FOR_RECIPIENT = OFFERED | OFFERED_AFTER_BACKOFF
 """States in which an item is still in the recipient's inbox (not yet acknowledged `done`)."""
+DOWNLOADABLE = PENDING_FOR_RECIPIENT | {S.DONE}
+"""States in which the inbox hands out the delivered copy (getEdoc, downloadEdoc, content):
+it must have reached the inbox first, and a recipient may fetch what it received again."""
 UNCOLLECTED = frozenset({S.AVAILABLE, S.FAIL})
 """Waiting in the inbox for the recipient to download it (again): stuck after a while."""
+ACKNOWLEDGED_AS: dict[str, DeliveryState] = {"done": S.DONE, "fail": S.FAIL}
+"""What a recipient's acknowledgement makes of its delivery; another word (`processing`)
+changes nothing."""
 
 HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED, S.DONE})
 """The recipient has the document: a revocation is delivered to it."""
@@ -111,10 +117,6 @@ def stuck_thresholds(*, in_transport: float, uncollected: float, retrying: float
               (frozenset({S.RETRYING}), retrying), (frozenset({S.DEAD}), dead))
     return {state.value: seconds for state in DeliveryState
             for states, seconds in limits if state in states}
-
-DOWNLOADABLE = PENDING_FOR_RECIPIENT | {S.DONE}
-"""States in which the inbox hands out the delivered copy (getEdoc, downloadEdoc, content):
-it must have reached the inbox first, and a recipient may fetch what it received again."""
 
 
 class Part(StrEnum):

@@ -47,7 +47,6 @@ def _ref(delivery: Delivery) -> DeliveryRef:
                        delivery.state)
 
 
-
 class SqlAcceptance(SqlBase):
     async def accept(self, new: NewMessage, actor: str) -> AcceptedMessage:
         """Message, deliveries, their first timeline rows and the outbox: one transaction."""

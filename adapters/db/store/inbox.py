@@ -17,6 +17,7 @@ from adapters.db.store.base import SqlBase, catch_up, state_values, transition
 from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
+    ACKNOWLEDGED_AS,
     DELIVERABLE,
     DOWNLOADABLE,
     OFFERED,
@@ -172,7 +173,7 @@ class SqlInbox(SqlBase):
             if delivery is None:
                 raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
                                desc_vi="Khong tim thay van ban")
-            target = {"done": S.DONE, "fail": S.FAIL}.get(outcome)
+            target = ACKNOWLEDGED_AS.get(outcome)
             if target is None or delivery.state == target.value:
                 return delivery.state  # `processing`, or a repeated acknowledgement
             if delivery.state == S.AVAILABLE.value:
