@@ -18,14 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.delivery_states import DeliveryState
+from gateway.delivery_states import HAS_THE_DOCUMENT, NOT_YET_DOWNLOADED
 from gateway.edxml.model import BusinessType
 from gateway.records import RecipientPlan
-
-S = DeliveryState
-HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED.value, S.DONE.value})
-NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED.value, S.QUEUED.value, S.AVAILABLE.value,
-                                S.FAIL.value, S.RETRYING.value, S.DEAD.value})
 
 
 @dataclass(frozen=True, slots=True)

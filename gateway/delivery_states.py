@@ -1,9 +1,21 @@
-"""The delivery state machine (SPEC §3.2): the one place that decides legal transitions."""
+"""The delivery lifecycle (SPEC §3.2): the one place that decides it.
+
+- the state machine: one table of legal transitions (`TRANSITIONS`);
+- the catch-up rule: a consumer may run before the relay recorded `queued` (`caught_up`);
+- what each state means to the parts of the node, as named sets: what consumers deliver
+  (`DELIVERABLE`), what is in transport, in the inbox or offered to pollers, what operators
+  may replay, what a revocation cancels, when a delivery is stuck (`stuck_thresholds`), and
+  what a recipient may read (`RECIPIENT_READS`).
+
+Adapters (the SQL store) and use cases ask these; none of them lists states of its own.
+The waits between tries are in `gateway.backoff`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import NamedTuple
 
 from gateway.errors import InvalidRequest
 
@@ -24,8 +36,8 @@ class DeliveryState(StrEnum):
 S = DeliveryState
 
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
-    # The consumer may see a delivery before the relay has recorded `queued` (it publishes,
-    # then commits): it then records both steps itself, so accepted → available never skips.
+    # A consumer that sees a delivery before the relay has recorded `queued` records that step
+    # itself first (`caught_up`): accepted → available never skips.
     S.ACCEPTED: frozenset({S.QUEUED, S.CANCELLED, S.DEAD}),
     # queued → queued: an operator replays a delivery stuck in `queued` (published, but no
     # consumer made it available); the timeline records the replay and its reason.
@@ -43,11 +55,68 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.CANCELLED: frozenset(),
 }
 
-PENDING_FOR_RECIPIENT = frozenset({S.AVAILABLE, S.DOWNLOADED, S.FAIL})
+
+class Step(NamedTuple):
+    source: DeliveryState
+    target: DeliveryState
+
+
+PUBLISHED = Step(S.ACCEPTED, S.QUEUED)
+"""The relay's step, recorded once the broker confirmed the publish."""
+CAUGHT_UP = "consumed before the relay recorded its confirm"
+"""The timeline reason of the relay's step when a consumer records it (`caught_up`)."""
+
+
+def caught_up(state: DeliveryState) -> DeliveryState:
+    """The state a consumer acts from: the catch-up rule.
+
+    The relay publishes and only then commits `queued`, so a consumer may get the message
+    while the delivery is still `accepted`. It then records the relay's step itself (reason
+    `CAUGHT_UP`) before its own, so the timeline never skips `queued`; and the relay, which
+    moves only deliveries still in `PUBLISHED.source`, leaves one that moved on as it is."""
+    return PUBLISHED.target if state is PUBLISHED.source else state
+
+
+IN_TRANSPORT = frozenset({S.ACCEPTED, S.QUEUED})
+"""On the way and not delivered: not yet confirmed by the broker, or no consumer delivered it
+yet. Published again when it stays so too long; stuck in transport after a while."""
+DELIVERABLE = frozenset({S.ACCEPTED, S.QUEUED, S.RETRYING})
+"""What a consumer (inbox or push) still delivers: queued, between push attempts, or still
+`accepted` (`caught_up`). A redelivered broker message for anything else finds nothing to do."""
+REPLAYABLE = frozenset({S.DEAD, S.ACCEPTED, S.QUEUED, S.RETRYING})
+"""Dead, or stuck before the recipient's inbox: replay queues them again (same ids)."""
+
+OFFERED = frozenset({S.AVAILABLE, S.DOWNLOADED})
+"""In the recipient's inbox and offered on every poll until it is acknowledged."""
+OFFERED_AFTER_BACKOFF = frozenset({S.FAIL})
+"""The recipient answered `fail`: offered again once its re-offer time has come."""
+PENDING_FOR_RECIPIENT = OFFERED | OFFERED_AFTER_BACKOFF
 """States in which an item is still in the recipient's inbox (not yet acknowledged `done`)."""
 DOWNLOADABLE = PENDING_FOR_RECIPIENT | {S.DONE}
 """States in which the inbox hands out the delivered copy (getEdoc, downloadEdoc, content):
 it must have reached the inbox first, and a recipient may fetch what it received again."""
+UNCOLLECTED = frozenset({S.AVAILABLE, S.FAIL})
+"""Waiting in the inbox for the recipient to download it (again): stuck after a while."""
+ACKNOWLEDGED_AS: dict[str, DeliveryState] = {"done": S.DONE, "fail": S.FAIL}
+"""What a recipient's acknowledgement makes of its delivery; another word (`processing`)
+changes nothing."""
+
+HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED, S.DONE})
+"""The recipient has the document: a revocation is delivered to it."""
+NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED, S.QUEUED, S.AVAILABLE, S.FAIL, S.RETRYING,
+                                S.DEAD})
+"""The recipient does not have the document (yet): a revocation, or its removal from the
+recipients by an update, cancels the delivery."""
+
+
+def stuck_thresholds(*, in_transport: float, uncollected: float, retrying: float,
+                     dead: float) -> dict[str, float]:
+    """Seconds a delivery may stay in a state before it shows as stuck, per state (in the
+    order of the lifecycle): in transport, not collected from the inbox, retrying, dead."""
+    limits = ((IN_TRANSPORT, in_transport), (UNCOLLECTED, uncollected),
+              (frozenset({S.RETRYING}), retrying), (frozenset({S.DEAD}), dead))
+    return {state.value: seconds for state in DeliveryState
+            for states, seconds in limits if state in states}
 
 
 class Part(StrEnum):

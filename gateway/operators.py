@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.delivery_states import DeliveryState
+from gateway.delivery_states import REPLAYABLE, DeliveryState
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.records import TimelineEntry
 
@@ -54,9 +54,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.READ, Permission.REPLAY, Permission.CANCEL}),
     Role.ADMIN: frozenset(Permission),
 }
-
-REPLAYABLE = frozenset({S.DEAD, S.ACCEPTED, S.QUEUED, S.RETRYING})
-"""Dead, or stuck before the recipient's inbox: replay queues them again (same ids)."""
 
 _NOT_REPLAYABLE_WHY = {
     S.AVAILABLE: "already in the recipient's inbox; replay would offer it twice",
@@ -307,24 +304,6 @@ class OperatorAction:
     reason: str | None
     dry_run: bool
     details: dict[str, Any]
-
-
-class OperatorStore(Protocol):
-    """What the operator API and CLI need of the store (`adapters.db.store_operators`)."""
-
-    async def add_operator(self, name: str, role: Role, token_sha256: str, by: Operator
-                           ) -> None: ...
-    async def get_operator(self, name: str) -> OperatorCredentials | None: ...
-    async def list_operators(self) -> list[OperatorRecord]: ...
-    async def find_deliveries(self, where: MessageFilter, after: int, limit: int
-                              ) -> tuple[list[DeliveryRow], int | None]: ...
-    async def message_detail(self, message_id: str) -> MessageDetail: ...
-    async def replay(self, selection: Selection, reason: str, by: Operator, dry_run: bool
-                     ) -> ActionOutcome: ...
-    async def cancel(self, selection: Selection, reason: str, by: Operator, dry_run: bool
-                     ) -> ActionOutcome: ...
-    async def operator_actions(self, after: int, limit: int, operator: str | None = None
-                               ) -> tuple[list[OperatorAction], int | None]: ...
 
 
 # -- parsing what people type ------------------------------------------------------------

@@ -1,36 +1,59 @@
-"""The store as the use cases need it; `adapters.db.store.SqlStore` implements it.
+"""The ports: what the domain and the use cases need of the world outside, each a protocol
+that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
+without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-Each method is one transaction. Use cases and the HTTP layer depend on this protocol, so the
-domain reads without SQL, and a second implementation (or a test double) fits the same slot.
+    Store, OperatorStore  adapters.db.store.SqlStore (one object, each method one transaction)
+    Broker                adapters.broker (RabbitMQ, embedded)
+    PayloadStore          adapters.payloads.filestore.FilePayloadStore
+    SignatureVerifier     adapters.signatures.verifier
+
+Only names are imported, for the type checker: `gateway.types` re-exports `Broker` and
+`PayloadStore` from here, and importing nothing else at run time keeps that free of cycles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.records import (
-    NO_FILTER,
-    AcceptedMessage,
-    AgencyRecord,
-    AgencyRegistration,
-    DeliveryView,
-    DirectoryChange,
-    DirectoryUnit,
-    InboxFilter,
-    InboxItem,
-    MessageView,
-    NewMessage,
-    OutboxWork,
-    SystemCredentials,
-    SystemRecord,
-)
-from gateway.signatures import CertificateBinding
-from gateway.types import MessageKind
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from pathlib import Path
+
+    from gateway.operators import (
+        ActionOutcome,
+        DeliveryRow,
+        MessageDetail,
+        MessageFilter,
+        Operator,
+        OperatorAction,
+        OperatorCredentials,
+        OperatorRecord,
+        Role,
+        Selection,
+    )
+    from gateway.records import (
+        AcceptedMessage,
+        AgencyRecord,
+        AgencyRegistration,
+        DeliveryView,
+        DirectoryChange,
+        DirectoryUnit,
+        InboxFilter,
+        InboxItem,
+        MessageView,
+        NewMessage,
+        OutboxWork,
+        SystemCredentials,
+        SystemRecord,
+    )
+    from gateway.signatures import CertificateBinding, SignatureReport
+    from gateway.types import BrokerEnvelope, BrokerHandler, MessageKind, Sha256Hex
 
 
 class Store(Protocol):
+    """The store as the use cases need it; each method is one transaction."""
+
     async def ping(self) -> None: ...
 
     # systems and directory
@@ -72,7 +95,7 @@ class Store(Protocol):
     # the inbox
     async def make_available(self, delivery_id: str, actor: str) -> bool: ...
     async def lease_inbox(self, system_id: str, kind: MessageKind, limit: int,
-                          lease_seconds: float, only: InboxFilter = NO_FILTER
+                          lease_seconds: float, only: InboxFilter = ...  # NO_FILTER
                           ) -> list[InboxItem]: ...
     async def count_inbox(self, system_id: str, kind: MessageKind) -> int: ...
     async def list_inbox(self, system_id: str, kind: MessageKind, after: int, limit: int
@@ -87,3 +110,64 @@ class Store(Protocol):
                               ) -> list[DeliveryView]: ...
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]: ...
     async def message_view(self, message_id: str, system_id: str) -> MessageView: ...
+
+
+class OperatorStore(Protocol):
+    """What the operator API and CLI need of the store (`adapters.db.store.operators`)."""
+
+    async def add_operator(self, name: str, role: Role, token_sha256: str, by: Operator
+                           ) -> None: ...
+    async def get_operator(self, name: str) -> OperatorCredentials | None: ...
+    async def list_operators(self) -> list[OperatorRecord]: ...
+    async def find_deliveries(self, where: MessageFilter, after: int, limit: int
+                              ) -> tuple[list[DeliveryRow], int | None]: ...
+    async def message_detail(self, message_id: str) -> MessageDetail: ...
+    async def replay(self, selection: Selection, reason: str, by: Operator, dry_run: bool
+                     ) -> ActionOutcome: ...
+    async def cancel(self, selection: Selection, reason: str, by: Operator, dry_run: bool
+                     ) -> ActionOutcome: ...
+    async def operator_actions(self, after: int, limit: int, operator: str | None = None
+                               ) -> tuple[list[OperatorAction], int | None]: ...
+
+
+class Broker(Protocol):
+    """Carries work between the relay and the consumers; never the source of truth."""
+
+    async def start(self) -> None:
+        """Connect and declare the topology; may be called before the broker is reachable."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, envelope: BrokerEnvelope) -> None:
+        """Return only once the broker has taken responsibility (publisher confirm).
+
+        Raises `BrokerUnavailable` otherwise, so the caller keeps the outbox row unpublished.
+        """
+
+    async def consume(self, handler: BrokerHandler) -> None:
+        """Start consumers; a handler that raises leaves the message to be delivered again."""
+
+    async def publish_delayed(self, envelope: BrokerEnvelope, delay_seconds: float) -> None:
+        """Deliver again after about `delay_seconds` (broker delay queues, not a sleep in a
+        consumer); raises `BrokerUnavailable` like `publish`."""
+
+    async def healthy(self) -> bool: ...
+
+
+class PayloadStore(Protocol):
+    """Content-addressed bytes: the database holds only hashes and sizes."""
+
+    def put_file(self, path: Path, sha256: Sha256Hex) -> None:
+        """Move a spooled file into the store under its hash (idempotent)."""
+
+    def path_of(self, sha256: Sha256Hex) -> Path: ...
+
+    def read(self, sha256: Sha256Hex) -> bytes: ...
+
+    def exists(self, sha256: Sha256Hex) -> bool: ...
+
+
+class SignatureVerifier(Protocol):
+    """Checks a package's signature and its signer's certificate (adapters/signatures)."""
+
+    async def verify(self, document: bytes, signing_time: datetime) -> SignatureReport: ...

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gateway import delivery_states
+
 EMBEDDED = "embedded"
 
 
@@ -105,10 +107,10 @@ class Settings(BaseSettings):
 
     @property
     def stuck_thresholds(self) -> dict[str, float]:
-        return {"accepted": self.stuck_queued_seconds, "queued": self.stuck_queued_seconds,
-                "available": self.stuck_available_seconds,
-                "fail": self.stuck_available_seconds,
-                "retrying": self.stuck_retrying_seconds, "dead": self.stuck_dead_seconds}
+        return delivery_states.stuck_thresholds(in_transport=self.stuck_queued_seconds,
+                                                uncollected=self.stuck_available_seconds,
+                                                retrying=self.stuck_retrying_seconds,
+                                                dead=self.stuck_dead_seconds)
     relay_batch: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_interval_seconds: Annotated[float, Field(gt=0)] = 0.5
     relay_claim_seconds: Annotated[float, Field(gt=0)] = 30.0

@@ -17,9 +17,8 @@ signed form cannot be established) and is stored and shown as such, so nobody is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.errors import GatewayError, Problem
 from gateway.settings import SignaturePolicy
@@ -128,9 +127,3 @@ def _attributes(rfc4514: str) -> dict[str, str]:
     """`CN=A,O=B` → {"CN": "A", "O": "B"} (keys upper-case; values as written)."""
     pairs = (part.partition("=") for part in rfc4514.split(",") if "=" in part)
     return {key.strip().upper(): value.strip() for key, _, value in pairs}
-
-
-class SignatureVerifier(Protocol):
-    """Checks a package's signature and its signer's certificate (adapters/signatures)."""
-
-    async def verify(self, document: bytes, signing_time: datetime) -> SignatureReport: ...

@@ -1,6 +1,5 @@
-"""The domain's vocabulary: names and the ports that adapters implement.
-
-Everything else imports these, so a reader meets each concept once, here.
+"""The domain's vocabulary: the names everything else imports, so a reader meets each
+concept once, here. The ports that adapters implement are in `gateway.ports`.
 """
 
 from __future__ import annotations
@@ -8,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
-from typing import NewType, Protocol
+from typing import NewType
+
+# Re-exported: these two ports used to live here, and some modules still import them so.
+from gateway.ports import Broker as Broker
+from gateway.ports import PayloadStore as PayloadStore
 
 AgencyCode = NewType("AgencyCode", str)
 """Electronic identifier code (mã định danh), e.g. `000.00.13.H53`."""
@@ -49,40 +51,3 @@ class BrokerEnvelope:
 
 
 BrokerHandler = Callable[[BrokerEnvelope], Awaitable[None]]
-
-
-class Broker(Protocol):
-    """Carries work between the relay and the consumers; never the source of truth."""
-
-    async def start(self) -> None:
-        """Connect and declare the topology; may be called before the broker is reachable."""
-
-    async def close(self) -> None: ...
-
-    async def publish(self, envelope: BrokerEnvelope) -> None:
-        """Return only once the broker has taken responsibility (publisher confirm).
-
-        Raises `BrokerUnavailable` otherwise, so the caller keeps the outbox row unpublished.
-        """
-
-    async def consume(self, handler: BrokerHandler) -> None:
-        """Start consumers; a handler that raises leaves the message to be delivered again."""
-
-    async def publish_delayed(self, envelope: BrokerEnvelope, delay_seconds: float) -> None:
-        """Deliver again after about `delay_seconds` (broker delay queues, not a sleep in a
-        consumer); raises `BrokerUnavailable` like `publish`."""
-
-    async def healthy(self) -> bool: ...
-
-
-class PayloadStore(Protocol):
-    """Content-addressed bytes: the database holds only hashes and sizes."""
-
-    def put_file(self, path: Path, sha256: Sha256Hex) -> None:
-        """Move a spooled file into the store under its hash (idempotent)."""
-
-    def path_of(self, sha256: Sha256Hex) -> Path: ...
-
-    def read(self, sha256: Sha256Hex) -> bytes: ...
-
-    def exists(self, sha256: Sha256Hex) -> bool: ...

@@ -28,7 +28,6 @@ from gateway.operators import (
     DeliveryRow,
     MessageFilter,
     Operator,
-    OperatorStore,
     Permission,
     Selection,
     check_reason,
@@ -37,6 +36,7 @@ from gateway.operators import (
     token_hash,
     token_matches,
 )
+from gateway.ports import OperatorStore
 from gateway.records import TimelineEntry
 from gateway.runtime import Runtime
 

@@ -25,6 +25,7 @@ from gateway.api.receive import receive_body
 from gateway.api.vxp_answers import SUCCESS, answer, entry, operation_of
 from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.api.vxp_params import inbox_filter, recipients_header
+from gateway.delivery_states import DeliveryState
 from gateway.errors import InvalidRequest, ascii_safe
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
@@ -32,13 +33,14 @@ from gateway.services.submission import Submission
 from gateway.types import MessageKind
 
 router = APIRouter(prefix="/vxp", tags=["national axis (vxp)"])
+S = DeliveryState
 
 WIRE_TIME = "%Y/%m/%d %H:%M:%S"
-STATE_DESC = {  # ASCII-safe Vietnamese, as the SDK prints it
-    "accepted": "Da tiep nhan", "queued": "Dang chuyen", "available": "Cho nhan",
-    "downloaded": "Da tai ve", "done": "Da nhan thanh cong", "fail": "Nhan loi, gui lai",
-    "retrying": "Dang thu lai", "dead": "Khong chuyen duoc", "forwarded": "Da chuyen tiep",
-    "cancelled": "Da huy",
+STATE_DESC: dict[DeliveryState, str] = {  # ASCII-safe Vietnamese, as the SDK prints it
+    S.ACCEPTED: "Da tiep nhan", S.QUEUED: "Dang chuyen", S.AVAILABLE: "Cho nhan",
+    S.DOWNLOADED: "Da tai ve", S.DONE: "Da nhan thanh cong", S.FAIL: "Nhan loi, gui lai",
+    S.RETRYING: "Dang thu lai", S.DEAD: "Khong chuyen duoc", S.FORWARDED: "Da chuyen tiep",
+    S.CANCELLED: "Da huy",
 }
 ACKNOWLEDGEMENTS = frozenset({"done", "fail", "processing"})
 MAX_DESCRIPTION = 2000
@@ -179,7 +181,7 @@ def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
         toCode=view.to_code, title=view.subject, notation=notation,
         sentTime=_wire_time(runtime, view.sent_at),
         receivedTime=_wire_time(runtime, view.available_at), sendStatus=view.state,
-        sendStatusDesc=STATE_DESC.get(view.state, view.state),
+        sendStatusDesc=STATE_DESC[DeliveryState(view.state)],
         receiveStatus=view.business_status,
         receiveStatusDesc=ascii_safe(view.business_status_desc or "")
         if view.business_status else "",

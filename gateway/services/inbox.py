@@ -12,10 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.edxml.trace import delivered_copy
-from gateway.ports import Store
+from gateway.ports import PayloadStore, Store
 from gateway.records import NO_FILTER, InboxFilter, InboxItem, SystemRecord
 from gateway.settings import Settings
-from gateway.types import BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
+from gateway.types import BrokerEnvelope, MessageKind, Sha256Hex
 
 log = logging.getLogger(__name__)
 

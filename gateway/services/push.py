@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from adapters.db.store import SqlStore
-from adapters.db.store_push import PushTarget
+from adapters.db.store.push import PushTarget
 from adapters.push_client import PushClient
+from gateway.backoff import push_retry_delay
+from gateway.delivery_states import DeliveryState
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
 from gateway.services.inbox import file_chunks
@@ -30,12 +31,6 @@ from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_SECONDS = 1.0
-
-
-def retry_delay(attempt: int, tiers: tuple[float, ...]) -> float:
-    """Attempt n (1-based) waits tier n, the last tier repeating, with ±20 % jitter."""
-    base = tiers[min(attempt, len(tiers)) - 1]
-    return base * random.uniform(0.8, 1.2)
 
 
 class PushDeliverer:
@@ -75,9 +70,10 @@ class PushDeliverer:
         age = (datetime.now(UTC) - target.created_at).total_seconds()
         spent = attempt >= self._settings.push_max_attempts or \
             age >= self._settings.push_max_age_seconds
-        delay = None if spent else retry_delay(attempt, self._settings.push_retry_tiers_seconds)
+        delay = None if spent else push_retry_delay(attempt,
+                                                    self._settings.push_retry_tiers_seconds)
         state = await self._store.push_failed(delivery_id, result.detail, delay)
-        if delay is not None and state == "retrying":
+        if delay is not None and state == DeliveryState.RETRYING:
             try:
                 await self._broker.publish_delayed(envelope, delay)
             except BrokerUnavailable:

@@ -13,15 +13,14 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from gateway.backoff import relay_backoff
 from gateway.errors import BrokerUnavailable, ServiceUnavailable
-from gateway.ports import Store
+from gateway.ports import Broker, Store
 from gateway.records import OutboxWork
 from gateway.settings import Settings
-from gateway.types import Broker, BrokerEnvelope, RoutingKey
+from gateway.types import BrokerEnvelope, RoutingKey
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class OutboxRelay:
@@ -60,7 +59,7 @@ class OutboxRelay:
         if self._failures:
             # Backing off: new packages must not wake us into another full pass over the
             # backlog against a broker that is away (each accept would cost one).
-            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** self._failures))
+            await asyncio.sleep(relay_backoff(self._failures))
             return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):

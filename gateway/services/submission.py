@@ -25,7 +25,7 @@ from gateway.errors import (
     Problem,
     ServiceUnavailable,
 )
-from gateway.ports import Store
+from gateway.ports import PayloadStore, SignatureVerifier, Store
 from gateway.records import (
     AcceptedMessage,
     AttachmentRecord,
@@ -39,13 +39,12 @@ from gateway.signatures import (
     SignatureOutcome,
     SignatureRejected,
     SignatureReport,
-    SignatureVerifier,
     check_binding,
     effective_policy,
     enforce,
 )
 from gateway.spool import SpooledBody
-from gateway.types import AgencyCode, MessageKind, PayloadStore, Sha256Hex
+from gateway.types import AgencyCode, MessageKind, Sha256Hex
 
 CLOCK_SKEW = timedelta(minutes=5)
 

@@ -1,12 +1,8 @@
 """The operator side of the SQL store (SPEC §4.3): search, timelines, replay and cancel.
 
-`SqlStore` inherits this mixin; it relies on `SqlStore.transaction`, `_transition` (the state
-machine plus a timeline row) and `_evidence` (the hash-chained log, appended last in a
-transaction).
-
 Replay never creates a second inbox item: there is one delivery row per (message, recipient),
 only deliveries that have not reached the recipient's inbox (`dead`, or stuck in `accepted`,
-`queued`, `retrying`) are queued again, and the consumer (`SqlStore.make_available`) turns a
+`queued`, `retrying`) are queued again, and the consumer (`SqlInbox.make_available`) turns a
 delivery into an inbox item only from `queued`/`retrying`, under a row lock. A replayed
 delivery keeps its message id and delivery id, so recipients can deduplicate.
 """
@@ -24,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.models import Delivery, DeliveryEvent, Message, OutboxEntry, utcnow
 from adapters.db.models_operators import OperatorAccount, OperatorActionRow
-from adapters.db.store_base import StoreMixin
+from adapters.db.store.base import SqlBase, transition
+from adapters.db.store.evidence import append_evidence
 from gateway.delivery_states import DeliveryState, can_transition
 from gateway.errors import InvalidRequest, NotFound
 from gateway.evidence import EvidenceEvent
@@ -101,8 +98,8 @@ def _filtered(query: Select[*Columns], where: MessageFilter, now: datetime
     return query
 
 
-class OperatorStore(StoreMixin):
-    """Mixin of `SqlStore`: what operators do, each call one transaction."""
+class SqlOperators(SqlBase):
+    """What operators do, each call one transaction."""
 
     # -- operators -------------------------------------------------------------------------
 
@@ -260,8 +257,7 @@ class OperatorStore(StoreMixin):
         previous = {d.id: d.state for d, _ in chosen}
         if not dry_run:
             for delivery, _ in chosen:
-                self._transition(session, delivery, target, by.actor, f"{action}: {reason}",
-                                 now)
+                transition(session, delivery, target, by.actor, f"{action}: {reason}", now)
                 delivery.lease_until = None
                 delivery.next_offer_at = None
         done = tuple(ActedOn(d.public_id, m.public_id, d.recipient_code, d.state)
@@ -270,7 +266,7 @@ class OperatorStore(StoreMixin):
                                      skipped, now)
         if not dry_run:
             for delivery, message in chosen:
-                await self._evidence(
+                await append_evidence(
                     session, event, by.actor, now, message_id=message.public_id,
                     delivery_id=delivery.public_id,
                     payload_sha256=message.payload_sha256 if event is EvidenceEvent.REPLAYED

@@ -1,7 +1,4 @@
-"""Push deliveries in the store: what to POST where, and what each attempt changed.
-
-A mixin of `SqlStore` (it uses its `transaction`, `_transition` and `_evidence`).
-"""
+"""Push deliveries in the store: what to POST where, and what each attempt changed."""
 
 from __future__ import annotations
 
@@ -9,17 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.models import Delivery, Message, System, utcnow
-from adapters.db.store_base import StoreMixin
-from gateway.delivery_states import DeliveryState
+from adapters.db.store.base import SqlBase, catch_up, transition
+from adapters.db.store.evidence import append_evidence
+from gateway.delivery_states import DELIVERABLE, DeliveryState
 from gateway.evidence import EvidenceEvent
 from gateway.types import MessageKind
 
 S = DeliveryState
-PUSHABLE = frozenset({S.ACCEPTED.value, S.QUEUED.value, S.RETRYING.value})
-"""`accepted` too: the consumer may get the message before the relay records `queued`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +32,7 @@ class PushTarget:
     created_at: datetime
 
 
-class PushStore(StoreMixin):
+class SqlPush(SqlBase):
     async def push_target(self, delivery_id: str) -> PushTarget | None:
         """The delivery, if it is still to be pushed (a redelivered broker message for a
         delivery already done or dead finds nothing to do)."""
@@ -50,17 +45,12 @@ class PushStore(StoreMixin):
         if row is None:
             return None
         delivery, message, system = row
-        if delivery.state not in PUSHABLE or not system.push_url:
+        if delivery.state not in DELIVERABLE or not system.push_url:
             return None
         return PushTarget(delivery.public_id, message.public_id, MessageKind(message.kind),
                           message.from_code, delivery.recipient_code, system.system_id,
                           system.push_url, system.secret_ciphertext, message.payload_sha256,
                           delivery.attempts, delivery.created_at)
-
-    def _catch_up(self, session: AsyncSession, delivery: Delivery, now: datetime) -> None:
-        if delivery.state == S.ACCEPTED.value:
-            self._transition(session, delivery, S.QUEUED, "push",
-                             "consumed before the relay recorded its confirm", now)
 
     def open_secret(self, ciphertext: str) -> str:
         return self._box.open(ciphertext)
@@ -70,20 +60,20 @@ class PushStore(StoreMixin):
         async with self.transaction() as session:
             delivery = await session.scalar(select(Delivery).where(
                 Delivery.public_id == delivery_id).with_for_update())
-            if delivery is None or delivery.state not in PUSHABLE:
+            if delivery is None or delivery.state not in DELIVERABLE:
                 return False  # a concurrent attempt already settled it
-            self._catch_up(session, delivery, now)
+            catch_up(session, delivery, "push", now)
             delivery.attempts += 1
-            self._transition(session, delivery, S.DONE, "push", detail, now)
+            transition(session, delivery, S.DONE, "push", detail, now)
             delivery.done_at = delivery.available_at = now
             delivery.next_attempt_at, delivery.last_error = None, None
             message = await session.get(Message, delivery.message_id)
             assert message is not None
-            await self._evidence(session, EvidenceEvent.DELIVERED, "push", now,
-                                 message_id=message.public_id, delivery_id=delivery_id,
-                                 payload_sha256=message.payload_sha256,
-                                 details={"recipient": delivery.recipient_code,
-                                          "system": delivery.system_id, "result": detail})
+            await append_evidence(session, EvidenceEvent.DELIVERED, "push", now,
+                                  message_id=message.public_id, delivery_id=delivery_id,
+                                  payload_sha256=message.payload_sha256,
+                                  details={"recipient": delivery.recipient_code,
+                                           "system": delivery.system_id, "result": detail})
             return True
 
     async def push_failed(self, delivery_id: str, error: str, retry_in: float | None) -> str:
@@ -93,15 +83,15 @@ class PushStore(StoreMixin):
         async with self.transaction() as session:
             delivery = await session.scalar(select(Delivery).where(
                 Delivery.public_id == delivery_id).with_for_update())
-            if delivery is None or delivery.state not in PUSHABLE:
+            if delivery is None or delivery.state not in DELIVERABLE:
                 return delivery.state if delivery else "missing"
-            self._catch_up(session, delivery, now)
+            catch_up(session, delivery, "push", now)
             delivery.attempts += 1
             target = S.DEAD if retry_in is None else S.RETRYING
             reason = (f"attempt {delivery.attempts}: {error}"
                       + ("; retry budget spent" if retry_in is None
                          else f"; next attempt in {retry_in:.0f} s"))
-            self._transition(session, delivery, target, "push", reason[:2000], now)
+            transition(session, delivery, target, "push", reason[:2000], now)
             delivery.last_error = error[:2000]
             delivery.next_attempt_at = None if retry_in is None else \
                 now + timedelta(seconds=retry_in)

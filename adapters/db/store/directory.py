@@ -1,10 +1,11 @@
-"""The directory in the store: versioned changes, listings, sync, registration by systems.
+"""The directory in the store: versioned changes, listings, successors of merged agencies,
+sync, registration by systems.
 
-A mixin of `SqlStore` (it uses its `transaction` and `_evidence`). Every change of a row takes
-a fresh node-wide version from the one `directory_version` row, locked first thing in the
-writing transaction (see `DirectoryVersion`): directory writers queue behind each other on
-PostgreSQL as they do on SQLite, which is cheap (directory changes are rare) and makes
-"every unit whose version is above N" a complete answer for a peer that synced up to N.
+Every change of a row takes a fresh node-wide version from the one `directory_version` row,
+locked first thing in the writing transaction (see `DirectoryVersion`): directory writers
+queue behind each other on PostgreSQL as they do on SQLite, which is cheap (directory changes
+are rare) and makes "every unit whose version is above N" a complete answer for a peer that
+synced up to N.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from adapters.db.models import Agency, DirectoryVersion, utcnow
-from adapters.db.store_base import StoreMixin
+from adapters.db.store.base import SqlBase
+from adapters.db.store.evidence import append_evidence
 from gateway.agencies import ACTIVE, CLOSED, DELETED, OPERATOR_OWNED
 from gateway.codes import code_level
 from gateway.errors import InvalidRequest, NotFound
@@ -25,6 +27,7 @@ from gateway.evidence import EvidenceEvent
 from gateway.records import AgencyRecord, AgencyRegistration, DirectoryChange, DirectoryUnit
 from gateway.types import AgencyCode
 
+MAX_SUCCESSOR_HOPS = 16
 LOOKUP_CHUNK = 5000
 """Codes per `IN (…)`: both backends cap the parameters of one statement (~32k)."""
 
@@ -56,8 +59,8 @@ def _changed(row: Agency, fields: dict[str, Any]) -> bool:
     return any(getattr(row, name) != value for name, value in fields.items())
 
 
-class DirectoryStore(StoreMixin):
-    """Mixin of `SqlStore`: the agency directory, each call one transaction."""
+class SqlDirectory(SqlBase):
+    """The agency directory, each call one transaction."""
 
     @staticmethod
     async def _versions(session: AsyncSession) -> Versions:
@@ -99,6 +102,42 @@ class DirectoryStore(StoreMixin):
                     continue
                 row.version, row.updated_at = versions.take(), now
         return added, updated
+
+    async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
+        """The directory, or the agencies whose code ends with `prefix` (codes read right to
+        left: `H53` is one province), each with its parent's row id, filtered in SQL."""
+        parent = aliased(Agency)
+        query = (select(Agency, parent.id)
+                 .outerjoin(parent, parent.code == Agency.parent_code).order_by(Agency.code))
+        if prefix is not None:
+            query = query.where(Agency.code.endswith(prefix, autoescape=True))
+        async with self.transaction(read_only=True) as session:
+            rows = (await session.execute(query)).all()
+        return [_record(row, parent_id) for row, parent_id in rows]
+
+    async def current_codes(self, codes: Sequence[str]) -> dict[str, str]:
+        """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
+        themselves. Cycles and over-long chains stop where they are. One query per hop for
+        all codes, not one per code: a package may name hundreds of recipients."""
+        current = {code: code for code in codes}
+        seen = {code: {code} for code in codes}
+        async with self.transaction(read_only=True) as session:
+            for _ in range(MAX_SUCCESSOR_HOPS):
+                rows = (await session.execute(
+                    select(Agency.code, Agency.successor_code)
+                    .where(Agency.code.in_(set(current.values())), Agency.status == "merged",
+                           Agency.successor_code.is_not(None)))).all()
+                successor = {row.code: row.successor_code for row in rows}
+                moved = False
+                for code, now_at in current.items():
+                    following = successor.get(now_at)
+                    if following and following not in seen[code]:
+                        current[code] = following
+                        seen[code].add(following)
+                        moved = True
+                if not moved:
+                    break
+        return current
 
     async def agency_statuses(self, codes: Sequence[str]) -> dict[str, str]:
         """Status of each of `codes` the directory knows (unknown codes are left out)."""
@@ -166,13 +205,13 @@ class DirectoryStore(StoreMixin):
                 for name, value in fields.items():
                     setattr(row, name, value)
             row.version, row.updated_at = versions.take(), now
-            await self._evidence(session, EvidenceEvent.AGENCY_REGISTERED, actor, now,
-                                 details={"code": code, "change": change,
-                                          "version": row.version, "name": registration.name,
-                                          "parent": registration.parent_code,
-                                          "mail": registration.mail,
-                                          "mobile": registration.mobile,
-                                          "fax": registration.fax})
+            await append_evidence(session, EvidenceEvent.AGENCY_REGISTERED, actor, now,
+                                  details={"code": code, "change": change,
+                                           "version": row.version, "name": registration.name,
+                                           "parent": registration.parent_code,
+                                           "mail": registration.mail,
+                                           "mobile": registration.mobile,
+                                           "fax": registration.fax})
             return DirectoryChange(code, change, row.version)
 
     async def delete_agency(self, code: str, actor: str) -> DirectoryChange:
@@ -198,7 +237,7 @@ class DirectoryStore(StoreMixin):
                                      desc_vi="Don vi con don vi truc thuoc")
             previous = row.status
             row.status, row.version, row.updated_at = DELETED, versions.take(), now
-            await self._evidence(session, EvidenceEvent.AGENCY_DELETED, actor, now,
-                                 details={"code": code, "version": row.version,
-                                          "name": row.name, "previous_status": previous})
+            await append_evidence(session, EvidenceEvent.AGENCY_DELETED, actor, now,
+                                  details={"code": code, "version": row.version,
+                                           "name": row.name, "previous_status": previous})
             return DirectoryChange(AgencyCode(code), "deleted", row.version)
