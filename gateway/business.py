@@ -20,22 +20,12 @@ from dataclasses import dataclass
 
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.model import BusinessType
-from gateway.records import RecipientPlan
+from gateway.records import BusinessAct, RecipientPlan
 
 S = DeliveryState
 HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED.value, S.DONE.value})
 NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED.value, S.QUEUED.value, S.AVAILABLE.value,
                                 S.FAIL.value, S.RETRYING.value, S.DEAD.value})
-
-
-@dataclass(frozen=True, slots=True)
-class BusinessAct:
-    kind: BusinessType
-    target_document_id: str
-    target_key: str
-    """Duplicate key of the original new document (`<from>|<DocumentId>`)."""
-    removed: frozenset[str] = frozenset()
-    replaced_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.codes import ServePattern
+from gateway.edxml.model import BusinessType
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
-
-if TYPE_CHECKING:
-    from gateway.business import BusinessAct
 from gateway.types import (
     AgencyCode,
     DeliveryId,
@@ -65,6 +63,19 @@ class AttachmentRecord:
     content_type: str | None
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessAct:
+    """What a revoke, update or replace package acts on (`gateway.business` decides what it
+    does to the original's deliveries)."""
+
+    kind: BusinessType
+    target_document_id: str
+    target_key: str
+    """Duplicate key of the original new document (`<from>|<DocumentId>`)."""
+    removed: frozenset[str] = frozenset()
+    replaced_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
