@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from gateway.cli_operators import cli_operator
-from gateway.cli_support import run_with_store
+from gateway.cli_support import parse_duration, run_with_store
 from gateway.errors import GatewayError
 from gateway.operators import (
     MAX_PAGE,
@@ -23,7 +23,6 @@ from gateway.operators import (
     MessageFilter,
     Selection,
     check_reason,
-    parse_duration,
     parse_time,
     states_of,
 )

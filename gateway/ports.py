@@ -6,10 +6,14 @@ domain reads without SQL, and a second implementation (or a test double) fits th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from gateway.operators.actions import ActionOutcome, OperatorAction
+from gateway.operators.roles import Operator, OperatorCredentials, OperatorRecord, Role
+from gateway.operators.selection import MessageFilter, Selection
+from gateway.operators.views import DeliveryRow, MessageDetail
 from gateway.records import (
     NO_FILTER,
     AcceptedMessage,
@@ -23,6 +27,8 @@ from gateway.records import (
     MessageView,
     NewMessage,
     OutboxWork,
+    PushResult,
+    PushTarget,
     SystemCredentials,
     SystemRecord,
 )
@@ -87,3 +93,68 @@ class Store(Protocol):
                               ) -> list[DeliveryView]: ...
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]: ...
     async def message_view(self, message_id: str, system_id: str) -> MessageView: ...
+
+    # the node's own: operations (stuck, metrics), signature policy, and shutdown
+    async def stuck(self, thresholds: Mapping[str, float], limit: int = 500
+                    ) -> list[tuple[str, DeliveryView]]: ...
+    async def metrics(self, stuck_thresholds: Mapping[str, float]
+                      ) -> dict[str, list[tuple[dict[str, str], float]]]: ...
+    async def set_signature_policy(self, *, system_id: str | None = None,
+                                   agency_code: str | None = None,
+                                   policy: str | None) -> None: ...
+    async def add_binding(self, agency_code: str, fingerprint: str | None,
+                          subject: str | None) -> None: ...
+    async def close(self) -> None: ...
+
+
+class OperatorStore(Protocol):
+    """What the operator API and CLI need of the store (`adapters.db.store_operators`)."""
+
+    async def add_operator(self, name: str, role: Role, token_sha256: str, by: Operator
+                           ) -> None: ...
+    async def set_operator_enabled(self, name: str, enabled: bool, by: Operator) -> None: ...
+    async def get_operator(self, name: str) -> OperatorCredentials | None: ...
+    async def list_operators(self) -> list[OperatorRecord]: ...
+    async def find_deliveries(self, where: MessageFilter, after: int, limit: int
+                              ) -> tuple[list[DeliveryRow], int | None]: ...
+    async def message_detail(self, message_id: str) -> MessageDetail: ...
+    async def replay(self, selection: Selection, reason: str, by: Operator, dry_run: bool
+                     ) -> ActionOutcome: ...
+    async def cancel(self, selection: Selection, reason: str, by: Operator, dry_run: bool
+                     ) -> ActionOutcome: ...
+    async def operator_actions(self, after: int, limit: int, operator: str | None = None
+                               ) -> tuple[list[OperatorAction], int | None]: ...
+
+
+class PushStore(Protocol):
+    """What push delivery needs of the store (`adapters.db.store_push`)."""
+
+    async def push_target(self, delivery_id: str) -> PushTarget | None: ...
+    def open_secret(self, ciphertext: str) -> str: ...
+    async def push_succeeded(self, delivery_id: str, detail: str) -> bool: ...
+    async def push_failed(self, delivery_id: str, error: str, retry_in: float | None
+                          ) -> str: ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, Protocol):
+    """The whole store, as the composition root builds it and CLI commands use it; use cases
+    take the narrower port they need."""
+
+
+class PushSender(Protocol):
+    """POSTs a package to a system's endpoint, signed with its secret (`adapters.push_client`)."""
+
+    async def push(self, url: str, secret: str, chunks: Callable[[], Iterator[bytes]],
+                   headers: dict[str, str]) -> PushResult:
+        """`chunks()` yields the body; it may be called more than once (hash, then send)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Cursors(Protocol):
+    """Page cursors sealed with the listing and caller they were issued for
+    (`adapters.cursors`)."""
+
+    def seal(self, scope: str, position: int) -> str: ...
+    def open(self, scope: str, cursor: str | None) -> int: ...

@@ -147,6 +147,31 @@ class OutboxWork:
 
 
 @dataclass(frozen=True, slots=True)
+class PushTarget:
+    """A delivery still to be POSTed to its system's endpoint, as the store finds it."""
+
+    delivery_id: str
+    message_id: str
+    kind: MessageKind
+    from_code: str
+    to_code: str
+    system_id: str
+    url: str
+    secret_ciphertext: str
+    payload_sha256: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """One POST of a package: delivered (any 2xx) or not, and what the endpoint answered."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class InboxFilter:
     """What a poller may narrow its pending items to (the filters SDK clients send)."""
 

@@ -5,7 +5,6 @@ A mixin of `SqlStore` (it uses its `transaction`, `_transition` and `_evidence`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,26 +14,12 @@ from adapters.db.models import Delivery, Message, System, utcnow
 from adapters.db.store_base import StoreMixin
 from gateway.delivery_states import DeliveryState
 from gateway.evidence import EvidenceEvent
+from gateway.records import PushTarget
 from gateway.types import MessageKind
 
 S = DeliveryState
 PUSHABLE = frozenset({S.ACCEPTED.value, S.QUEUED.value, S.RETRYING.value})
 """`accepted` too: the consumer may get the message before the relay records `queued`."""
-
-
-@dataclass(frozen=True, slots=True)
-class PushTarget:
-    delivery_id: str
-    message_id: str
-    kind: MessageKind
-    from_code: str
-    to_code: str
-    system_id: str
-    url: str
-    secret_ciphertext: str
-    payload_sha256: str
-    attempts: int
-    created_at: datetime
 
 
 class PushStore(StoreMixin):
