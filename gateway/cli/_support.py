@@ -1,39 +1,40 @@
-"""What every CLI command shares: running one unit of work against the node's store."""
+"""What several command groups share: errors as click errors, the CLI as an operator, the
+signature-policy choice, and durations as people type them."""
 
 from __future__ import annotations
 
-import asyncio
+import getpass
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import click
 
-from adapters.db.store import SqlStore
-from gateway.datadir import missing_node
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.runtime import build_store
-from gateway.settings import Settings
+from gateway.operators.roles import Operator, Role
 
 T = TypeVar("T")
 
+POLICIES = click.Choice(["require", "verify-if-present", "off", "default"])
+"""A signature policy for a system or an agency; `default` clears it (the node's applies)."""
 
-def run_with_store(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
-    """Run `work` against the node's store; refused (nothing created) when there is no node
-    where the settings point (`gateway.datadir.missing_node`)."""
-    problem = missing_node(settings)
-    if problem is not None:
-        raise click.ClickException(problem)
-    async def run() -> T:
-        store = build_store(settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
+
+def checked(build: Callable[[], T]) -> T:
+    """`build()`, its refusal shown as the command's error."""
     try:
-        return asyncio.run(run())
+        return build()
     except GatewayError as error:
         raise click.ClickException(error.detail) from None
+
+
+def cli_operator() -> Operator:
+    """The CLI acts as operator `cli:<unix user>` with role admin (it has database access
+    anyway) and is recorded like any other operator."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Operator(f"cli:{user}", Role.ADMIN)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
