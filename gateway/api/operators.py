@@ -330,8 +330,8 @@ async def replay(request: Request, runtime: RuntimeDep, operator: Replayer) -> R
     selection = Selection(
         delivery_ids=tuple(body.delivery_ids or ()), message_id=body.message_id,
         filter=message_filter(runtime, **body.filter.model_dump()) if body.filter else None)
-    outcome = await runtime.operators.replay(selection, check_reason(body.reason), operator,
-                                           body.dry_run)
+    outcome = await runtime.operators.replay(selection, check_reason(body.reason),
+                                             operator, body.dry_run)
     acted, skipped = _acted(outcome)
     if outcome.dry_run:
         return ReplayOut(action_id=outcome.action_id, dry_run=True, would_replay=acted,
@@ -349,8 +349,8 @@ async def cancel(request: Request, runtime: RuntimeDep, operator: Canceller) -> 
     body = await read_json(request, CancelIn, runtime.settings.max_json_body_bytes)
     selection = Selection(delivery_ids=tuple(body.delivery_ids or ()),
                           message_id=body.message_id)
-    outcome = await runtime.operators.cancel(selection, check_reason(body.reason), operator,
-                                           body.dry_run)
+    outcome = await runtime.operators.cancel(selection, check_reason(body.reason),
+                                             operator, body.dry_run)
     acted, skipped = _acted(outcome)
     if outcome.dry_run:
         return CancelOut(action_id=outcome.action_id, dry_run=True, would_cancel=acted,

@@ -148,7 +148,7 @@ def _write_checked(package: DocumentPackage | StatusPackage,
             parsed = parse_package(written)
         except PackageRejected as error:
             echo_problems(error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)],
-                           err=True)
+                          err=True)
             click.echo(f"INVALID: the package written would be refused "
                        f"({counted(error.problems, 'problem')})", err=True)
             raise SystemExit(1) from None

@@ -34,7 +34,7 @@ def status(document: Path, from_code: str, status_code: str, recipient: str | No
         parsed = parse_package(document)
     except PackageRejected as error:
         echo_problems(error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)],
-                       err=True)
+                      err=True)
         fail(f"{document.name} is not an acceptable package")
     if not isinstance(parsed.model, DocumentPackage):
         fail(f"{document.name} is a status package; a status answers a document")
@@ -46,7 +46,7 @@ def status(document: Path, from_code: str, status_code: str, recipient: str | No
             recipient = recipients[0]
         if recipient is None:
             fail("a recall request (13) names one recipient: use --recipient "
-                  f"({', '.join(recipients)})")
+                 f"({', '.join(recipients)})")
         answered_organ = recipient
     else:
         if recipient is not None:
