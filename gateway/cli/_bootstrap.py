@@ -16,7 +16,7 @@ from typing import TypeVar
 import click
 
 from adapters.signatures import trust_files
-from adapters.signatures.xmldsig import sign_package
+from adapters.signatures.signing import sign_package
 from gateway import runtime
 from gateway.datadir import missing_node
 from gateway.errors import GatewayError
