@@ -13,21 +13,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import RuntimeDep
+from gateway.api.deps import Canceller, CurrentOperator, Reader, Replayer, RuntimeDep
 from gateway.api.json_body import json_body_doc, read_json
 from gateway.api.pagination import next_cursor, parse_cursor
-from gateway.errors import AuthenticationFailed
 from gateway.operators.actions import ActionOutcome
-from gateway.operators.roles import (
-    ROLE_PERMISSIONS,
-    Operator,
-    Permission,
-    token_hash,
-    token_matches,
-)
+from gateway.operators.roles import ROLE_PERMISSIONS
 from gateway.operators.selection import (
     MAX_PAGE,
     MAX_SELECTION,
@@ -42,39 +35,6 @@ from gateway.records import TimelineEntry
 from gateway.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
-
-_NO_SUCH_TOKEN = token_hash("no operator has this token")
-"""Compared against when the name is unknown, so both refusals take the same time."""
-
-
-async def bearer_operator(request: Request, runtime: RuntimeDep) -> Operator:
-    """`Authorization: Bearer <operator>:<token>` (the token `lienthong operators add`
-    printed)."""
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    name, _, token = credential.strip().partition(":")
-    if scheme.lower() != "bearer" or not name or not token:
-        raise AuthenticationFailed("send 'Authorization: Bearer <operator>:<token>'")
-    found = await runtime.operators.get_operator(name)
-    matches = token_matches(token, found.token_sha256 if found else _NO_SUCH_TOKEN)
-    if found is None or not found.record.enabled or not matches:
-        raise AuthenticationFailed("unknown operator or wrong token")
-    return Operator(found.record.name, found.record.role)
-
-
-CurrentOperator = Annotated[Operator, Depends(bearer_operator)]
-
-
-def _allowed(permission: Permission) -> Any:
-    def check(operator: CurrentOperator) -> Operator:
-        operator.require(permission)
-        return operator
-    return Depends(check)
-
-
-Reader = Annotated[Operator, _allowed(Permission.READ)]
-Replayer = Annotated[Operator, _allowed(Permission.REPLAY)]
-Canceller = Annotated[Operator, _allowed(Permission.CANCEL)]
-
 
 # -- shapes ------------------------------------------------------------------------------
 
