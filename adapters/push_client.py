@@ -12,21 +12,16 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+
+from gateway.records import PushResult
 
 
 def push_signature(secret: str, timestamp: str, delivery_id: str, body_sha256: str) -> str:
     message = f"{timestamp}.{delivery_id}.{body_sha256}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class PushResult:
-    ok: bool
-    detail: str
 
 
 def _sha256(chunks: Callable[[], Iterator[bytes]]) -> tuple[hashlib._Hash, int]:

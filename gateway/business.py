@@ -20,17 +20,7 @@ from dataclasses import dataclass
 
 from gateway.delivery_states import HAS_THE_DOCUMENT, NOT_YET_DOWNLOADED
 from gateway.edxml.model import BusinessType
-from gateway.records import RecipientPlan
-
-
-@dataclass(frozen=True, slots=True)
-class BusinessAct:
-    kind: BusinessType
-    target_document_id: str
-    target_key: str
-    """Duplicate key of the original new document (`<from>|<DocumentId>`)."""
-    removed: frozenset[str] = frozenset()
-    replaced_keys: tuple[str, ...] = ()
+from gateway.records import BusinessAct, RecipientPlan
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,10 @@
 that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
 without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-    Store, OperatorStore  adapters.db.store.SqlStore (one object, each method one transaction)
+    Store, OperatorStore, PushStore (NodeStore: all three)
+                          adapters.db.store.SqlStore (one object, each method one transaction)
+    PushSender            adapters.push_client.PushClient
+    Cursors               adapters.cursors.CursorSeal
     Broker                adapters.broker (RabbitMQ, embedded)
     PayloadStore          adapters.payloads.filestore.FilePayloadStore
     SignatureVerifier     adapters.signatures.verifier
@@ -16,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
         MessageView,
         NewMessage,
         OutboxWork,
+        PushResult,
+        PushTarget,
         SystemCredentials,
         SystemRecord,
     )
@@ -111,12 +116,25 @@ class Store(Protocol):
     async def message_payload(self, message_id: str, system_id: str) -> tuple[str, str]: ...
     async def message_view(self, message_id: str, system_id: str) -> MessageView: ...
 
+    # the node's own: operations (stuck, metrics), signature policy, and shutdown
+    async def stuck(self, thresholds: Mapping[str, float], limit: int = 500
+                    ) -> list[tuple[str, DeliveryView]]: ...
+    async def metrics(self, stuck_thresholds: Mapping[str, float]
+                      ) -> dict[str, list[tuple[dict[str, str], float]]]: ...
+    async def set_signature_policy(self, *, system_id: str | None = None,
+                                   agency_code: str | None = None,
+                                   policy: str | None) -> None: ...
+    async def add_binding(self, agency_code: str, fingerprint: str | None,
+                          subject: str | None) -> None: ...
+    async def close(self) -> None: ...
+
 
 class OperatorStore(Protocol):
     """What the operator API and CLI need of the store (`adapters.db.store.operators`)."""
 
     async def add_operator(self, name: str, role: Role, token_sha256: str, by: Operator
                            ) -> None: ...
+    async def set_operator_enabled(self, name: str, enabled: bool, by: Operator) -> None: ...
     async def get_operator(self, name: str) -> OperatorCredentials | None: ...
     async def list_operators(self) -> list[OperatorRecord]: ...
     async def find_deliveries(self, where: MessageFilter, after: int, limit: int
@@ -171,3 +189,37 @@ class SignatureVerifier(Protocol):
     """Checks a package's signature and its signer's certificate (adapters/signatures)."""
 
     async def verify(self, document: bytes, signing_time: datetime) -> SignatureReport: ...
+
+
+class PushStore(Protocol):
+    """What push delivery needs of the store (`adapters.db.store_push`)."""
+
+    async def push_target(self, delivery_id: str) -> PushTarget | None: ...
+    def open_secret(self, ciphertext: str) -> str: ...
+    async def push_succeeded(self, delivery_id: str, detail: str) -> bool: ...
+    async def push_failed(self, delivery_id: str, error: str, retry_in: float | None
+                          ) -> str: ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, Protocol):
+    """The whole store, as the composition root builds it and CLI commands use it; use cases
+    take the narrower port they need."""
+
+
+class PushSender(Protocol):
+    """POSTs a package to a system's endpoint, signed with its secret (`adapters.push_client`)."""
+
+    async def push(self, url: str, secret: str, chunks: Callable[[], Iterator[bytes]],
+                   headers: dict[str, str]) -> PushResult:
+        """`chunks()` yields the body; it may be called more than once (hash, then send)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Cursors(Protocol):
+    """Page cursors sealed with the listing and caller they were issued for
+    (`adapters.cursors`)."""
+
+    def seal(self, scope: str, position: int) -> str: ...
+    def open(self, scope: str, cursor: str | None) -> int: ...

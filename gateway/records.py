@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.codes import ServePattern
+from gateway.edxml.model import BusinessType
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
-
-if TYPE_CHECKING:
-    from gateway.business import BusinessAct
 from gateway.types import (
     AgencyCode,
     DeliveryId,
@@ -65,6 +63,19 @@ class AttachmentRecord:
     content_type: str | None
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessAct:
+    """What a revoke, update or replace package acts on (`gateway.business` decides what it
+    does to the original's deliveries)."""
+
+    kind: BusinessType
+    target_document_id: str
+    target_key: str
+    """Duplicate key of the original new document (`<from>|<DocumentId>`)."""
+    removed: frozenset[str] = frozenset()
+    replaced_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +144,31 @@ class OutboxWork:
     outbox_id: int
     routing_key: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """A delivery still to be POSTed to its system's endpoint, as the store finds it."""
+
+    delivery_id: str
+    message_id: str
+    kind: MessageKind
+    from_code: str
+    to_code: str
+    system_id: str
+    url: str
+    secret_ciphertext: str
+    payload_sha256: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """One POST of a package: delivered (any 2xx) or not, and what the endpoint answered."""
+
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The composition root: builds the adapters a node runs with and its background work.
 
-This is the one module of `gateway/` that names concrete adapters; everything else receives
-them already built.
+This is the one module of `gateway/` that names concrete adapters (with the CLI's bootstrap,
+`gateway.cli._bootstrap`, which builds what commands need through the functions here);
+everything else receives them already built, typed as the ports of `gateway.ports`,
+`gateway.types` and `gateway.signatures`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from adapters.broker.rabbitmq import RabbitMQBroker
 from adapters.broker.topology import Topology
 from adapters.cursors import CursorSeal
 from adapters.db.engine import create_engine
+from adapters.db.migrate import migrate
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
 from adapters.push_client import PushClient
@@ -25,12 +28,13 @@ from adapters.signatures.verifier import PackageVerifier
 from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
+from gateway.ports import Cursors, OperatorStore, PushSender, SignatureVerifier, Store
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
-from gateway.types import Broker, BrokerEnvelope, BrokerHandler, RouteKind
+from gateway.types import Broker, BrokerEnvelope, BrokerHandler, PayloadStore, RouteKind
 from gateway.upload_slots import UploadSlots
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,12 @@ def build_secret_box(settings: Settings) -> SecretBox:
     return SecretBox.from_settings(settings.secret_key, settings.data_dir)
 
 
+def migrate_database(settings: Settings) -> None:
+    """Create or upgrade the schema (and the data directory, owner-only)."""
+    ensure_data_dir(settings.data_dir)
+    migrate(settings.resolved_database_url)
+
+
 def build_store(settings: Settings) -> SqlStore:
     return SqlStore(create_engine(settings.resolved_database_url), build_secret_box(settings))
 
@@ -49,6 +59,11 @@ def build_trust_store(settings: Settings) -> TrustStore:
     return TrustStore(settings.trust_dir, cache_dir=settings.data_dir / "crl-cache",
                       crl_max_age=timedelta(seconds=settings.crl_max_age_seconds),
                       fetch_timeout=settings.crl_fetch_timeout_seconds)
+
+
+def build_verifier(settings: Settings) -> SignatureVerifier:
+    """Package signatures checked against the trust directory (XML-DSig, chain, CRLs)."""
+    return PackageVerifier(build_trust_store(settings))
 
 
 def build_broker(settings: Settings) -> Broker:
@@ -65,26 +80,27 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         load_schemas()
-        self.store = build_store(settings)
-        self.cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
-        self.payloads = FilePayloadStore(settings.payload_dir)
+        store = build_store(settings)
+        self.store: Store = store
+        self.operators: OperatorStore = store
+        self.cursors: Cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
+        self.payloads: PayloadStore = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
-        self.relay = OutboxRelay(settings, self.store, self.broker)
-        self.trust = build_trust_store(settings)
+        self.relay = OutboxRelay(settings, store, self.broker)
         on_accepted = self.relay.notify
-        self.push_client = PushClient(settings.push_timeout_seconds)
-        inbox: BrokerHandler = InboxDeliverer(self.store)
+        self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
+        inbox: BrokerHandler = InboxDeliverer(store)
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
             faults = FaultPoints(settings.fault_points, settings.data_dir)
             on_accepted = faults.before_callback(AFTER_ACCEPT, on_accepted)
             inbox = faults.before_handler(BEFORE_CONSUME_COMMIT, inbox)
         self._deliverer = RouteDispatcher({
             RouteKind.INBOX: inbox,
-            RouteKind.PUSH: PushDeliverer(settings, self.store, self.payloads, self.broker,
-                                          self.push_client)})
-        self.submit = SubmitPackage(settings, self.store, self.payloads,
-                                    PackageVerifier(self.trust), on_accepted)
-        self.inbox = Inbox(settings, self.store, self.payloads)
+            RouteKind.PUSH: PushDeliverer(settings, store, self.payloads, self.broker,
+                                          self.push_sender)})
+        self.submit = SubmitPackage(settings, store, self.payloads, build_verifier(settings),
+                                    on_accepted)
+        self.inbox = Inbox(settings, store, self.payloads)
         self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -105,7 +121,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.broker.close()
-        await self.push_client.close()
+        await self.push_sender.close()
         await self.store.close()
 
 

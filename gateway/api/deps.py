@@ -1,13 +1,15 @@
-"""Typed dependencies that routes declare: the runtime and the calling system."""
+"""Typed dependencies that routes declare: the runtime, the calling system, and the
+operator with the permission a route needs."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from gateway.errors import AuthenticationFailed
+from gateway.operators.roles import Operator, Permission, token_hash, token_matches
 from gateway.records import SystemRecord
 from gateway.runtime import Runtime
 
@@ -34,3 +36,36 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
 
 
 CurrentSystem = Annotated[SystemRecord, Depends(bearer_system)]
+
+
+_NO_SUCH_TOKEN = token_hash("no operator has this token")
+"""Compared against when the name is unknown, so both refusals take the same time."""
+
+
+async def bearer_operator(request: Request, runtime: RuntimeDep) -> Operator:
+    """`Authorization: Bearer <operator>:<token>` (the token `lienthong operators add`
+    printed)."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    name, _, token = credential.strip().partition(":")
+    if scheme.lower() != "bearer" or not name or not token:
+        raise AuthenticationFailed("send 'Authorization: Bearer <operator>:<token>'")
+    found = await runtime.operators.get_operator(name)
+    matches = token_matches(token, found.token_sha256 if found else _NO_SUCH_TOKEN)
+    if found is None or not found.record.enabled or not matches:
+        raise AuthenticationFailed("unknown operator or wrong token")
+    return Operator(found.record.name, found.record.role)
+
+
+CurrentOperator = Annotated[Operator, Depends(bearer_operator)]
+
+
+def _allowed(permission: Permission) -> Any:
+    def check(operator: CurrentOperator) -> Operator:
+        operator.require(permission)
+        return operator
+    return Depends(check)
+
+
+Reader = Annotated[Operator, _allowed(Permission.READ)]
+Replayer = Annotated[Operator, _allowed(Permission.REPLAY)]
+Canceller = Annotated[Operator, _allowed(Permission.CANCEL)]

@@ -13,72 +13,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import RuntimeDep
+from gateway.api.deps import Canceller, CurrentOperator, Reader, Replayer, RuntimeDep
 from gateway.api.json_body import json_body_doc, read_json
 from gateway.api.pagination import next_cursor, parse_cursor
-from gateway.errors import AuthenticationFailed
-from gateway.operators import (
+from gateway.operators.actions import ActionOutcome
+from gateway.operators.roles import ROLE_PERMISSIONS
+from gateway.operators.selection import (
     MAX_PAGE,
     MAX_SELECTION,
-    ROLE_PERMISSIONS,
-    ActionOutcome,
-    DeliveryRow,
     MessageFilter,
-    Operator,
-    Permission,
     Selection,
     check_reason,
     parse_time,
     states_of,
-    token_hash,
-    token_matches,
 )
-from gateway.ports import OperatorStore
+from gateway.operators.views import DeliveryRow
 from gateway.records import TimelineEntry
 from gateway.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
-
-_NO_SUCH_TOKEN = token_hash("no operator has this token")
-"""Compared against when the name is unknown, so both refusals take the same time."""
-
-
-def _store(runtime: Runtime) -> OperatorStore:
-    store: OperatorStore = runtime.store
-    return store
-
-
-async def bearer_operator(request: Request, runtime: RuntimeDep) -> Operator:
-    """`Authorization: Bearer <operator>:<token>` (the token `lienthong operators add`
-    printed)."""
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    name, _, token = credential.strip().partition(":")
-    if scheme.lower() != "bearer" or not name or not token:
-        raise AuthenticationFailed("send 'Authorization: Bearer <operator>:<token>'")
-    found = await _store(runtime).get_operator(name)
-    matches = token_matches(token, found.token_sha256 if found else _NO_SUCH_TOKEN)
-    if found is None or not found.record.enabled or not matches:
-        raise AuthenticationFailed("unknown operator or wrong token")
-    return Operator(found.record.name, found.record.role)
-
-
-CurrentOperator = Annotated[Operator, Depends(bearer_operator)]
-
-
-def _allowed(permission: Permission) -> Any:
-    def check(operator: CurrentOperator) -> Operator:
-        operator.require(permission)
-        return operator
-    return Depends(check)
-
-
-Reader = Annotated[Operator, _allowed(Permission.READ)]
-Replayer = Annotated[Operator, _allowed(Permission.REPLAY)]
-Canceller = Annotated[Operator, _allowed(Permission.CANCEL)]
-
 
 # -- shapes ------------------------------------------------------------------------------
 
@@ -299,7 +255,7 @@ async def list_messages(
     where = message_filter(runtime, state=state, sender=sender, recipient=recipient,
                            document_id=document_id, code=code, since=since, until=until,
                            older_than_seconds=older_than_seconds, route=route)
-    rows, position = await _store(runtime).find_deliveries(
+    rows, position = await runtime.operators.find_deliveries(
         where, parse_cursor(runtime, "operator|messages", cursor), limit)
     now = datetime.now(UTC)
     return DeliveryPage(items=[DeliveryRowOut(**_row_fields(r, now)) for r in rows],
@@ -309,7 +265,7 @@ async def list_messages(
 @router.get("/messages/{message_id}", response_model=MessageOut)
 async def show_message(message_id: str, runtime: RuntimeDep, _operator: Reader) -> MessageOut:
     """A message's metadata and every recipient's delivery with its full timeline."""
-    detail = await _store(runtime).message_detail(message_id)
+    detail = await runtime.operators.message_detail(message_id)
     now = datetime.now(UTC)
     return MessageOut(
         message_id=detail.message_id, kind=detail.kind,
@@ -334,8 +290,8 @@ async def replay(request: Request, runtime: RuntimeDep, operator: Replayer) -> R
     selection = Selection(
         delivery_ids=tuple(body.delivery_ids or ()), message_id=body.message_id,
         filter=message_filter(runtime, **body.filter.model_dump()) if body.filter else None)
-    outcome = await _store(runtime).replay(selection, check_reason(body.reason), operator,
-                                           body.dry_run)
+    outcome = await runtime.operators.replay(selection, check_reason(body.reason),
+                                             operator, body.dry_run)
     acted, skipped = _acted(outcome)
     if outcome.dry_run:
         return ReplayOut(action_id=outcome.action_id, dry_run=True, would_replay=acted,
@@ -353,8 +309,8 @@ async def cancel(request: Request, runtime: RuntimeDep, operator: Canceller) -> 
     body = await read_json(request, CancelIn, runtime.settings.max_json_body_bytes)
     selection = Selection(delivery_ids=tuple(body.delivery_ids or ()),
                           message_id=body.message_id)
-    outcome = await _store(runtime).cancel(selection, check_reason(body.reason), operator,
-                                           body.dry_run)
+    outcome = await runtime.operators.cancel(selection, check_reason(body.reason),
+                                             operator, body.dry_run)
     acted, skipped = _acted(outcome)
     if outcome.dry_run:
         return CancelOut(action_id=outcome.action_id, dry_run=True, would_cancel=acted,
@@ -368,7 +324,7 @@ async def list_actions(runtime: RuntimeDep, _operator: Reader,
                        operator: str | None = None, cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> ActionPage:
     """The operator audit trail, oldest first: every replay and cancel, dry runs included."""
-    rows, position = await _store(runtime).operator_actions(
+    rows, position = await runtime.operators.operator_actions(
         parse_cursor(runtime, "operator|actions", cursor), limit, operator)
     return ActionPage(items=[ActionOut(id=a.id, at=a.at, operator=a.operator, role=a.role,
                                        action=a.action, target=a.target, reason=a.reason,

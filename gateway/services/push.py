@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from adapters.db.store import SqlStore
-from adapters.db.store.push import PushTarget
-from adapters.push_client import PushClient
 from gateway.backoff import push_retry_delay
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
+from gateway.ports import PushSender, PushStore
+from gateway.records import PushTarget
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
 from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
@@ -34,13 +33,16 @@ BUSY_RETRY_SECONDS = 1.0
 
 
 class PushDeliverer:
-    def __init__(self, settings: Settings, store: SqlStore, payloads: PayloadStore,
-                 broker: Broker, client: PushClient) -> None:
+    """The broker handler of `push.*` deliveries; `sender` makes the POST (the composition root
+    passes `adapters.push_client.PushClient`)."""
+
+    def __init__(self, settings: Settings, store: PushStore, payloads: PayloadStore,
+                 broker: Broker, sender: PushSender) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads
         self._broker = broker
-        self._client = client
+        self._sender = sender
         self._zone = ZoneInfo(settings.timezone)
         self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.push_concurrency_per_system))
@@ -60,7 +62,7 @@ class PushDeliverer:
             await self._broker.publish_delayed(envelope, BUSY_RETRY_SECONDS)
             return
         async with slots:
-            result = await self._client.push(
+            result = await self._sender.push(
                 target.url, self._store.open_secret(target.secret_ciphertext),
                 await self._body(target), self._headers(target))
         if result.ok:

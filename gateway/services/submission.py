@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.agencies import is_closed
-from gateway.business import BusinessAct
 from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType, StatusPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.edxml.trace_list import sender_trace
@@ -29,6 +28,7 @@ from gateway.ports import PayloadStore, SignatureVerifier, Store
 from gateway.records import (
     AcceptedMessage,
     AttachmentRecord,
+    BusinessAct,
     NewMessage,
     StatusAct,
     SystemRecord,

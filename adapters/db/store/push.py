@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -12,24 +11,10 @@ from adapters.db.store.base import SqlBase, catch_up, transition
 from adapters.db.store.evidence import append_evidence
 from gateway.delivery_states import DELIVERABLE, DeliveryState
 from gateway.evidence import EvidenceEvent
+from gateway.records import PushTarget
 from gateway.types import MessageKind
 
 S = DeliveryState
-
-
-@dataclass(frozen=True, slots=True)
-class PushTarget:
-    delivery_id: str
-    message_id: str
-    kind: MessageKind
-    from_code: str
-    to_code: str
-    system_id: str
-    url: str
-    secret_ciphertext: str
-    payload_sha256: str
-    attempts: int
-    created_at: datetime
 
 
 class SqlPush(SqlBase):

@@ -1,7 +1,7 @@
 """`lienthong messages`: find stuck messages, read their timelines, replay and cancel them.
 
 Replay is a dry run unless `--execute` is given: it prints exactly what would be re-sent. Both
-runs are recorded in the operator audit trail as `cli:<unix user>` (see `cli_operators`).
+runs are recorded in the operator audit trail as `cli:<unix user>` (`_support.cli_operator`).
 """
 
 from __future__ import annotations
@@ -13,31 +13,21 @@ from typing import Any, TypeVar
 
 import click
 
-from gateway.cli_operators import cli_operator
-from gateway.cli_support import run_with_store
-from gateway.errors import GatewayError
-from gateway.operators import (
+from gateway.cli._bootstrap import run_with_store
+from gateway.cli._support import checked, cli_operator, parse_duration
+from gateway.operators.actions import ActionOutcome
+from gateway.operators.selection import (
     MAX_PAGE,
-    ActionOutcome,
-    DeliveryRow,
     MessageFilter,
     Selection,
     check_reason,
-    parse_duration,
     parse_time,
     states_of,
 )
+from gateway.operators.views import DeliveryRow
 from gateway.settings import Settings
 
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _checked(build: Callable[[], T]) -> T:
-    try:
-        return build()
-    except GatewayError as error:
-        raise click.ClickException(error.detail) from None
 
 
 def filter_options(function: F) -> F:
@@ -118,7 +108,7 @@ def messages() -> None:
 def messages_list(settings: Settings, /, cursor: int, limit: int, as_json: bool,
                   **options: Any) -> None:
     """Deliveries (one line per message and recipient) matching every given filter."""
-    where = _checked(lambda: _filter(settings, options)) or MessageFilter()
+    where = checked(lambda: _filter(settings, options)) or MessageFilter()
     rows, next_cursor = run_with_store(settings, lambda store: store.find_deliveries(
         where, cursor, limit))
     now = datetime.now(UTC)
@@ -201,8 +191,8 @@ def messages_replay(settings: Settings, /, deliveries: tuple[str, ...], message:
     """Queue dead or stuck deliveries again under their original ids: one (--delivery),
     one message (--message) or every one matching the filters. Prints exactly what would
     be (or was) re-sent; already delivered ones are skipped with the reason."""
-    selection = _checked(lambda: _selection(settings, deliveries, message, options))
-    why = _checked(lambda: check_reason(reason))
+    selection = checked(lambda: _selection(settings, deliveries, message, options))
+    why = checked(lambda: check_reason(reason))
     outcome = run_with_store(settings, lambda store: store.replay(
         selection, why, cli_operator(), dry_run=not execute))
     _print_outcome(outcome, "re-send", "re-sent", "add --execute to re-send")
@@ -218,8 +208,8 @@ def messages_cancel(settings: Settings, deliveries: tuple[str, ...], message: st
                     reason: str, dry_run: bool) -> None:
     """Cancel deliveries that are not finished (done, forwarded and cancelled ones are
     skipped and listed)."""
-    selection = _checked(lambda: Selection(delivery_ids=deliveries, message_id=message))
-    why = _checked(lambda: check_reason(reason))
+    selection = checked(lambda: Selection(delivery_ids=deliveries, message_id=message))
+    why = checked(lambda: check_reason(reason))
     outcome = run_with_store(settings, lambda store: store.cancel(
         selection, why, cli_operator(), dry_run=dry_run))
     _print_outcome(outcome, "cancel", "cancelled", "drop --dry-run to cancel")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from adapters.signatures import trust_files
+from gateway.cli._bootstrap import trust_files
 from gateway.settings import Settings
 
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.signatures.verifier import PackageVerifier
+from gateway.cli._bootstrap import verifier
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
-from gateway.runtime import build_trust_store
 from gateway.services.submission import signing_time
 from gateway.settings import Settings, SignaturePolicy
 from gateway.signatures import SignatureOutcome, SignatureReport, enforce, under_policy
@@ -48,10 +47,9 @@ def signature_report(settings: Settings, file: Path, parsed: ParsedPackage) -> S
     """The signature's outcome as the node would find it (before any policy)."""
     if not parsed.model.signed:
         return SignatureReport(SignatureOutcome.ABSENT)
-    verifier = PackageVerifier(build_trust_store(settings))
     at = signing_time(parsed, tolerance=timedelta(
         seconds=settings.signing_time_tolerance_seconds))
-    return asyncio.run(verifier.verify(file.read_bytes(), at))
+    return asyncio.run(verifier(settings).verify(file.read_bytes(), at))
 
 
 def decisions(parsed: ParsedPackage | None, refusal: Problem | None,
@@ -79,4 +77,3 @@ def describe(report: SignatureReport) -> str:
     if report.code or report.reason:
         text += " (" + ": ".join(filter(None, [report.code, report.reason])) + ")"
     return text
-

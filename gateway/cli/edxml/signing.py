@@ -10,12 +10,9 @@ from pathlib import Path
 
 import click
 
-from adapters.signatures.verifier import PackageVerifier
-from adapters.signatures.xmldsig import sign_package
-from gateway.cli_edxml import edxml
+from gateway.cli._bootstrap import sign_package, verifier
 from gateway.edxml.parser import parse_package
 from gateway.errors import PackageRejected
-from gateway.runtime import build_trust_store
 from gateway.services.submission import signing_time
 from gateway.settings import Settings
 from gateway.signatures import SignatureOutcome
@@ -24,7 +21,7 @@ ALGORITHMS = click.Choice(["rsa-sha256", "rsa-sha384", "rsa-sha512", "rsa-sha1",
                            "ecdsa-sha256", "ecdsa-sha384"])
 
 
-@edxml.command("sign")
+@click.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "key_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -56,7 +53,7 @@ def sign(file: Path, key_file: Path, cert_file: Path, algorithm: str, canonicali
         click.echo(f"signed ({algorithm}, {canonicalization}) → {output}", err=True)
 
 
-@edxml.command("verify")
+@click.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def verify(settings: Settings, file: Path) -> None:
@@ -66,8 +63,7 @@ def verify(settings: Settings, file: Path) -> None:
         at = signing_time(package)
     except PackageRejected:
         at = datetime.now(UTC)  # still say what the signature is worth
-    report = asyncio.run(PackageVerifier(build_trust_store(settings)).verify(
-        file.read_bytes(), at))
+    report = asyncio.run(verifier(settings).verify(file.read_bytes(), at))
     for key, value in report.as_dict().items():
         if value not in (None, [], ""):
             shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) \

@@ -6,30 +6,15 @@ anyway) and records what it does like any other operator.
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import click
 
-from gateway.cli_support import run_with_store
+from gateway.cli._bootstrap import run_with_store
+from gateway.cli._support import cli_operator
 from gateway.errors import GatewayError
-from gateway.operators import (
-    Operator,
-    Role,
-    check_operator_name,
-    new_token,
-    parse_role,
-    token_hash,
-)
+from gateway.operators.roles import Role, check_operator_name, new_token, parse_role, token_hash
 from gateway.settings import Settings
-
-
-def cli_operator() -> Operator:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Operator(f"cli:{user}", Role.ADMIN)
 
 
 @click.group()

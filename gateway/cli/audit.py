@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gateway.cli_support import run_with_store
+from gateway.cli._bootstrap import run_with_store
 from gateway.evidence import ChainReport
 from gateway.services.audit import export_bundle, verify_bundle, verify_log
 from gateway.settings import Settings

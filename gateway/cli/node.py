@@ -1,0 +1,63 @@
+"""`lienthong migrate` and `lienthong serve`: create or upgrade a node, and run it."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from gateway.cli._bootstrap import migrate as migrate_node
+from gateway.cli._bootstrap import run_with_store
+from gateway.datadir import ensure_data_dir
+from gateway.ports import NodeStore
+from gateway.records import AgencyRecord
+from gateway.services.directory import add_system
+from gateway.settings import Settings
+from gateway.types import AgencyCode
+
+DEMO_SYSTEMS = (("demo.sender", "000.00.01.H99"), ("demo.receiver", "000.00.02.H99"))
+
+
+@click.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Create or upgrade the database schema (and the data directory, owner-only)."""
+    migrate_node(settings)
+    click.echo("database is at the latest schema")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
+@click.option("--demo", is_flag=True,
+              help="Register two demo systems (if missing) and print their credentials.")
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool) -> None:
+    """Run the gateway (HTTP API, relay and consumers) until interrupted."""
+    from gateway.api.server import serve as serve_http
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
+                                                   "%(message)s")
+    ensure_data_dir(settings.data_dir)
+    if not no_migrate:
+        migrate_node(settings)
+    if demo:
+        _ensure_demo(settings, host, port)
+    serve_http(settings, host, port)
+
+
+def _ensure_demo(settings: Settings, host: str, port: int) -> None:
+    async def work(store: NodeStore) -> list[tuple[str, str, str]]:
+        lines = []
+        for system_id, code in DEMO_SYSTEMS:
+            existing = await store.get_credentials(system_id)
+            secret = existing.secret if existing else await add_system(store, system_id, [code])
+            lines.append((system_id, code, secret))
+        await store.upsert_agencies([AgencyRecord(code=AgencyCode(code), name=f"Demo {sid}")
+                                     for sid, code in DEMO_SYSTEMS])
+        return lines
+    click.echo(f"Demo systems on http://{host}:{port} (SDK endpoint /vxp, REST /api/v1, "
+               "docs /docs):")
+    for system_id, code, secret in run_with_store(settings, work):
+        click.echo(f"  systemId={system_id}  serves={code}  secret={secret}")
