@@ -11,21 +11,14 @@ from adapters.push_client import push_signature
 from gateway.operators import Operator, Role, Selection
 from gateway.services.audit import verify_log
 from gateway.services.directory import add_system
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
+from tests.support.polling import until
 from tests.support.receiver import Receiver, running
 from tests.support.samples import document
 
 SENDER, PUSHED, OTHER = "000.00.01.H53", "000.00.31.H53", "000.00.32.H53"
 FAST_RETRIES: dict[str, Any] = {"push_retry_tiers_seconds": (0.2, 0.4, 0.8),
                                 "push_max_attempts": 10, "push_timeout_seconds": 5.0}
-
-
-async def until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def states(node: Node, sender: Any, message_id: str) -> dict[str, tuple[str, int]]:
