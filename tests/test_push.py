@@ -3,7 +3,6 @@ budget is spent, replayed by an operator, and never delaying other recipients.""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
@@ -40,7 +39,7 @@ async def test_a_failing_endpoint_is_retried_then_gets_the_package_once(
         async def delivered() -> bool:
             return (await states(node, sender, message_id))[PUSHED][0] == "done"
         await until(delivered)
-        await asyncio.sleep(1.0)  # nothing more arrives afterwards
+        await until(node.quiet)  # nothing more arrives afterwards
     assert receiver.attempts == 6 and len(receiver.accepted) == 1
     [got] = receiver.accepted
     headers = got.headers
@@ -80,7 +79,7 @@ async def test_a_dead_endpoint_ends_dead_and_an_operator_replay_delivers_once(
         async def done() -> bool:
             return (await states(node, sender, message_id))[PUSHED][0] == "done"
         await until(done)
-        await asyncio.sleep(1.0)
+        await until(node.quiet)
     assert len(receiver.accepted) == 1  # replayed once, delivered once
     report = await verify_log(node.runtime.store)  # accepted, replayed, delivered
     assert report.ok and report.checked == 3, report

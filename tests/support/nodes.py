@@ -32,6 +32,7 @@ from gateway.api.app import create_app
 from gateway.runtime import Runtime
 from gateway.services.directory import add_system
 from gateway.settings import Settings
+from tests.support.quiet import DelayWatch, handling_nothing, rabbitmq_holds_nothing
 
 BACKENDS = [b for b in os.environ.get("LIENTHONG_TEST_BACKENDS",
                                       "embedded,production").split(",") if b]
@@ -164,6 +165,8 @@ class Node:
         self.backing = backing
         self.app = app
         self.http = client
+        broker = self.runtime.broker
+        self._delays = DelayWatch(broker) if isinstance(broker, EmbeddedBroker) else None
 
     @property
     def runtime(self) -> Runtime:
@@ -176,6 +179,17 @@ class Node:
 
     def rest_headers(self, client: VxpClient) -> dict[str, str]:
         return {"Authorization": f"Bearer {client.system_id}:{client._secret}"}
+
+    async def quiet(self) -> bool:
+        """Nothing in flight (`tests/support/quiet.py`): no broker handler running, no message
+        queued, delayed or due for redelivery."""
+        if not handling_nothing():
+            return False
+        if self._delays is not None:
+            holds_nothing = self._delays.holds_nothing()
+        else:
+            holds_nothing = await rabbitmq_holds_nothing(AMQP_URL, self.runtime.settings)
+        return holds_nothing and handling_nothing()
 
     async def stop_broker(self) -> None:
         if self.backing.production:
