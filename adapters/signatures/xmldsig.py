@@ -413,11 +413,11 @@ def _signatures(root: Any) -> list[Any]:
 
 
 def _namespace(element: Any) -> str | None:
-    return etree.QName(element).namespace  # type: ignore[no-any-return]
+    return etree.QName(element).namespace
 
 
 def _local(element: Any) -> str:
-    return etree.QName(element).localname  # type: ignore[no-any-return]
+    return etree.QName(element).localname
 
 
 def _has_value(signature: Any) -> bool:
@@ -768,7 +768,7 @@ def sign_package(document: bytes, key_pem: bytes, cert_pem: bytes, *,
         node = (xmlsec.template.x509_data_add_certificate(x509_data) if index == 0 else
                 etree.SubElement(x509_data, f"{{{DSIG_NS}}}X509Certificate"))
         node.text = base64.b64encode(item.public_bytes(serialization.Encoding.DER)).decode()
-    return etree.tostring(root.getroottree(), xml_declaration=True,  # type: ignore[no-any-return]
+    return etree.tostring(root.getroottree(), xml_declaration=True,
                           encoding="UTF-8")
 
 
