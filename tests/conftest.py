@@ -1,45 +1,27 @@
-"""Factories for contract tests: a gateway node on each backend, systems with credentials,
-and the sample packages.
+"""Fixtures: a gateway node on each backend (`node`, `make_node`), the test's own database
+and broker namespace (`backing`). The machinery lives in `tests/support/nodes.py`.
 
-Backends come from LIENTHONG_TEST_BACKENDS (default: both). The production backend needs
-PostgreSQL and RabbitMQ; when they are unreachable its tests fail, they are never skipped.
+Every test using `backend` runs on each of LIENTHONG_TEST_BACKENDS (default: both); the
+production backend's tests fail, never skip, when PostgreSQL or RabbitMQ is unreachable.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from cryptography.fernet import Fernet
 
-from adapters.broker.embedded import EmbeddedBroker
-from adapters.broker.rabbitmq import RabbitMQBroker
-from adapters.broker.topology import Topology
-from adapters.db.migrate import migrate
-from adapters.vxp_client import VxpClient
-from gateway.api.app import create_app
-from gateway.runtime import Runtime
-from gateway.services.directory import add_system
-from gateway.settings import Settings
-
-BACKENDS = [b for b in os.environ.get("LIENTHONG_TEST_BACKENDS",
-                                      "embedded,production").split(",") if b]
-PG_HOST = os.environ.get("LIENTHONG_TEST_PG_HOST", "127.0.0.1")
-PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/test"
-AMQP_URL = os.environ.get("LIENTHONG_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-SECRET_KEY = Fernet.generate_key().decode()
-RUN_ID = uuid.uuid4().hex[:8]
+from tests.support.nodes import (
+    BACKENDS,
+    Backing,
+    Node,
+    NodeFactory,
+    Nodes,
+    create_pg_template,
+    drop_pg_template,
+    migrated_sqlite,
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -57,161 +39,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.production)
 
 
-def pg_url(database: str) -> str:
-    return f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{database}"
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrated once; each test gets a copy (migrating every time would dominate runtime)."""
-    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
+    """Migrated once; each test gets a copy."""
+    return migrated_sqlite(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> str:
-    """A migrated PostgreSQL database used as CREATE DATABASE … TEMPLATE for each test."""
-    name = f"lt_tpl_{RUN_ID}"
-
-    async def create() -> None:
-        try:
-            admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-        except (OSError, asyncpg.PostgresError) as error:
-            pytest.fail(f"PostgreSQL at {PG_HOST}:5432 is unreachable ({error}); the "
-                        "production backend needs it (LIENTHONG_TEST_BACKENDS=embedded "
-                        "runs without it)")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-
-    run_blocking(create())
-    migrate(pg_url(name))
+def pg_template() -> Iterator[str]:
+    """Migrated once; each test's database is created from it."""
+    name = create_pg_template()
     yield name
-    run_blocking(_drop_database(name))
-
-
-def run_blocking(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine to completion even when called under the session's running loop."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
-
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-class Backing:
-    """The database and broker namespace of one test, created fresh and removed after."""
-
-    def __init__(self, backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-        self.backend = backend
-        self.data_dir = tmp_path / "data"
-        self.namespace = f"lt.test.{RUN_ID}.{uuid.uuid4().hex[:8]}"
-        self.database = f"lt_{RUN_ID}_{uuid.uuid4().hex[:10]}"
-        self._request = request
-        self.retry_tiers: set[tuple[float, ...]] = set()
-
-    @property
-    def production(self) -> bool:
-        return self.backend == "production"
-
-    async def create(self) -> None:
-        self.data_dir.mkdir(parents=True)
-        if self.production:
-            template = self._request.getfixturevalue("pg_template")
-            admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-            try:
-                await admin.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
-            finally:
-                await admin.close()
-        else:
-            template = self._request.getfixturevalue("sqlite_template")
-            shutil.copy(template, self.data_dir / "lienthong.sqlite3")
-
-    def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = dict(
-            data_dir=self.data_dir, secret_key=SECRET_KEY, environment="test",
-            broker_namespace=self.namespace, relay_interval_seconds=0.1,
-            requeue_after_seconds=3.0, fail_retry_seconds=0.5, inbox_lease_seconds=30.0)
-        if self.production:
-            values.update(database_url=pg_url(self.database), broker_url=AMQP_URL)
-        values.update(overrides)
-        settings = Settings(**values)
-        self.retry_tiers.add(settings.push_retry_tiers_seconds)
-        return settings
-
-    def environment(self, **overrides: Any) -> dict[str, str]:
-        """The same settings as `LIENTHONG_*` variables, for gateway subprocesses."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-        settings = self.settings(**overrides)
-        for name in Settings.model_fields:
-            value = getattr(settings, name)
-            if isinstance(value, set | frozenset):
-                env[f"LIENTHONG_{name.upper()}"] = json.dumps(sorted(value))
-            elif isinstance(value, tuple | list):
-                env[f"LIENTHONG_{name.upper()}"] = json.dumps(list(value))
-            elif value is not None:
-                env[f"LIENTHONG_{name.upper()}"] = str(value)
-        return env
-
-    async def remove(self) -> None:
-        if self.production:
-            await _drop_database(self.database)
-            for tiers in self.retry_tiers or {Topology(self.namespace, 4).retry_tiers}:
-                await RabbitMQBroker(AMQP_URL, Topology(self.namespace, 4, tiers)
-                                     ).delete_topology()
-
-
-class Node:
-    """One in-process gateway under test, reached through HTTP (ASGI) like a real client."""
-
-    def __init__(self, backing: Backing, app: Any, client: httpx.AsyncClient) -> None:
-        self.backing = backing
-        self.app = app
-        self.http = client
-
-    @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
-        return runtime
-
-    async def add_system(self, system_id: str, *serves: str) -> VxpClient:
-        secret = await add_system(self.runtime.store, system_id, serves)
-        return VxpClient(self.http, system_id, secret)
-
-    def rest_headers(self, client: VxpClient) -> dict[str, str]:
-        return {"Authorization": f"Bearer {client.system_id}:{client._secret}"}
-
-    async def stop_broker(self) -> None:
-        if self.backing.production:
-            await rabbitmqctl("stop_app")
-        else:
-            broker = self.runtime.broker
-            assert isinstance(broker, EmbeddedBroker)
-            broker.stop_accepting()
-
-    async def start_broker(self) -> None:
-        if self.backing.production:
-            await rabbitmqctl("start_app")
-        else:
-            broker = self.runtime.broker
-            assert isinstance(broker, EmbeddedBroker)
-            broker.resume_accepting()
-
-
-async def rabbitmqctl(*args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-    _, stderr = await process.communicate()
-    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {stderr.decode()}"
+    drop_pg_template(name)
 
 
 @pytest.fixture
@@ -225,31 +64,12 @@ async def backing(backend: str, tmp_path: Path, request: pytest.FixtureRequest
         await backing.remove()
 
 
-NodeFactory = Callable[..., Awaitable[Node]]
-
-
 @pytest.fixture
 async def make_node(backing: Backing) -> AsyncIterator[NodeFactory]:
     """Start a node (settings may be overridden per test); all are stopped at teardown."""
-    managers: list[tuple[LifespanManager, httpx.AsyncClient]] = []
-
-    async def start(**overrides: Any) -> Node:
-        app = create_app(backing.settings(**overrides))
-        manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
-        await manager.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
-                                   base_url="http://gateway.test", timeout=30)
-        managers.append((manager, client))
-        if backing.production:
-            broker = app.state.runtime.broker
-            assert isinstance(broker, RabbitMQBroker)
-            await broker.wait_connected(timeout=30)
-        return Node(backing, app, client)
-
-    yield start
-    for manager, client in reversed(managers):
-        await client.aclose()
-        await manager.__aexit__(None, None, None)
+    nodes = Nodes(backing)
+    yield nodes.start
+    await nodes.stop_all()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import re
 import zipfile
 from urllib.parse import quote
 
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import document
 
 SENDER, RECEIVER, OTHER = "000.00.01.H53", "000.00.02.H53", "000.00.03.H53"

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from adapters.vxp_client import VxpClient
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.polling import poll_until
 from tests.support.samples import business, document, document_id_of
-from tests.test_exchange_vxp import poll_until
 
 SENDER = "000.00.01.H53"
 A, B, C = "000.00.21.H53", "000.00.22.H53", "000.00.23.H53"

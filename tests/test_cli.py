@@ -7,17 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from gateway.cli import main
 from gateway.records import SystemCredentials
 from gateway.runtime import build_store
-from tests.conftest import Backing
-
-
-def run(backing: Backing, *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=backing.environment(),
-                              catch_exceptions=False)
+from tests.support.cli import run
+from tests.support.nodes import Backing
 
 
 @pytest.fixture

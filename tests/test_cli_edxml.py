@@ -16,9 +16,8 @@ from gateway.cli import main
 from gateway.edxml.model import VIETNAM, DocumentPackage, StatusCode, StatusPackage
 from gateway.edxml.parser import parse_package
 from tests.support.pki import intermediate, root_authority
-from tests.support.samples import document
+from tests.support.samples import SAMPLES, document
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
 EDOC_NEW = SAMPLES / "edoc_new.edxml"
 EDOC_NEW_SUBJECT = "V/v kết nối, liên thông phần mềm quản lý văn bản"
 

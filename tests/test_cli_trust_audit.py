@@ -7,20 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import update
 
 from adapters.db.models import EvidenceEntry
-from gateway.cli import main
 from gateway.runtime import build_store
-from tests.conftest import Backing
+from tests.support.cli import run
+from tests.support.nodes import Backing
 from tests.support.pki import intermediate, root_authority
 from tests.support.samples import document
-
-
-def run(backing: Backing, *args: str, **env: str) -> Result:
-    environment = {**backing.environment(), **env}
-    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
 
 
 def test_trust_add_list_remove(backing: Backing, tmp_path: Path) -> None:

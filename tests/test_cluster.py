@@ -15,7 +15,7 @@ from adapters.vxp_client import VxpClient
 from gateway.runtime import build_store
 from gateway.services.audit import verify_log
 from gateway.services.directory import add_system
-from tests.conftest import Backing
+from tests.support.nodes import Backing
 from tests.support.processes import GatewayProcess
 from tests.support.samples import document
 

@@ -26,7 +26,7 @@ from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, marker_path
 from gateway.runtime import build_store
 from gateway.services.audit import verify_log
 from gateway.services.directory import add_system
-from tests.conftest import Backing, NodeFactory
+from tests.support.nodes import Backing, NodeFactory
 from tests.support.processes import GatewayProcess
 from tests.support.samples import document, document_id_of
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.polling import poll_until
 from tests.support.samples import document
-from tests.test_exchange_vxp import poll_until
 
 SENDER = "000.00.01.H53"
 

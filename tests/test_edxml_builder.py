@@ -47,8 +47,8 @@ from gateway.edxml.model import (
 )
 from gateway.edxml.namespaces import QCVN_NS
 from gateway.edxml.parser import parse_package
+from tests.support.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
 ROUND_TRIP_SAMPLES = sorted(p for p in SAMPLES.glob("*.edxml") if p.name != "edoc.edxml")
 _ENCODED = re.compile(rb"<(?:\w+:)?ContentTransferEncoded\b[^>]*>(.*?)</", re.S)
 TODAY = datetime.now(VIETNAM).date()

@@ -25,8 +25,8 @@ from gateway.edxml.trace_list import sender_trace
 from gateway.errors import PackageRejected
 from gateway.services.submission import signing_time
 from gateway.types import MessageKind
+from tests.support.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
 G22_DOCUMENT = "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
 G22_RECIPIENTS = ("000.00.00.H41", "000.00.00.H14", "000.00.00.G17")
 NODE = "000.00.00.H53"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from lxml import etree
 
 from gateway.edxml.schema import Kind, validate_envelope
 from schemas import schema_path
+from tests.support.samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
 QCVN = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 XI = "http://www.w3.org/2001/XInclude"

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select, update
 
 from adapters.db.models import EvidenceEntry, Message
 from gateway.services.audit import export_bundle, verify_bundle, verify_log
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.polling import poll_until
 from tests.support.samples import document
-from tests.test_exchange_vxp import poll_until
 
 SENDER, RECEIVER = "000.00.01.H53", "000.00.02.H53"
 

@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from datetime import datetime, timedelta
 
 import pytest
 
-from adapters.vxp_client import VxpClient
 from gateway.edxml.model import VIETNAM
 from gateway.edxml.parser import parse_package
-from tests.conftest import Node
-from tests.support.samples import document, sample, status
+from tests.support.exchange import receive
+from tests.support.nodes import Node
+from tests.support.polling import poll_until
+from tests.support.samples import SAMPLE_DOCUMENTS, document, sample, status
 
-SAMPLE_DOCUMENTS = ["edoc_new.edxml", "edoc_revocation.edxml", "edoc_update.edxml",
-                    "edoc_replacement.edxml"]
 VALID_FLOW = ["status_inbox_01.edxml", "status_acceptance_03.edxml",
               "status_assignment_04.edxml", "status_processing_05.edxml",
               "status_processing_05.edxml", "status_finish_06.edxml"]
-
-
-async def poll_until(client: VxpClient, count: int, messagetype: str = "edoc",
-                     timeout: float = 20.0) -> list[dict[str, str]]:
-    """Poll like an agency system until `count` items have been handed out."""
-    seen: list[dict[str, str]] = []
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(seen) < count:
-        answer = await client.get_received(messagetype)
-        assert answer["status"] == "OK", answer
-        seen += answer["data"]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"only {len(seen)} of {count} items arrived: {seen}")
-        if len(seen) < count:
-            await asyncio.sleep(0.05)
-    return seen
-
-
-async def receive(client: VxpClient, item: dict[str, str]) -> bytes:
-    answer = await client.get_edoc(item["docId"])
-    assert answer["status"] == "OK", answer
-    done = await client.update_status(item["docId"], "done")
-    assert done["status"] == "OK", done
-    return base64.b64decode(answer["data"])
 
 
 async def test_sample_packages_travel_between_two_systems(node: Node) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from gateway.errors import MAX_PROBLEMS_PER_CODE, Problem, bounded
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import document
 
 SENDER, A = "000.00.01.H53", "000.00.21.H53"

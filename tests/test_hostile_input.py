@@ -35,7 +35,7 @@ import pytest
 
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import PackageRejected
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import document, status
 
 SENDER, RECEIVER = "000.00.01.H53", "000.00.02.H53"

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from adapters.vxp_client import VxpClient, sdk_hex
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.operators import add_operator
+from tests.support.polling import poll_until
 from tests.support.samples import document
-from tests.test_exchange_vxp import poll_until
-from tests.test_operators import add_operator
 
 SENDER, A = "000.00.01.H53", "000.00.21.H53"
 

@@ -17,7 +17,8 @@ import pytest
 from adapters.vxp_client import sdk_hex
 from gateway.runtime import build_store
 from gateway.services.directory import add_system
-from tests.conftest import Backing, Node
+from tests.support.nodes import Backing, Node
+from tests.support.operators import add_operator
 from tests.support.processes import serving
 from tests.support.raw_http import RawConnection, head, rss_bytes
 from tests.support.samples import document
@@ -169,7 +170,7 @@ async def test_strangers_json_bodies_are_refused_without_reading_them(node: Node
     """The attack: a 400 MiB body to /inbox/{id}/ack was read whole (1.1 GiB RSS) and
     answered 400; operator replay and cancel alike. Now 401 (403 for a role that may not)
     comes first and the body is never asked for."""
-    auditor = await _operator(node, "aud.limits", "auditor")
+    auditor = await add_operator(node, "aud.limits", "auditor")
     cases = [("/api/v1/inbox/d-1/ack", {}, 401),
              (f"{OPERATOR_API}/replay", {}, 401),
              (f"{OPERATOR_API}/cancel", {"Authorization": "Bearer nobody:x"}, 401),
@@ -218,15 +219,6 @@ async def test_json_bodies_are_capped_and_typed(node: Node) -> None:
     assert ack["content"]["application/json"]["schema"]["required"] == ["status"]
     replay = schema["paths"][f"{OPERATOR_API}/replay"]["post"]["requestBody"]
     assert "reason" in replay["content"]["application/json"]["schema"]["properties"]
-
-
-async def _operator(node: Node, name: str, role: str) -> dict[str, str]:
-    from gateway.operators import Operator, Role, new_token, token_hash
-
-    token = new_token()
-    await node.runtime.store.add_operator(name, Role(role), token_hash(token),
-                                          Operator("setup", Role.ADMIN))
-    return {"Authorization": f"Bearer {name}:{token}"}
 
 
 # -- package bodies: media type and declared length, before reading --------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Backing, NodeFactory
+from tests.support.nodes import Backing, NodeFactory
 from tests.support.processes import free_port, serving
 
 TOKEN = "scrape-" + "t" * 32

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
-from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
 from adapters.broker.rabbitmq import RabbitMQBroker
@@ -18,28 +17,22 @@ from adapters.db.models import Delivery, EvidenceEntry, OutboxEntry
 from adapters.db.store import SqlStore
 from adapters.vxp_client import VxpClient
 from gateway.api.app import create_app
-from gateway.cli import main
-from gateway.operators import Operator, Role, new_token, token_hash, token_matches
+from gateway.operators import Role, new_token, token_matches
 from gateway.runtime import build_store
 from gateway.services.audit import verify_log
-from tests.conftest import Backing, Node
-from tests.support.samples import document
-from tests.test_exchange_vxp import poll_until
+from tests.support.cli import run
+from tests.support.exchange import send
+from tests.support.nodes import Backing, Node
+from tests.support.operators import SETUP, add_operator
+from tests.support.polling import deliveries, poll_until, settle
 
 T = TypeVar("T")
 API = "/api/v1/operator"
 SENDER, OTHER_SENDER = "000.00.01.H53", "000.00.03.H53"
 R1, R2 = "000.00.02.H53", "000.00.04.H53"
-SETUP = Operator("test-setup", Role.ADMIN)
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-async def add_operator(node: Node, name: str, role: str) -> dict[str, str]:
-    token = new_token()
-    await node.runtime.store.add_operator(name, Role(role), token_hash(token), SETUP)
-    return {"Authorization": f"Bearer {name}:{token}"}
 
 
 class Agencies:
@@ -54,31 +47,6 @@ class Agencies:
         return cls(await node.add_system("sys.sender", SENDER),
                    await node.add_system("sys.other", OTHER_SENDER),
                    await node.add_system("sys.r1", R1), await node.add_system("sys.r2", R2))
-
-
-async def send(client: VxpClient, sender: str, recipients: list[str],
-               document_id: str | None = None) -> str:
-    answer = await client.send_edoc(document(sender, recipients, document_id), sender)
-    assert answer["status"] == "OK", answer
-    return str(answer["DocId"])
-
-
-async def deliveries(store: SqlStore, message_id: str) -> dict[str, tuple[str, str]]:
-    """recipient → (delivery id, state)."""
-    detail = await store.message_detail(message_id)
-    return {d.to_code: (d.delivery_id, d.state) for d in detail.deliveries}
-
-
-async def settle(store: SqlStore, message_id: str, state: str = "available",
-                 timeout: float = 20.0) -> dict[str, str]:
-    """Wait until every delivery of the message is in `state`; recipient → delivery id."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await deliveries(store, message_id)
-        if all(s == state for _, s in found.values()):
-            return {to: delivery for to, (delivery, _) in found.items()}
-        assert asyncio.get_running_loop().time() < deadline, found
-        await asyncio.sleep(0.05)
 
 
 async def force_state(store: SqlStore, delivery_id: str, state: str) -> None:
@@ -417,11 +385,6 @@ async def test_cancel_with_a_reason(node: Node) -> None:
 
 
 # -- the CLI -----------------------------------------------------------------------------
-
-
-def run(backing: Backing, *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=backing.environment(),
-                              catch_exceptions=False)
 
 
 def on_node(backing: Backing, work: Callable[[Node], Awaitable[T]]) -> T:

@@ -3,7 +3,6 @@ budget is spent, replayed by an operator, and never delaying other recipients.""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
@@ -11,21 +10,14 @@ from adapters.push_client import push_signature
 from gateway.operators import Operator, Role, Selection
 from gateway.services.audit import verify_log
 from gateway.services.directory import add_system
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
+from tests.support.polling import until
 from tests.support.receiver import Receiver, running
 from tests.support.samples import document
 
 SENDER, PUSHED, OTHER = "000.00.01.H53", "000.00.31.H53", "000.00.32.H53"
 FAST_RETRIES: dict[str, Any] = {"push_retry_tiers_seconds": (0.2, 0.4, 0.8),
                                 "push_max_attempts": 10, "push_timeout_seconds": 5.0}
-
-
-async def until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def states(node: Node, sender: Any, message_id: str) -> dict[str, tuple[str, int]]:
@@ -47,7 +39,7 @@ async def test_a_failing_endpoint_is_retried_then_gets_the_package_once(
         async def delivered() -> bool:
             return (await states(node, sender, message_id))[PUSHED][0] == "done"
         await until(delivered)
-        await asyncio.sleep(1.0)  # nothing more arrives afterwards
+        await until(node.quiet)  # nothing more arrives afterwards
     assert receiver.attempts == 6 and len(receiver.accepted) == 1
     [got] = receiver.accepted
     headers = got.headers
@@ -87,7 +79,7 @@ async def test_a_dead_endpoint_ends_dead_and_an_operator_replay_delivers_once(
         async def done() -> bool:
             return (await states(node, sender, message_id))[PUSHED][0] == "done"
         await until(done)
-        await asyncio.sleep(1.0)
+        await until(node.quiet)
     assert len(receiver.accepted) == 1  # replayed once, delivered once
     report = await verify_log(node.runtime.store)  # accepted, replayed, delivered
     assert report.ok and report.checked == 3, report

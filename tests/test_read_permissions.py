@@ -10,10 +10,10 @@ import pytest
 
 from adapters.vxp_client import VxpClient
 from gateway.delivery_states import RECIPIENT_READS, DeliveryState, Part, may_read
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.operators import add_operator
+from tests.support.polling import poll_until
 from tests.support.samples import business, document, document_id_of
-from tests.test_exchange_vxp import poll_until
-from tests.test_operators import add_operator
 
 SENDER, A, B = "000.00.01.H53", "000.00.21.H53", "000.00.22.H53"
 REVOKE, UPDATE = 1, 2

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.polling import inbox_until
 from tests.support.samples import document
 
 SENDER, RECEIVER, OTHER = "000.00.01.H53", "000.00.02.H53", "000.00.03.H53"
@@ -26,16 +27,6 @@ async def submit(http: httpx.AsyncClient, auth: dict[str, str], package: bytes,
     if key:
         headers["Idempotency-Key"] = key
     return await http.post("/api/v1/packages", content=package, headers=headers)
-
-
-async def inbox_until(http: httpx.AsyncClient, auth: dict[str, str], count: int
-                      ) -> list[dict[str, Any]]:
-    for _ in range(200):
-        page = (await http.get("/api/v1/inbox", headers=auth, params={"limit": 500})).json()
-        if len(page["items"]) >= count:
-            return list(page["items"])
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"inbox never reached {count} items")
 
 
 async def test_submit_download_acknowledge_with_timeline(node: Node) -> None:

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import hashes
 from adapters.signatures.xmldsig import check_signature, sign_package
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 from tests.support.pki import NOW, Authority, Issued, intermediate, root_authority
+from tests.support.polling import inbox_until
 from tests.support.samples import document, sample
-from tests.test_rest_api import inbox_until
 
 SENDER, OTHER_SENDER, RECEIVER = "000.00.01.H53", "000.00.05.H53", "000.00.02.H53"
 KIT_TRANSFORM = "http://www.w3.org/TR/xml-exc-c14n#"

@@ -15,7 +15,7 @@ import pytest
 from adapters.vxp_client import VxpClient, sdk_hex
 from gateway.runtime import build_store
 from gateway.services.directory import add_system
-from tests.conftest import Backing
+from tests.support.nodes import Backing
 from tests.support.processes import GatewayProcess, serving
 from tests.support.raw_http import RawConnection, head
 from tests.support.samples import document

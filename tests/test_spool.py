@@ -11,9 +11,8 @@ import pytest
 
 from gateway.errors import BodyIntegrityFailed, InvalidRequest, PackageTooLarge
 from gateway.spool import SpooledBody, sdk_hex, spool_body
+from tests.support.samples import SAMPLES, WIRE
 
-WIRE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vxp-wire"
-SAMPLES = WIRE.parent / "vpcp-sdk"
 CRLF = b"\r\n"
 LIMIT = 1_000_000
 

@@ -6,9 +6,9 @@ import pytest
 
 from gateway.edxml.model import StatusCode
 from gateway.status_flow import check
-from tests.conftest import Node
+from tests.support.nodes import Node
+from tests.support.polling import poll_until
 from tests.support.samples import document, document_id_of, status
-from tests.test_exchange_vxp import poll_until
 
 C = StatusCode
 SENDER, A, B = "000.00.01.H53", "000.00.21.H53", "000.00.22.H53"

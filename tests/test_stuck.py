@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from adapters.db.store import MAX_FAIL_BACKOFF_SECONDS, fail_backoff
-from tests.conftest import NodeFactory
+from tests.support.nodes import NodeFactory
+from tests.support.operators import add_operator
+from tests.support.polling import poll_until
 from tests.support.samples import document
-from tests.test_exchange_vxp import poll_until
-from tests.test_operators import add_operator
 
 SENDER, RECEIVER = "000.00.01.H53", "000.00.02.H53"
 

@@ -17,17 +17,13 @@ import pytest
 from gateway.records import AgencyRecord
 from gateway.services.directory import add_system
 from gateway.types import AgencyCode
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import document, status
 from tests.support.sdk import READS, StickySdkClient, sdk_parse
+from tests.support.systems import sdk
 
 SENDER, RECIPIENT = "000.00.13.H53", "000.00.14.H53"
 OPERATIONS = sorted(READS)
-
-
-async def sdk(node: Node, system_id: str, *serves: str) -> StickySdkClient:
-    secret = await add_system(node.runtime.store, system_id, serves)
-    return StickySdkClient(node.http, system_id, secret)
 
 
 async def delivered_item(sender: StickySdkClient, receiver: StickySdkClient

@@ -15,7 +15,7 @@ from adapters.vxp_client import VxpClient
 from gateway.records import AgencyRecord
 from gateway.services.audit import verify_log
 from gateway.types import AgencyCode
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import document
 
 PROVINCE = "000.00.00.H53"

@@ -8,23 +8,17 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 
 import httpx
 import pytest
 
-from gateway.services.directory import add_system
-from tests.conftest import Node
-from tests.support.samples import document
+from tests.support.nodes import Node
+from tests.support.samples import document, document_id_of
 from tests.support.sdk import StickySdkClient, sdk_parse
+from tests.support.systems import sdk
 
 SENDER = "000.00.13.H53"
 A, B, C = "000.00.21.H53", "000.00.22.H53", "000.00.23.H53"
-
-
-async def sdk(node: Node, system_id: str, *serves: str) -> StickySdkClient:
-    secret = await add_system(node.runtime.store, system_id, serves)
-    return StickySdkClient(node.http, system_id, secret)
 
 
 async def wait_count(client: StickySdkClient, count: int, operation: str = "countReceiveEdoc"
@@ -34,12 +28,6 @@ async def wait_count(client: StickySdkClient, count: int, operation: str = "coun
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"fewer than {count} items arrived")
-
-
-def document_id_of(package: bytes) -> str:
-    found = re.search(rb"<edXML:MessageHeader>.*?<edXML:DocumentId>(.*?)<", package, re.S)
-    assert found is not None
-    return found.group(1).decode()
 
 
 async def send_documents(sender: StickySdkClient, count: int, to: list[str]) -> list[str]:

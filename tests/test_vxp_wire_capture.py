@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.services.directory import add_system
-from tests.conftest import Node
+from tests.support.nodes import Node
 from tests.support.samples import WIRE
 
 SYSTEM_ID, SECRET = "00.53.W00", "s3cr3t-key"

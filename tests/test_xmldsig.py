@@ -31,8 +31,7 @@ from adapters.signatures.xmldsig import (
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
 from gateway.edxml.parser import hardened_parser
 from tests.support.pki import ec_key, intermediate, root_authority
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "vpcp-sdk"
+from tests.support.samples import SAMPLES
 
 # One PKI per module: 2048-bit RSA keys are generated once.
 ROOT = root_authority()

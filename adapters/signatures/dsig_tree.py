@@ -43,11 +43,11 @@ def signature_elements(root: Any) -> list[Any]:
 
 
 def namespace_of(element: Any) -> str | None:
-    return etree.QName(element).namespace  # type: ignore[no-any-return]
+    return etree.QName(element).namespace
 
 
 def local_name(element: Any) -> str:
-    return etree.QName(element).localname  # type: ignore[no-any-return]
+    return etree.QName(element).localname
 
 
 def has_value(signature: Any) -> bool:

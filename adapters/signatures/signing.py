@@ -96,7 +96,7 @@ def sign_package(document: bytes, key_pem: bytes, cert_pem: bytes, *,
         node = (xmlsec.template.x509_data_add_certificate(x509_data) if index == 0 else
                 etree.SubElement(x509_data, f"{{{DSIG_NS}}}X509Certificate"))
         node.text = base64.b64encode(item.public_bytes(serialization.Encoding.DER)).decode()
-    return etree.tostring(root.getroottree(), xml_declaration=True,  # type: ignore[no-any-return]
+    return etree.tostring(root.getroottree(), xml_declaration=True,
                           encoding="UTF-8")
 
 

@@ -11,8 +11,8 @@ operators search for and select), `actions` (what replay may act on, what an act
 port in `gateway.ports`.
 """
 
+from gateway.delivery_states import REPLAYABLE
 from gateway.operators.actions import (
-    REPLAYABLE,
     ActedOn,
     ActionOutcome,
     OperatorAction,

@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SAMPLES = SHARED / "samples" / "vpcp-sdk"
 WIRE = SHARED / "samples" / "vxp-wire"
+SAMPLE_DOCUMENTS = ["edoc_new.edxml", "edoc_revocation.edxml", "edoc_update.edxml",
+                    "edoc_replacement.edxml"]
+"""The kit's document packages: a new document, its revocation, update and replacement."""
 
 _MESSAGE_DOCUMENT_ID = re.compile(
     rb"(<edXML:MessageHeader>.*?<edXML:DocumentId>)(.*?)(</edXML:DocumentId>)", re.S)

@@ -19,14 +19,16 @@ import httpx
 from adapters.vxp_client import SDK_HEADERS, sdk_hex, sdk_timestamp
 
 ENVELOPE = {"status": str, "ErrorCode": str, "ErrorDesc": str}
-RECEIVED = {name: str for name in ("docId", "serviceType", "messageType", "created_time",
-                                   "updated_time", "from", "to", "status", "status_desc")}
-SENT = {name: str for name in ("serviceType", "messageType", "senderDocId", "receiverDocId",
-                               "fromCode", "toCode", "title", "notation", "sentTime",
-                               "receivedTime", "sendStatus", "sendStatusDesc", "receiveStatus",
-                               "receiveStatusDesc")}
-AGENCY = {name: str for name in ("id", "pid", "code", "name", "mail", "oldCode")}
-AGENCY_QD20 = {name: str for name in ("id", "code", "name", "mail", "code102")}
+RECEIVED: dict[str, type] = {
+    name: str for name in ("docId", "serviceType", "messageType", "created_time",
+                           "updated_time", "from", "to", "status", "status_desc")}
+SENT: dict[str, type] = {
+    name: str for name in ("serviceType", "messageType", "senderDocId", "receiverDocId",
+                           "fromCode", "toCode", "title", "notation", "sentTime",
+                           "receivedTime", "sendStatus", "sendStatusDesc", "receiveStatus",
+                           "receiveStatusDesc")}
+AGENCY: dict[str, type] = {name: str for name in ("id", "pid", "code", "name", "mail", "oldCode")}
+AGENCY_QD20: dict[str, type] = {name: str for name in ("id", "code", "name", "mail", "code102")}
 SYNC_UNIT: dict[str, type] = {**{name: str for name in ("id", "pid", "code", "name", "mail",
                                                         "centerCode", "modifyDate")},
                               "version": int, "deleted": bool, "isAgency": bool}
@@ -107,7 +109,8 @@ class StickySdkClient:
                    method: str = "POST") -> httpx.Response:
         request = self._http.build_request(method, f"{self._prefix}/{operation}", content=body)
         host = request.headers["Host"]
-        request.headers = httpx.Headers(self._signed(params or {}, content_type))
+        signed = self._signed(params or {}, content_type)
+        request.headers = httpx.Headers([(name.encode(), value) for name, value in signed])
         request.headers["Host"] = host
         request.headers["Content-Length"] = str(len(body))
         return await self._http.send(request)
