@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 
@@ -135,10 +135,9 @@ def bounded(problems: Sequence[Problem], per_code: int = MAX_PROBLEMS_PER_CODE,
 
 @dataclass
 class GatewayError(Exception):
-    """Base of every refusal; `detail` is English, `desc_vi` the ASCII-safe ErrorDesc."""
+    """Base of every refusal; `detail` is English, the class's `text_vi` Vietnamese."""
 
     detail: str
-    desc_vi: str = ""
     problems: list[Problem] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -151,6 +150,11 @@ class GatewayError(Exception):
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)
+
+    @property
+    def desc_vi(self) -> str:
+        """`text_vi` with its fields filled in: the Vietnamese head of ErrorDesc."""
+        return self.text_vi.format_map({f.name: getattr(self, f.name) for f in fields(self)})
 
     @property
     def response_headers(self) -> dict[str, str]:
@@ -340,20 +344,30 @@ class BodyIntegrityFailed(GatewayError):
     text_vi = "Ma bam tep khong khop"
 
 
+@dataclass
 class PackageTooLarge(GatewayError):
     code, http_status, vxp_code, title = "PACKAGE_TOO_LARGE", 413, "10", "Package too large"
     text_vi = "Goi tin vuot qua gioi han {limit} byte"
 
+    limit: int = field(kw_only=True)
 
+
+@dataclass
 class UnsupportedMediaType(GatewayError):
     code, http_status, vxp_code, title = ("UNSUPPORTED_MEDIA_TYPE", 415, "10",
                                           "Unsupported media type")
     text_vi = "Sai Content-Type {kind}, chi nhan {accepted}"
 
+    kind: str = field(kw_only=True)
+    accepted: str = field(kw_only=True)
 
+
+@dataclass
 class RequestTooLarge(GatewayError):
     code, http_status, vxp_code, title = "REQUEST_TOO_LARGE", 413, "27", "Request too large"
     text_vi = "Du lieu vuot qua gioi han {limit} byte"
+
+    limit: int = field(kw_only=True)
 
 
 class HeadersTooLarge(GatewayError):
