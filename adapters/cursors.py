@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.errors import InvalidRequest
+from gateway.errors import CursorInvalid
 
 MAX_CURSOR_CHARS = 512
 
@@ -36,6 +36,5 @@ class CursorSeal:
                 raise ValueError
             return int(position)
         except (InvalidToken, UnicodeError, ValueError):
-            raise InvalidRequest("cursor is not one this listing returned to you (take "
-                                 "next_cursor from the previous page as it is)",
-                                 desc_vi="Sai cursor") from None
+            raise CursorInvalid("cursor is not one this listing returned to you (take "
+                                "next_cursor from the previous page as it is)") from None

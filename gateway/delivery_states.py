@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import NamedTuple
 
-from gateway.errors import InvalidRequest
+from gateway.errors import StateTransitionInvalid
 
 
 class DeliveryState(StrEnum):
@@ -163,7 +163,6 @@ def can_transition(current: DeliveryState, target: DeliveryState) -> bool:
 def require_transition(current: str, target: DeliveryState) -> None:
     """Raise the client-facing error for a transition the machine does not allow."""
     if not can_transition(DeliveryState(current), target):
-        raise InvalidRequest(
+        raise StateTransitionInvalid(
             f"a delivery in state '{current}' cannot become '{target.value}'",
-            desc_vi="Trang thai khong hop le",
         )

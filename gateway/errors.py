@@ -1,30 +1,91 @@
-"""Every way the gateway refuses a request, each with one stable code.
+"""Every way the gateway refuses a request: categories, and under them each refusal.
 
-    GatewayError                 code, HTTP status, /vxp ErrorCode, Vietnamese ErrorDesc
-     ├─ AuthenticationFailed     wrong system id, secret or HMAC                (401, 15)
-     ├─ PermissionDenied         authenticated, but not allowed to do this      (403, 19)
-     ├─ PackageRejected          the package itself is wrong; carries Problems  (422, 22/10)
-     ├─ PackageTooLarge          over LIENTHONG_MAX_PACKAGE_BYTES               (413, 10)
-     ├─ UnsupportedMediaType     a package body with a Content-Type it cannot be (415, 10)
-     ├─ RequestTooLarge          a JSON body over LIENTHONG_MAX_JSON_BODY_BYTES (413, 27)
-     ├─ HeadersTooLarge          request head over LIENTHONG_MAX_HEADER_*       (431, 27)
-     ├─ RequestTimeout           head or body not received in time             (408, 27)
-     ├─ TooManyUploads           over LIENTHONG_MAX_UPLOADS_PER_SYSTEM         (429, 28)
-     ├─ RecipientUnknown         no local system serves it and no route covers  (422, 18)
-     ├─ DuplicatePackage         same DocumentId from the same sender           (409, 24)
-     ├─ NotFound                 unknown id, or one the caller may not see      (404, 26)
-     ├─ InvalidRequest           a parameter or state transition is wrong       (400, 27)
-     └─ ServiceUnavailable       database or storage unreachable; retry later   (503, 20)
+A category fixes the stable `code`, the HTTP status and the `/vxp` ErrorCode; a leaf under it
+adds only its Vietnamese text (`text_vi`, the head of ErrorDesc; a `{field}` in it is filled
+from the leaf's field of that name). Raise sites pass only details: the English `detail`,
+`problems`, `extra`. A category is raised as such only where no ErrorDesc is answered
+(`/api/v1`, operators, the command line).
+
+    class                           code (HTTP, /vxp ErrorCode)       text_vi
+    GatewayError                    GATEWAY_ERROR (500, 20)           (no text: the base)
+     ├─ InternalError               "Loi he thong"
+     ├─ AuthenticationFailed        AUTH_FAILED (401, 15)             "Xac thuc that bai"
+     │   ├─ CredentialsMissing      "Thieu thong tin xac thuc"
+     │   ├─ WrongCredentials        "Sai systemId hoac secret"
+     │   ├─ SignHeaderMalformed     "Sai dinh dang sign-header"
+     │   ├─ HeaderTampered          "Header bi thay doi"
+     │   ├─ SystemIdUnsigned        "Sai systemId"
+     │   ├─ WrongOperation          "Yeu cau khong dung nghiep vu"
+     │   ├─ TimestampInvalid        "Sai timestamp"
+     │   ├─ TimestampInFuture       "Timestamp khong hop le"
+     │   └─ TimestampStale          "Timestamp het han"
+     ├─ PermissionDenied            PERMISSION_DENIED (403, 19)       "Khong co quyen"
+     │   ├─ RoleNotAllowed          "Khong co quyen"
+     │   ├─ SenderMismatch          "Don vi gui khong khop"
+     │   ├─ SenderNotRegistered     "Don vi gui chua dang ky"
+     │   └─ AgencyOutsideSystem     "Don vi ngoai pham vi he thong quan ly"
+     ├─ PackageRejected             PACKAGE_INVALID (422, 22)         "Goi tin bi tu choi"
+     │   ├─ PackageMalformed        "Goi tin khong hop le"
+     │   ├─ DtdForbidden            "Khong chap nhan DTD"
+     │   ├─ EncodingInvalid         "Goi tin phai ma hoa UTF-8"
+     │   ├─ MessageHeaderMissing    "Thieu MessageHeader"
+     │   ├─ PackageNotEdxml         "Goi tin khong dung chuan edXML"
+     │   ├─ PackageKindMismatch     "Sai loai goi tin"
+     │   ├─ RecipientNotInPackage   "Don vi nhan khong co trong goi tin"
+     │   ├─ OriginalUnknown         "Khong tim thay van ban goc"
+     │   └─ StatusFlowBroken        "Sai trinh tu trang thai"
+     ├─ SignatureRejected           SIGNATURE_REJECTED (422, 25)      "Chu ky so khong hop le"
+     ├─ BodyIntegrityFailed         BODY_HASH_MISMATCH (400, 10)      "Ma bam tep khong khop"
+     ├─ PackageTooLarge             PACKAGE_TOO_LARGE (413, 10)
+     │                              "Goi tin vuot qua gioi han {limit} byte"
+     ├─ UnsupportedMediaType        UNSUPPORTED_MEDIA_TYPE (415, 10)
+     │                              "Sai Content-Type {kind}, chi nhan {accepted}"
+     ├─ RequestTooLarge             REQUEST_TOO_LARGE (413, 27)
+     │                              "Du lieu vuot qua gioi han {limit} byte"
+     ├─ HeadersTooLarge             HEADERS_TOO_LARGE (431, 27)       "Header qua lon"
+     │   ├─ HeadTooLong             "Header qua lon"
+     │   └─ TooManyHeaders          "Qua nhieu header"
+     ├─ RequestTimeout              REQUEST_TIMEOUT (408, 27)         "Het thoi gian cho"
+     │   ├─ HeadTimeout             "Het thoi gian cho yeu cau"
+     │   └─ BodyTimeout             "Het thoi gian nhan du lieu"
+     ├─ TooManyUploads              TOO_MANY_UPLOADS (429, 28)
+     │                              "Qua nhieu goi tin dang gui dong thoi, gui lai sau"
+     ├─ RecipientUnknown            RECIPIENT_UNKNOWN (422, 18)       "Don vi nhan khong ton tai"
+     ├─ DuplicatePackage            DUPLICATE_DOCUMENT (409, 24)      "Goi tin da duoc gui"
+     │   ├─ DocumentDuplicate       "Van ban da duoc gui truoc do"
+     │   └─ StatusDuplicate         "Trang thai da duoc gui"
+     ├─ NotFound                    NOT_FOUND (404, 26)               "Khong tim thay"
+     │   ├─ DocumentNotFound        "Khong tim thay van ban"
+     │   └─ AgencyNotFound          "Khong tim thay don vi"
+     ├─ InvalidRequest              INVALID_REQUEST (400, 27)         "Yeu cau khong hop le"
+     │   ├─ RequestUnknown          "Sai yeu cau"
+     │   ├─ ParameterMissing        "Thieu tham so {name}"
+     │   ├─ ParameterInvalid        "Sai tham so {name}"
+     │   ├─ MessageTypeInvalid      "Sai messagetype"
+     │   ├─ AcknowledgementInvalid  "Sai trang thai"
+     │   ├─ BodyEmpty               "Tep rong"
+     │   ├─ BodyTooLarge            "Du lieu qua lon"
+     │   ├─ BodyMalformed           "Sai dinh dang du lieu"
+     │   ├─ CursorInvalid           "Sai cursor"
+     │   ├─ ReasonMissing           "Can ghi ly do"
+     │   ├─ StateTransitionInvalid  "Trang thai khong hop le"
+     │   ├─ NotYetDownloaded        "Chua tai van ban"
+     │   ├─ AgencyInfoInvalid       "Thong tin don vi khong hop le"
+     │   ├─ AgencyMergedOrDissolved "Don vi da sap nhap hoac giai the"
+     │   └─ AgencyHasSubUnits       "Don vi con don vi truc thuoc"
+     └─ ServiceUnavailable          SERVICE_UNAVAILABLE (503, 20)     "Loi he thong, thu lai sau"
 
 The catalogue is the contract with agency software: codes never change meaning. `/vxp` maps to
-`ErrorCode`/`ErrorDesc` (SPEC §4.1, extended from 24 on), `/api/v1` to problem+json.
+`ErrorCode`/`ErrorDesc` (SPEC §4.1, extended from 24 on), `/api/v1` to problem+json, each in
+one handler (`gateway.api.errors`).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +135,9 @@ def bounded(problems: Sequence[Problem], per_code: int = MAX_PROBLEMS_PER_CODE,
 
 @dataclass
 class GatewayError(Exception):
-    """Base of every refusal; `detail` is English, `desc_vi` the ASCII-safe ErrorDesc."""
+    """Base of every refusal; `detail` is English, the class's `text_vi` Vietnamese."""
 
     detail: str
-    desc_vi: str = ""
     problems: list[Problem] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -85,9 +145,16 @@ class GatewayError(Exception):
     http_status = 500
     vxp_code = "20"
     title = "Gateway error"
+    text_vi: ClassVar[str] = ""
+    """The head of ErrorDesc, ASCII; a `{field}` in it is filled from the refusal's field."""
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)
+
+    @property
+    def desc_vi(self) -> str:
+        """`text_vi` with its fields filled in: the Vietnamese head of ErrorDesc."""
+        return self.text_vi.format_map({f.name: getattr(self, f.name) for f in fields(self)})
 
     @property
     def response_headers(self) -> dict[str, str]:
@@ -138,44 +205,203 @@ def ascii_safe(text: str) -> str:
     return folded.encode("ascii", "ignore").decode("ascii")
 
 
+class InternalError(GatewayError):
+    """A defect: the request was not completed."""
+
+    text_vi = "Loi he thong"
+
+
+# -- authentication: 401, /vxp 15 -------------------------------------------------------
+
+
 class AuthenticationFailed(GatewayError):
     code, http_status, vxp_code, title = "AUTH_FAILED", 401, "15", "Authentication failed"
+    text_vi = "Xac thuc that bai"
+
+
+class CredentialsMissing(AuthenticationFailed):
+    text_vi = "Thieu thong tin xac thuc"
+
+
+class WrongCredentials(AuthenticationFailed):
+    text_vi = "Sai systemId hoac secret"
+
+
+class SignHeaderMalformed(AuthenticationFailed):
+    text_vi = "Sai dinh dang sign-header"
+
+
+class HeaderTampered(AuthenticationFailed):
+    text_vi = "Header bi thay doi"
+
+
+class SystemIdUnsigned(AuthenticationFailed):
+    text_vi = "Sai systemId"
+
+
+class WrongOperation(AuthenticationFailed):
+    """A request signed for another operation (replayed against this one)."""
+
+    text_vi = "Yeu cau khong dung nghiep vu"
+
+
+class TimestampInvalid(AuthenticationFailed):
+    text_vi = "Sai timestamp"
+
+
+class TimestampInFuture(AuthenticationFailed):
+    text_vi = "Timestamp khong hop le"
+
+
+class TimestampStale(AuthenticationFailed):
+    text_vi = "Timestamp het han"
+
+
+# -- permission: 403, /vxp 19 -----------------------------------------------------------
 
 
 class PermissionDenied(GatewayError):
     code, http_status, vxp_code, title = "PERMISSION_DENIED", 403, "19", "Not allowed"
+    text_vi = "Khong co quyen"
+
+
+class RoleNotAllowed(PermissionDenied):
+    text_vi = "Khong co quyen"
+
+
+class SenderMismatch(PermissionDenied):
+    text_vi = "Don vi gui khong khop"
+
+
+class SenderNotRegistered(PermissionDenied):
+    text_vi = "Don vi gui chua dang ky"
+
+
+class AgencyOutsideSystem(PermissionDenied):
+    text_vi = "Don vi ngoai pham vi he thong quan ly"
+
+
+# -- the package itself: 422, /vxp 22 ---------------------------------------------------
 
 
 class PackageRejected(GatewayError):
     code, http_status, vxp_code, title = "PACKAGE_INVALID", 422, "22", "Package rejected"
+    text_vi = "Goi tin bi tu choi"
 
 
+class PackageMalformed(PackageRejected):
+    """Not well-formed XML, or no edXMLEnvelope (the streaming scan)."""
+
+    text_vi = "Goi tin khong hop le"
+
+
+class DtdForbidden(PackageRejected):
+    text_vi = "Khong chap nhan DTD"
+
+
+class EncodingInvalid(PackageRejected):
+    text_vi = "Goi tin phai ma hoa UTF-8"
+
+
+class MessageHeaderMissing(PackageRejected):
+    text_vi = "Thieu MessageHeader"
+
+
+class PackageNotEdxml(PackageRejected):
+    """The edXML rules found errors (every one is in `problems`)."""
+
+    text_vi = "Goi tin khong dung chuan edXML"
+
+
+class PackageKindMismatch(PackageRejected):
+    text_vi = "Sai loai goi tin"
+
+
+class RecipientNotInPackage(PackageRejected):
+    text_vi = "Don vi nhan khong co trong goi tin"
+
+
+class OriginalUnknown(PackageRejected):
+    """A status for a document that did not go through this node."""
+
+    text_vi = "Khong tim thay van ban goc"
+
+
+class StatusFlowBroken(PackageRejected):
+    text_vi = "Sai trinh tu trang thai"
+
+
+class SignatureRejected(GatewayError):
+    code, http_status, vxp_code, title = "SIGNATURE_REJECTED", 422, "25", "Signature rejected"
+    text_vi = "Chu ky so khong hop le"
+
+
+# -- the request's size, shape and pace ------------------------------------------------
+
+
+class BodyIntegrityFailed(GatewayError):
+    code, http_status, vxp_code, title = "BODY_HASH_MISMATCH", 400, "10", "Body does not match"
+    text_vi = "Ma bam tep khong khop"
+
+
+@dataclass
 class PackageTooLarge(GatewayError):
     code, http_status, vxp_code, title = "PACKAGE_TOO_LARGE", 413, "10", "Package too large"
+    text_vi = "Goi tin vuot qua gioi han {limit} byte"
+
+    limit: int = field(kw_only=True)
 
 
+@dataclass
 class UnsupportedMediaType(GatewayError):
     code, http_status, vxp_code, title = ("UNSUPPORTED_MEDIA_TYPE", 415, "10",
                                           "Unsupported media type")
+    text_vi = "Sai Content-Type {kind}, chi nhan {accepted}"
+
+    kind: str = field(kw_only=True)
+    accepted: str = field(kw_only=True)
 
 
+@dataclass
 class RequestTooLarge(GatewayError):
     code, http_status, vxp_code, title = "REQUEST_TOO_LARGE", 413, "27", "Request too large"
+    text_vi = "Du lieu vuot qua gioi han {limit} byte"
+
+    limit: int = field(kw_only=True)
 
 
 class HeadersTooLarge(GatewayError):
     code, http_status, vxp_code, title = ("HEADERS_TOO_LARGE", 431, "27",
                                           "Request header fields too large")
+    text_vi = "Header qua lon"
+
+
+class HeadTooLong(HeadersTooLarge):
+    text_vi = "Header qua lon"
+
+
+class TooManyHeaders(HeadersTooLarge):
+    text_vi = "Qua nhieu header"
 
 
 class RequestTimeout(GatewayError):
     code, http_status, vxp_code, title = "REQUEST_TIMEOUT", 408, "27", "Request timeout"
+    text_vi = "Het thoi gian cho"
+
+
+class HeadTimeout(RequestTimeout):
+    text_vi = "Het thoi gian cho yeu cau"
+
+
+class BodyTimeout(RequestTimeout):
+    text_vi = "Het thoi gian nhan du lieu"
 
 
 class TooManyUploads(GatewayError):
     """Throttling, not a verdict on the package: the client should send it again later."""
 
     code, http_status, vxp_code, title = "TOO_MANY_UPLOADS", 429, "28", "Too many uploads"
+    text_vi = "Qua nhieu goi tin dang gui dong thoi, gui lai sau"
     retry_after_seconds = 5
 
     @property
@@ -183,28 +409,124 @@ class TooManyUploads(GatewayError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-class BodyIntegrityFailed(GatewayError):
-    code, http_status, vxp_code, title = "BODY_HASH_MISMATCH", 400, "10", "Body does not match"
+# -- routing and duplicates -------------------------------------------------------------
 
 
 class RecipientUnknown(GatewayError):
     code, http_status, vxp_code, title = "RECIPIENT_UNKNOWN", 422, "18", "Recipient unknown"
+    text_vi = "Don vi nhan khong ton tai"
 
 
 class DuplicatePackage(GatewayError):
     code, http_status, vxp_code, title = "DUPLICATE_DOCUMENT", 409, "24", "Duplicate document"
+    text_vi = "Goi tin da duoc gui"
+
+
+class DocumentDuplicate(DuplicatePackage):
+    text_vi = "Van ban da duoc gui truoc do"
+
+
+class StatusDuplicate(DuplicatePackage):
+    text_vi = "Trang thai da duoc gui"
+
+
+# -- not found: 404, /vxp 26 ------------------------------------------------------------
 
 
 class NotFound(GatewayError):
     code, http_status, vxp_code, title = "NOT_FOUND", 404, "26", "Not found"
+    text_vi = "Khong tim thay"
+
+
+class DocumentNotFound(NotFound):
+    text_vi = "Khong tim thay van ban"
+
+
+class AgencyNotFound(NotFound):
+    text_vi = "Khong tim thay don vi"
+
+
+# -- invalid request: 400, /vxp 27 ------------------------------------------------------
 
 
 class InvalidRequest(GatewayError):
     code, http_status, vxp_code, title = "INVALID_REQUEST", 400, "27", "Invalid request"
+    text_vi = "Yeu cau khong hop le"
+
+
+class RequestUnknown(InvalidRequest):
+    """An unknown `/vxp` operation or a method it does not take."""
+
+    text_vi = "Sai yeu cau"
+
+
+@dataclass
+class ParameterMissing(InvalidRequest):
+    text_vi = "Thieu tham so {name}"
+
+    name: str = field(kw_only=True)
+
+
+@dataclass
+class ParameterInvalid(InvalidRequest):
+    text_vi = "Sai tham so {name}"
+
+    name: str = field(kw_only=True)
+
+
+class MessageTypeInvalid(InvalidRequest):
+    text_vi = "Sai messagetype"
+
+
+class AcknowledgementInvalid(InvalidRequest):
+    text_vi = "Sai trang thai"
+
+
+class BodyEmpty(InvalidRequest):
+    text_vi = "Tep rong"
+
+
+class BodyTooLarge(InvalidRequest):
+    """A `/vxp` directory body over its limit (400, where `RequestTooLarge` is 413)."""
+
+    text_vi = "Du lieu qua lon"
+
+
+class BodyMalformed(InvalidRequest):
+    text_vi = "Sai dinh dang du lieu"
+
+
+class CursorInvalid(InvalidRequest):
+    text_vi = "Sai cursor"
+
+
+class ReasonMissing(InvalidRequest):
+    text_vi = "Can ghi ly do"
+
+
+class StateTransitionInvalid(InvalidRequest):
+    text_vi = "Trang thai khong hop le"
+
+
+class NotYetDownloaded(InvalidRequest):
+    text_vi = "Chua tai van ban"
+
+
+class AgencyInfoInvalid(InvalidRequest):
+    text_vi = "Thong tin don vi khong hop le"
+
+
+class AgencyMergedOrDissolved(InvalidRequest):
+    text_vi = "Don vi da sap nhap hoac giai the"
+
+
+class AgencyHasSubUnits(InvalidRequest):
+    text_vi = "Don vi con don vi truc thuoc"
 
 
 class ServiceUnavailable(GatewayError):
     code, http_status, vxp_code, title = "SERVICE_UNAVAILABLE", 503, "20", "Service unavailable"
+    text_vi = "Loi he thong, thu lai sau"
 
 
 class BrokerUnavailable(Exception):

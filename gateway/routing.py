@@ -60,8 +60,7 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
             reasons.append(f"recipient not served by this node: {', '.join(unknown)}")
         if gone:
             reasons.append(f"recipient closed in the directory: {', '.join(gone)}")
-        raise RecipientUnknown("; ".join(reasons),
-                               desc_vi="Don vi nhan khong ton tai", problems=problems)
+        raise RecipientUnknown("; ".join(reasons), problems=problems)
     return tuple(plans)
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from gateway.errors import GatewayError, Problem
+from gateway.errors import Problem
+from gateway.errors import SignatureRejected as SignatureRejected  # re-exported
 from gateway.settings import SignaturePolicy
 
 
@@ -52,10 +53,6 @@ class CertificateBinding:
     agency_code: str
     fingerprint: str | None = None
     subject: str | None = None
-
-
-class SignatureRejected(GatewayError):
-    code, http_status, vxp_code, title = "SIGNATURE_REJECTED", 422, "25", "Signature rejected"
 
 
 def effective_policy(default: SignaturePolicy, system_policy: str | None,

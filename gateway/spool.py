@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import BodyIntegrityFailed, InvalidRequest, PackageTooLarge
+from gateway.errors import BodyEmpty, BodyIntegrityFailed, PackageTooLarge
 from gateway.types import Sha256Hex
 
 CRLF = b"\r\n"
@@ -56,15 +56,13 @@ class SpooledBody:
             return
         raise BodyIntegrityFailed(
             "XroadVnpt-hash-file does not match the SHA-256 of the body (with or without the "
-            "trailing CRLF): the file was altered or truncated in transit",
-            desc_vi="Ma bam tep khong khop")
+            "trailing CRLF): the file was altered or truncated in transit")
 
 
 def too_large(limit: int) -> PackageTooLarge:
     return PackageTooLarge(f"the package exceeds the limit of {limit} bytes "
                            "(LIENTHONG_MAX_PACKAGE_BYTES)",
-                           desc_vi=f"Goi tin vuot qua gioi han {limit} byte",
-                           extra={"limit": limit})
+                           limit=limit, extra={"limit": limit})
 
 
 async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
@@ -87,7 +85,7 @@ async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
                 hasher.update(data[:-len(CRLF)])
                 tail = data[-len(CRLF):]
         if size == 0:
-            raise InvalidRequest("the request body is empty", desc_vi="Tep rong")
+            raise BodyEmpty("the request body is empty")
         if size > limit and tail != CRLF:
             raise too_large(limit)
         full = hasher.copy()

@@ -29,7 +29,7 @@ class UploadSlots:
             raise TooManyUploads(
                 f"system {system_id} is already sending {self._per_system} packages to this "
                 "node (LIENTHONG_MAX_UPLOADS_PER_SYSTEM); send this one again when one of "
-                "them has finished", desc_vi="Qua nhieu goi tin dang gui dong thoi, gui lai sau")
+                "them has finished")
         self._active[system_id] = self.active(system_id) + 1
         try:
             yield

@@ -38,7 +38,7 @@ def check_package_type(headers: Headers) -> None:
     raise UnsupportedMediaType(
         f"Content-Type {kind} is not accepted for a package{hint}; send the raw .edxml bytes "
         f"as the body with Content-Type {', '.join(PACKAGE_MEDIA_TYPES)} (or none)",
-        desc_vi=f"Sai Content-Type {kind}, chi nhan {', '.join(PACKAGE_MEDIA_TYPES)}")
+        kind=kind, accepted=", ".join(PACKAGE_MEDIA_TYPES))
 
 
 def check_json_type(headers: Headers) -> None:
@@ -48,11 +48,10 @@ def check_json_type(headers: Headers) -> None:
         return
     raise UnsupportedMediaType(
         f"Content-Type {kind} is not accepted; send a JSON object with Content-Type "
-        f"{JSON_MEDIA_TYPE}", desc_vi=f"Sai Content-Type {kind}, chi nhan {JSON_MEDIA_TYPE}")
+        f"{JSON_MEDIA_TYPE}", kind=kind, accepted=JSON_MEDIA_TYPE)
 
 
 def json_too_large(limit: int) -> RequestTooLarge:
     return RequestTooLarge(f"the JSON body exceeds the limit of {limit} bytes "
                            "(LIENTHONG_MAX_JSON_BODY_BYTES)",
-                           desc_vi=f"Du lieu vuot qua gioi han {limit} byte",
-                           extra={"limit": limit})
+                           limit=limit, extra={"limit": limit})

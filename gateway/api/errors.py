@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.vxp_answers import fail_fields, operation_of
-from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
+from gateway.errors import (
+    GatewayError,
+    InternalError,
+    InvalidRequest,
+    RequestUnknown,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +88,7 @@ async def handle_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if not is_vxp(request):
         return await http_exception_handler(request, error)
-    refusal = InvalidRequest(f"{request.method} {request.url.path}: {error.detail}",
-                             desc_vi="Sai yeu cau")
+    refusal = RequestUnknown(f"{request.method} {request.url.path}: {error.detail}")
     response = vxp_response(refusal, operation_of(request.url.path))
     response.status_code = error.status_code
     return response
@@ -92,8 +97,7 @@ async def handle_http_error(request: Request, error: Exception) -> Response:
 async def handle_unexpected_error(request: Request, error: Exception) -> Response:
     """A defect: logged with its traceback; the client still gets a well-formed answer."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    refusal = GatewayError("internal error; the request was not completed",
-                           desc_vi="Loi he thong")
+    refusal = InternalError("internal error; the request was not completed")
     if is_vxp(request):
         response = vxp_response(refusal, operation_of(request.url.path))
     else:

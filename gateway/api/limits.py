@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import RequestTimeout
+from gateway.errors import BodyTimeout
 
 DRAIN_LIMIT = 256 * 1024
 """Unread body bytes the server may still read and discard to keep a connection alive (the
@@ -111,9 +111,8 @@ async def _receive_within(receive: Receive, timeout: float, body: _Body) -> Mess
                 return pending.result()
             if not body.answered:
                 body.timed_out = True
-                raise RequestTimeout(
+                raise BodyTimeout(
                     f"no byte of the request body arrived for {timeout:g} s "
-                    "(LIENTHONG_BODY_TIMEOUT_SECONDS); the upload was dropped",
-                    desc_vi="Het thoi gian nhan du lieu")
+                    "(LIENTHONG_BODY_TIMEOUT_SECONDS); the upload was dropped")
     finally:
         pending.cancel()

@@ -30,7 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.api.errors import problem_response, vxp_response
 from gateway.api.vxp_answers import operation_of
-from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout
+from gateway.errors import GatewayError, HeadTimeout, HeadTooLong, TooManyHeaders
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +134,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return False
         self._framing = 0 if self._progressed else self._framing + len(piece)
         if self._framing >= self.limits.max_head_bytes:
-            self._refuse(HeadersTooLarge(
+            self._refuse(HeadTooLong(
                 f"the request head (request line and header fields, or chunk framing and "
                 f"trailers) exceeds {self.limits.max_head_bytes} bytes "
-                "(LIENTHONG_MAX_HEADER_BYTES)", desc_vi="Header qua lon"))
+                "(LIENTHONG_MAX_HEADER_BYTES)"))
             return False
         return not self.transport.is_closing()
 
@@ -150,9 +150,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_header_count:
-            self._refusal = HeadersTooLarge(
+            self._refusal = TooManyHeaders(
                 f"the request has more than {self.limits.max_header_count} header fields "
-                "(LIENTHONG_MAX_HEADER_COUNT)", desc_vi="Qua nhieu header")
+                "(LIENTHONG_MAX_HEADER_COUNT)")
             raise _Refused
         super().on_header(name, value)
 
@@ -207,9 +207,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._head_started:
             self.transport.close()  # connected and sent nothing (or idle): nothing to answer
             return
-        self._refuse(RequestTimeout(
+        self._refuse(HeadTimeout(
             f"the request head did not arrive within {self.limits.head_timeout:g} s "
-            "(LIENTHONG_HEADER_TIMEOUT_SECONDS)", desc_vi="Het thoi gian cho yeu cau"))
+            "(LIENTHONG_HEADER_TIMEOUT_SECONDS)"))
 
     def _drain_expired(self) -> None:
         self._drain_timer = None

@@ -26,7 +26,7 @@ from gateway.api.vxp_answers import SUCCESS, answer, entry, operation_of
 from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.api.vxp_params import inbox_filter, recipients_header
 from gateway.delivery_states import DeliveryState
-from gateway.errors import InvalidRequest, ascii_safe
+from gateway.errors import AcknowledgementInvalid, MessageTypeInvalid, ascii_safe
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
@@ -60,8 +60,8 @@ def _kind(call: VxpCall) -> MessageKind:
     try:
         return MessageKind(value)
     except ValueError:
-        raise InvalidRequest(f"messagetype must be 'edoc' or 'status', not {value!r}",
-                             desc_vi="Sai messagetype") from None
+        raise MessageTypeInvalid(
+            f"messagetype must be 'edoc' or 'status', not {value!r}") from None
 
 
 def _wire_time(runtime: Runtime, at: datetime | None) -> str:
@@ -144,8 +144,8 @@ async def update_status(request: Request, runtime: RuntimeDep) -> JSONResponse:
     call = await _call(request, runtime)
     outcome = call.required("status").lower()
     if outcome not in ACKNOWLEDGEMENTS:
-        raise InvalidRequest(f"status must be done, fail or processing, not {outcome!r}",
-                             desc_vi="Sai trang thai")
+        raise AcknowledgementInvalid(
+            f"status must be done, fail or processing, not {outcome!r}")
     description = (call.param("description") or "").strip()[:MAX_DESCRIPTION] or None
     await runtime.inbox.acknowledge(call.system, call.required("docid", "docId"), outcome,
                                     description)

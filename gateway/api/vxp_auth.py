@@ -17,7 +17,18 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import Headers
 
-from gateway.errors import AuthenticationFailed, InvalidRequest
+from gateway.errors import (
+    CredentialsMissing,
+    HeaderTampered,
+    ParameterMissing,
+    SignHeaderMalformed,
+    SystemIdUnsigned,
+    TimestampInFuture,
+    TimestampInvalid,
+    TimestampStale,
+    WrongCredentials,
+    WrongOperation,
+)
 from gateway.ports import Store
 from gateway.records import SystemRecord
 from gateway.settings import Settings
@@ -53,9 +64,8 @@ class VxpCall:
     def required(self, *spellings: str) -> str:
         value = self.param(*spellings)
         if not value:
-            raise InvalidRequest(f"header XroadVnpt-{spellings[0]} is required and must be "
-                                 "covered by XroadVnpt-sign-header",
-                                 desc_vi=f"Thieu tham so {spellings[0]}")
+            raise ParameterMissing(f"header XroadVnpt-{spellings[0]} is required and must be "
+                                   "covered by XroadVnpt-sign-header", name=spellings[0])
         return value
 
 
@@ -109,40 +119,34 @@ async def authenticate(headers: Headers, store: Store, settings: Settings,
     sign_header = _first(values, "xroadvnpt-sign-header")
     mac = _first(values, "xroadvnpt-hash-header")
     if not system_id or sign_header is None or not mac:
-        raise AuthenticationFailed("XroadVnpt-systemid, XroadVnpt-sign-header and "
-                                   "XroadVnpt-hash-header are required",
-                                   desc_vi="Thieu thong tin xac thuc")
+        raise CredentialsMissing("XroadVnpt-systemid, XroadVnpt-sign-header and "
+                                 "XroadVnpt-hash-header are required")
     credentials = await store.get_credentials(system_id)
     # The HMAC covers the sign-header's bytes as sent (UTF-8 for non-ASCII values); a stranger
     # and a wrong secret cost the same and read the same.
     expected = sign_bytes(credentials.secret if credentials else "\0invalid", sign_header)
     if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
             expected.encode(), mac.strip().lower()):
-        raise AuthenticationFailed(WRONG_CREDENTIALS, desc_vi="Sai systemId hoac secret")
+        raise WrongCredentials(WRONG_CREDENTIALS)
     system = credentials.system
     try:
         signed_headers = json.loads(sign_header.decode("utf-8"))
     except ValueError:
-        raise AuthenticationFailed("XroadVnpt-sign-header is not UTF-8 JSON",
-                                   desc_vi="Sai dinh dang sign-header") from None
+        raise SignHeaderMalformed("XroadVnpt-sign-header is not UTF-8 JSON") from None
     if not isinstance(signed_headers, dict):
-        raise AuthenticationFailed("XroadVnpt-sign-header is not a JSON object",
-                                   desc_vi="Sai dinh dang sign-header")
+        raise SignHeaderMalformed("XroadVnpt-sign-header is not a JSON object")
     signed: dict[str, str] = {}
     unclaimed = {name: [_text(v) for v in raw] for name, raw in values.items()}
     for name, value in signed_headers.items():
         if not isinstance(value, str) or not name.lower().startswith(PREFIX):
-            raise AuthenticationFailed(f"sign-header entry {name!r} is not an XroadVnpt header",
-                                       desc_vi="Sai dinh dang sign-header")
+            raise SignHeaderMalformed(f"sign-header entry {name!r} is not an XroadVnpt header")
         present = unclaimed.get(name.lower(), [])
         if value not in present:
-            raise AuthenticationFailed(f"header {name} differs from its signed value",
-                                       desc_vi="Header bi thay doi")
+            raise HeaderTampered(f"header {name} differs from its signed value")
         present.remove(value)  # each value on the request vouches for one signed entry
         signed[name[len(PREFIX):]] = value
     if VxpCall(system, signed).param("systemid") != system_id:
-        raise AuthenticationFailed("XroadVnpt-systemid is not covered by the signature",
-                                   desc_vi="Sai systemId")
+        raise SystemIdUnsigned("XroadVnpt-systemid is not covered by the signature")
     call = VxpCall(system=system, signed=signed)
     _check_operation_fit(call, operation)
     _check_freshness(call.param("timestamp"), settings)
@@ -157,9 +161,9 @@ def _check_operation_fit(call: VxpCall, operation: str) -> None:
     kind = _body_kind(signed_type.split(";")[0].strip().lower())
     expected = "package" if operation in PACKAGE_OPERATIONS else "json"
     if kind is not None and kind != expected:
-        raise AuthenticationFailed(
+        raise WrongOperation(
             f"this request was signed for a {kind} body, which {operation} does not take: "
-            "a request made for another operation", desc_vi="Yeu cau khong dung nghiep vu")
+            "a request made for another operation")
 
 
 def _check_freshness(timestamp: str | None, settings: Settings) -> None:
@@ -175,13 +179,10 @@ def _check_freshness(timestamp: str | None, settings: Settings) -> None:
     skew = settings.vxp_max_clock_skew_seconds
     if at is None:
         if skew is not None:
-            raise AuthenticationFailed("XroadVnpt-timestamp is missing or malformed",
-                                       desc_vi="Sai timestamp")
+            raise TimestampInvalid("XroadVnpt-timestamp is missing or malformed")
         return
     ahead = (at - datetime.now(zone)).total_seconds()
     if ahead > settings.vxp_max_future_seconds:
-        raise AuthenticationFailed(f"XroadVnpt-timestamp is {ahead:.0f} s in the future",
-                                   desc_vi="Timestamp khong hop le")
+        raise TimestampInFuture(f"XroadVnpt-timestamp is {ahead:.0f} s in the future")
     if skew is not None and abs(ahead) > skew:
-        raise AuthenticationFailed(f"XroadVnpt-timestamp is more than {skew:.0f} s away",
-                                   desc_vi="Timestamp het han")
+        raise TimestampStale(f"XroadVnpt-timestamp is more than {skew:.0f} s away")

@@ -18,7 +18,7 @@ from gateway.agencies import is_closed
 from gateway.api.deps import RuntimeDep
 from gateway.api.vxp import _call, _wire_time
 from gateway.api.vxp_answers import answer, entry
-from gateway.errors import InvalidRequest
+from gateway.errors import BodyMalformed, BodyTooLarge, ParameterInvalid
 from gateway.records import SystemRecord
 from gateway.routing import serving_system
 from gateway.services.registration import delete_agency, register_agency
@@ -39,8 +39,8 @@ def _whole_number(name: str, value: str | None) -> int | None:
         return None
     text = value.strip()
     if not text.isascii() or not text.isdigit():
-        raise InvalidRequest(f"{name} must be a non-negative integer, not {text[:40]!r}",
-                             desc_vi=f"Sai tham so {name}")
+        raise ParameterInvalid(f"{name} must be a non-negative integer, not {text[:40]!r}",
+                               name=name)
     return int(text)
 
 
@@ -55,13 +55,11 @@ async def _json_body(request: Request) -> object:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BODY:
-            raise InvalidRequest(f"the body is larger than {MAX_JSON_BODY} bytes",
-                                 desc_vi="Du lieu qua lon")
+            raise BodyTooLarge(f"the body is larger than {MAX_JSON_BODY} bytes")
     try:
         parsed: object = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("the body is not UTF-8 JSON", desc_vi="Sai dinh dang du lieu"
-                             ) from None
+        raise BodyMalformed("the body is not UTF-8 JSON") from None
     return parsed
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.api.vxp_auth import VxpCall
 from gateway.codes import is_valid_code
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, ParameterInvalid
 from gateway.records import InboxFilter
 
 MAX_PAGE_SIZE = 500
@@ -100,4 +100,4 @@ def _positive(value: str | None, name: str, limit: int) -> int | None:
 
 
 def _bad(name: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"header XroadVnpt-{name} {problem}", desc_vi=f"Sai tham so {name}")
+    return ParameterInvalid(f"header XroadVnpt-{name} {problem}", name=name)

@@ -35,7 +35,15 @@ from gateway.edxml.rules import Findings, check_document, check_parties, check_s
 from gateway.edxml.scanner import ScanLimits, ScannedAttachment, Scanner
 from gateway.edxml.schema import validate_envelope
 from gateway.edxml.trace_list import read_traces
-from gateway.errors import PackageRejected, Problem, bounded
+from gateway.errors import (
+    DtdForbidden,
+    EncodingInvalid,
+    MessageHeaderMissing,
+    PackageNotEdxml,
+    PackageRejected,
+    Problem,
+    bounded,
+)
 from gateway.types import AgencyCode, MessageKind
 
 
@@ -72,9 +80,8 @@ def check_prolog(head: bytes) -> None:
         elif head.startswith(b"<!--", start):
             end, step = head.find(b"-->", start), 3
         elif head[start:start + 9].upper() == b"<!DOCTYPE":
-            raise PackageRejected("DTDs and entity declarations are not allowed",
-                                  desc_vi="Khong chap nhan DTD", problems=[
-                                      Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
+            raise DtdForbidden("DTDs and entity declarations are not allowed", problems=[
+                Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
         else:
             return  # the root element: the prolog is over
         if end < 0:
@@ -88,8 +95,7 @@ def _head(path: Path) -> bytes:
 
 
 def _encoding_error(message: str) -> PackageRejected:
-    return PackageRejected(message, desc_vi="Goi tin phai ma hoa UTF-8",
-                           problems=[Problem("XML_ENCODING", "/", message)])
+    return EncodingInvalid(message, problems=[Problem("XML_ENCODING", "/", message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +204,9 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
     header = qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLHeader")
     message_header = qcvn_child(header, "MessageHeader")
     if header is None or message_header is None:
-        raise PackageRejected("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
-                              desc_vi="Thieu MessageHeader", problems=[Problem(
-                                  "EDXML_REQUIRED", "MessageHeader", "element is required")])
+        raise MessageHeaderMissing("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
+                                   problems=[Problem("EDXML_REQUIRED", "MessageHeader",
+                                                     "element is required")])
     is_status = qcvn_child(message_header, "StatusCode") is not None
     reader = ModelReader()
     _report_repeated(root, reader)
@@ -331,6 +337,5 @@ def _has_signature_value(header: etree._Element) -> bool:
 def _rejected(problems: list[Problem]) -> PackageRejected:
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return PackageRejected(f"{first.path}: {first.message}{more}",
-                           desc_vi="Goi tin khong dung chuan edXML",
+    return PackageNotEdxml(f"{first.path}: {first.message}{more}",
                            problems=list(bounded(problems)))

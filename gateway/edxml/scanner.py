@@ -24,7 +24,7 @@ from xml.parsers import expat
 
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
 from gateway.edxml.trace import end_of_tag
-from gateway.errors import PackageRejected, Problem
+from gateway.errors import PackageMalformed, Problem
 
 ATTACHMENT_FIELDS = ("ContentId", "AttachmentName", "Description", "ContentType")
 READ_CHUNK = 1 << 20
@@ -147,8 +147,7 @@ class Scanner:
         if self.problems:
             for attachment in self.attachments:
                 attachment.discard()
-            raise PackageRejected(self.problems[0].message, desc_vi="Goi tin khong hop le",
-                                  problems=self.problems)
+            raise PackageMalformed(self.problems[0].message, problems=self.problems)
         return ScanResult(self._envelope_document(), self.attachments, self.warnings)
 
     def _finish(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.errors import InvalidRequest, RoleNotAllowed
 
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """No ':' (it separates name and token), so names never collide with `cli:<user>` actors."""
@@ -54,8 +54,7 @@ class Operator:
 
     def require(self, permission: Permission) -> None:
         if permission not in ROLE_PERMISSIONS[self.role]:
-            raise PermissionDenied(f"role '{self.role.value}' may not {permission.value}",
-                                   desc_vi="Khong co quyen")
+            raise RoleNotAllowed(f"role '{self.role.value}' may not {permission.value}")
 
 
 @dataclass(frozen=True, slots=True)

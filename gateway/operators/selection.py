@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.delivery_states import DeliveryState
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, ReasonMissing
 
 MAX_PAGE = 500
 MAX_SELECTION = 1000
@@ -101,7 +101,7 @@ class Selection:
 def check_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise InvalidRequest("a reason is required", desc_vi="Can ghi ly do")
+        raise ReasonMissing("a reason is required")
     if len(reason) > 2000:
         raise InvalidRequest("a reason has at most 2000 characters")
     return reason

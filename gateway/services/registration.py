@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from gateway.agencies import DELETED
 from gateway.codes import ancestor_codes, is_valid_code
-from gateway.errors import InvalidRequest, PermissionDenied, Problem
+from gateway.errors import AgencyInfoInvalid, AgencyOutsideSystem, InvalidRequest, Problem
 from gateway.ports import Store
 from gateway.records import AgencyRegistration, DirectoryChange, SystemRecord
 from gateway.types import AgencyCode
@@ -25,8 +25,8 @@ FIELD_LIMITS: Mapping[str, int] = {"id": 64, "pcode": 64, "code": 35, "name": 50
 
 
 def _refused(problems: list[Problem]) -> InvalidRequest:
-    return InvalidRequest("; ".join(f"{p.path}: {p.message}" for p in problems),
-                          desc_vi="Thong tin don vi khong hop le", problems=problems)
+    return AgencyInfoInvalid("; ".join(f"{p.path}: {p.message}" for p in problems),
+                             problems=problems)
 
 
 def registration_fields(body: object) -> dict[str, str]:
@@ -64,9 +64,8 @@ def registration_fields(body: object) -> dict[str, str]:
 def check_serves(system: SystemRecord, code: str, verb: str) -> None:
     if not system.serves(code):
         served = ", ".join(p.text for p in system.patterns)
-        raise PermissionDenied(f"system {system.system_id} may {verb} only units within the "
-                               f"codes it serves ({served}), not {code}",
-                               desc_vi="Don vi ngoai pham vi he thong quan ly")
+        raise AgencyOutsideSystem(f"system {system.system_id} may {verb} only units within "
+                                  f"the codes it serves ({served}), not {code}")
 
 
 async def parent_of(store: Store, system: SystemRecord, code: str, pcode: str) -> str | None:

@@ -17,12 +17,16 @@ from gateway.edxml.model import BusinessType, DocumentPackage, ReceiverType, Sta
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.edxml.trace_list import sender_trace
 from gateway.errors import (
+    DocumentDuplicate,
     DuplicatePackage,
     GatewayError,
-    PackageRejected,
-    PermissionDenied,
+    PackageKindMismatch,
     Problem,
+    RecipientNotInPackage,
+    SenderMismatch,
+    SenderNotRegistered,
     ServiceUnavailable,
+    SignatureRejected,
 )
 from gateway.ports import PayloadStore, SignatureVerifier, Store
 from gateway.records import (
@@ -37,7 +41,6 @@ from gateway.routing import plan_recipients, route_known
 from gateway.settings import Settings, SignaturePolicy
 from gateway.signatures import (
     SignatureOutcome,
-    SignatureRejected,
     SignatureReport,
     check_binding,
     effective_policy,
@@ -104,10 +107,9 @@ class SubmitPackage:
             for attachment in package.attachments if package else ():
                 attachment.discard()
         if accepted.duplicate_of == "document-id":
-            raise DuplicatePackage(
+            raise DocumentDuplicate(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
                 f"accepted as {accepted.message_id}",
-                desc_vi="Van ban da duoc gui truoc do",
                 extra={"messageId": accepted.message_id})
         if accepted.duplicate_of is None:
             self._on_accepted()
@@ -115,20 +117,20 @@ class SubmitPackage:
 
     def _check_sender(self, submission: Submission, package: ParsedPackage) -> None:
         if submission.declared_kind is not None and package.kind != submission.declared_kind:
-            raise PackageRejected(
+            raise PackageKindMismatch(
                 f"messagetype is '{submission.declared_kind}' but the package is a "
-                f"{package.kind.value} package", desc_vi="Sai loai goi tin",
+                f"{package.kind.value} package",
                 problems=[Problem("MESSAGETYPE_MISMATCH", "MessageHeader",
                                   f"expected a {submission.declared_kind} package")])
         if submission.declared_from is not None and \
                 submission.declared_from != package.from_code:
-            raise PermissionDenied(
+            raise SenderMismatch(
                 f"header 'from' is {submission.declared_from} but MessageHeader/From/OrganId "
-                f"is {package.from_code}", desc_vi="Don vi gui khong khop")
+                f"is {package.from_code}")
         if not submission.system.serves(package.from_code):
-            raise PermissionDenied(
+            raise SenderNotRegistered(
                 f"system {submission.system.system_id} is not registered to send as "
-                f"{package.from_code}", desc_vi="Don vi gui chua dang ky")
+                f"{package.from_code}")
 
     async def _verify_signature(self, submission: Submission, package: ParsedPackage
                                 ) -> tuple[SignatureReport, Problem | None]:
@@ -151,8 +153,7 @@ class SubmitPackage:
                                        package.from_code, report.details.get("fingerprint")))
         problem = enforce(policy, report)
         if problem is not None and problem.severity == "error":
-            raise SignatureRejected(f"{problem.code}: {problem.message}",
-                                    desc_vi="Chu ky so khong hop le", problems=[problem])
+            raise SignatureRejected(f"{problem.code}: {problem.message}", problems=[problem])
         return report, problem
 
     async def _accept(self, submission: Submission, package: ParsedPackage,
@@ -277,9 +278,9 @@ def only_declared(named: list[tuple[AgencyCode, str]], declared_to: tuple[str, .
     codes = {code for code, _ in named}
     strangers = [code for code in declared_to if code not in codes]
     if strangers:
-        raise PackageRejected(
+        raise RecipientNotInPackage(
             f"header 'to' lists {', '.join(strangers)}, not a recipient of the package",
-            desc_vi="Don vi nhan khong co trong goi tin", problems=[
+            problems=[
                 Problem("TO_NOT_IN_PACKAGE", "XroadVnpt-to",
                         f"{code} is not named in MessageHeader/To") for code in strangers])
     return [(code, path) for code, path in named if code in declared_to]

@@ -28,7 +28,7 @@ from gateway import status_flow
 from gateway.business import TargetDelivery, decide
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.model import BusinessType, StatusCode
-from gateway.errors import DuplicatePackage, PackageRejected, Problem
+from gateway.errors import OriginalUnknown, Problem, StatusDuplicate, StatusFlowBroken
 from gateway.evidence import EvidenceEvent
 from gateway.records import (
     AcceptedMessage,
@@ -73,9 +73,9 @@ class SqlAcceptance(SqlBase):
         refuses an unknown document, a broken flow or a duplicate."""
         target = await self._status_target(session, act)
         if target is None:
-            raise PackageRejected(
+            raise OriginalUnknown(
                 f"no document {act.document_id!r} from {act.original_sender} to "
-                f"{act.recipient} went through this node", desc_vi="Khong tim thay van ban goc",
+                f"{act.recipient} went through this node",
                 problems=[Problem("STATUS_UNKNOWN_DOCUMENT", "MessageHeader/ResponseFor",
                                   f"no document {act.document_id!r} from "
                                   f"{act.original_sender} to {act.recipient} (matched by "
@@ -86,16 +86,16 @@ class SqlAcceptance(SqlBase):
                                     [StatusCode(code) for code, _ in history])
         if verdict.duplicate:
             earlier = next(public for code, public in reversed(history) if code == act.code)
-            raise DuplicatePackage(
+            raise StatusDuplicate(
                 f"status {act.code} for {act.document_id!r} from {act.recipient} was already "
-                f"accepted as {earlier}", desc_vi="Trang thai da duoc gui",
+                f"accepted as {earlier}",
                 problems=[Problem("STATUS_DUPLICATE", "MessageHeader/StatusCode",
                                   f"{act.code} was already sent for this document")],
                 extra={"messageId": earlier})
         if verdict.problem:
-            raise PackageRejected(verdict.problem, desc_vi="Sai trinh tu trang thai",
-                                  problems=[Problem("STATUS_FLOW", "MessageHeader/StatusCode",
-                                                    verdict.problem)])
+            raise StatusFlowBroken(verdict.problem,
+                                   problems=[Problem("STATUS_FLOW", "MessageHeader/StatusCode",
+                                                     verdict.problem)])
         return target
 
     async def _status_target(self, session: AsyncSession, act: StatusAct) -> Message | None:

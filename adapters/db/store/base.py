@@ -59,8 +59,8 @@ class SqlBase:
         except (IntegrityError, ProgrammingError, DataError):
             raise
         except (DBAPIError, OSError) as error:
-            raise ServiceUnavailable("the database is unreachable; nothing was stored, retry",
-                                     desc_vi="Loi he thong, thu lai sau") from error
+            raise ServiceUnavailable(
+                "the database is unreachable; nothing was stored, retry") from error
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:

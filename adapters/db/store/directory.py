@@ -22,7 +22,7 @@ from adapters.db.store.base import SqlBase
 from adapters.db.store.evidence import append_evidence
 from gateway.agencies import ACTIVE, CLOSED, DELETED, OPERATOR_OWNED
 from gateway.codes import code_level
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import AgencyHasSubUnits, AgencyMergedOrDissolved, AgencyNotFound
 from gateway.evidence import EvidenceEvent
 from gateway.records import AgencyRecord, AgencyRegistration, DirectoryChange, DirectoryUnit
 from gateway.types import AgencyCode
@@ -188,9 +188,9 @@ class SqlDirectory(SqlBase):
             row = await session.scalar(select(Agency).where(Agency.code == code))
             if row is not None and row.status in OPERATOR_OWNED:
                 successor = f" into {row.successor_code}" if row.successor_code else ""
-                raise InvalidRequest(f"{code} is {row.status}{successor} in the directory: only "
-                                     "an operator can change it",
-                                     desc_vi="Don vi da sap nhap hoac giai the")
+                raise AgencyMergedOrDissolved(
+                    f"{code} is {row.status}{successor} in the directory: only an operator "
+                    "can change it")
             fields: dict[str, Any] = dict(
                 name=registration.name, parent_code=registration.parent_code,
                 mail=registration.mail, mobile=registration.mobile, fax=registration.fax,
@@ -223,8 +223,7 @@ class SqlDirectory(SqlBase):
             versions = await self._versions(session)
             row = await session.scalar(select(Agency).where(Agency.code == code))
             if row is None:
-                raise NotFound(f"no agency {code} in the directory",
-                               desc_vi="Khong tim thay don vi")
+                raise AgencyNotFound(f"no agency {code} in the directory")
             if row.status == DELETED:
                 return DirectoryChange(AgencyCode(code), "unchanged", row.version)
             children = (await session.scalars(
@@ -233,8 +232,8 @@ class SqlDirectory(SqlBase):
                 .order_by(Agency.code).limit(6))).all()
             if children:
                 shown = ", ".join(children[:5]) + (", ..." if len(children) > 5 else "")
-                raise InvalidRequest(f"{code} still has sub-units ({shown}): delete them first",
-                                     desc_vi="Don vi con don vi truc thuoc")
+                raise AgencyHasSubUnits(
+                    f"{code} still has sub-units ({shown}): delete them first")
             previous = row.status
             row.status, row.version, row.updated_at = DELETED, versions.take(), now
             await append_evidence(session, EvidenceEvent.AGENCY_DELETED, actor, now,

@@ -26,7 +26,7 @@ from gateway.delivery_states import (
     DeliveryState,
     can_transition,
 )
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import DocumentNotFound, NotYetDownloaded
 from gateway.evidence import EvidenceEvent
 from gateway.records import NO_FILTER, InboxFilter, InboxItem
 from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
@@ -150,8 +150,7 @@ class SqlInbox(SqlBase):
                 .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
                 .with_for_update(of=Delivery))).first()
             if row is None or row[0].state not in DOWNLOADABLE:
-                raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
-                               desc_vi="Khong tim thay van ban")
+                raise DocumentNotFound(f"no package {delivery_id} in the inbox of {system_id}")
             delivery, message = row
             if can_transition(S(delivery.state), S.DOWNLOADED):
                 transition(session, delivery, S.DOWNLOADED, actor, None, now)
@@ -171,15 +170,13 @@ class SqlInbox(SqlBase):
                 select(Delivery).where(Delivery.public_id == delivery_id,
                                        Delivery.system_id == system_id).with_for_update())
             if delivery is None:
-                raise NotFound(f"no package {delivery_id} in the inbox of {system_id}",
-                               desc_vi="Khong tim thay van ban")
+                raise DocumentNotFound(f"no package {delivery_id} in the inbox of {system_id}")
             target = ACKNOWLEDGED_AS.get(outcome)
             if target is None or delivery.state == target.value:
                 return delivery.state  # `processing`, or a repeated acknowledgement
             if delivery.state == S.AVAILABLE.value:
-                raise InvalidRequest(f"package {delivery_id} must be downloaded (getEdoc) "
-                                     f"before it is acknowledged '{outcome}'",
-                                     desc_vi="Chua tai van ban")
+                raise NotYetDownloaded(f"package {delivery_id} must be downloaded (getEdoc) "
+                                       f"before it is acknowledged '{outcome}'")
             transition(session, delivery, target, actor, reason, now)
             delivery.lease_until = None
             if target is S.DONE:

@@ -23,7 +23,7 @@ from adapters.db.models_operators import OperatorAccount, OperatorActionRow
 from adapters.db.store.base import SqlBase, transition
 from adapters.db.store.evidence import append_evidence
 from gateway.delivery_states import DeliveryState, can_transition
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import DocumentNotFound, InvalidRequest, NotFound
 from gateway.evidence import EvidenceEvent
 from gateway.operators import (
     MAX_SELECTION,
@@ -166,7 +166,7 @@ class SqlOperators(SqlBase):
             message = await session.scalar(select(Message)
                                            .where(Message.public_id == message_id))
             if message is None:
-                raise NotFound(f"no message {message_id}", desc_vi="Khong tim thay van ban")
+                raise DocumentNotFound(f"no message {message_id}")
             deliveries = (await session.scalars(
                 select(Delivery).where(Delivery.message_id == message.id)
                 .order_by(Delivery.id))).all()
@@ -298,8 +298,7 @@ class SqlOperators(SqlBase):
             exists = await session.scalar(select(Message.id).where(
                 Message.public_id == selection.message_id))
             if exists is None:
-                raise NotFound(f"no message {selection.message_id}",
-                               desc_vi="Khong tim thay van ban")
+                raise DocumentNotFound(f"no message {selection.message_id}")
         found = {d.public_id for d, _ in rows}
         skipped += [Skipped(i, "no such delivery") for i in dict.fromkeys(selection.delivery_ids)
                     if i not in found]

@@ -14,14 +14,13 @@ from sqlalchemy.orm import aliased
 from adapters.db.models import Delivery, DeliveryEvent, Message, MessageLink, StoredAttachment
 from adapters.db.store.base import SqlBase, state_values
 from gateway.delivery_states import Part, may_read, readable_states
-from gateway.errors import NotFound
+from gateway.errors import DocumentNotFound, NotFound
 from gateway.records import AttachmentView, DeliveryView, LinkView, MessageView, TimelineEntry
 from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
 
 
 def _not_visible(message_id: str, system_id: str) -> NotFound:
-    return NotFound(f"no package {message_id} visible to {system_id}",
-                    desc_vi="Khong tim thay van ban")
+    return DocumentNotFound(f"no package {message_id} visible to {system_id}")
 
 
 def delivery_view(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = (),
