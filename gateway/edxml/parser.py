@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from lxml import etree
 
+from gateway.edxml.attachment_files import ScannedAttachment
 from gateway.edxml.model import (
     VIETNAM,
     Attachment,
@@ -32,7 +33,7 @@ from gateway.edxml.model import (
 from gateway.edxml.paths import element_path
 from gateway.edxml.reader import ModelReader, qcvn_child, qcvn_children
 from gateway.edxml.rules import Findings, check_document, check_parties, check_status
-from gateway.edxml.scanner import ScanLimits, ScannedAttachment, Scanner
+from gateway.edxml.scanner import ScanLimits, Scanner
 from gateway.edxml.schema import validate_envelope
 from gateway.edxml.trace_list import read_traces
 from gateway.errors import (

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from gateway.codes import is_standard_shape, is_valid_code
+from gateway.edxml.attachment_files import ScannedAttachment
 from gateway.edxml.model import (
     BusinessType,
     DocumentPackage,
@@ -21,7 +22,6 @@ from gateway.edxml.model import (
     StatusPackage,
     content_key,
 )
-from gateway.edxml.scanner import ScannedAttachment
 from gateway.errors import Problem
 
 # (observed) limits of real axes, SPEC §2.1

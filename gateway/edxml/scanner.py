@@ -13,22 +13,17 @@ and not a fatal error, while an undeclared prefix on an element is refused.
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from xml.parsers import expat
 
+from gateway.edxml.attachment_files import ScannedAttachment
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
 from gateway.edxml.trace import end_of_tag
 from gateway.errors import PackageMalformed, Problem
 
 ATTACHMENT_FIELDS = ("ContentId", "AttachmentName", "Description", "ContentType")
 READ_CHUNK = 1 << 20
-BASE64_BATCH = 1 << 18  # decode this many characters at a time (a multiple of 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +39,6 @@ class ScanLimits:
     recover mode builds a broken tree from names of tens of thousands (issue #9)."""
     max_attributes: int = 10_000
     """Attributes in the whole package: real packages carry a few dozen."""
-
-
-@dataclass
-class ScannedAttachment:
-    """One `AttachmentEncoded/Attachment`, its bytes decoded to `path`."""
-
-    index: int
-    fields: dict[str, str] = field(default_factory=dict)
-    path: Path | None = None
-    size: int = 0
-    sha256: str = ""
-    _hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
-    _pending: bytearray = field(default_factory=bytearray, repr=False)
-    _handle: BinaryIO | None = field(default=None, repr=False)
-    _broken: bool = field(default=False, repr=False)
-
-    def discard(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -368,48 +342,19 @@ class Scanner:
             raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", f"AttachmentEncoded/Attachment"
                                    f"[{attachment.index}]/ContentTransferEncoded",
                                    "ContentTransferEncoded occurs twice"))
-        fd, name = tempfile.mkstemp(dir=self._work_dir, prefix="att-")
-        attachment.path = Path(name)
-        attachment._handle = os.fdopen(fd, "wb")
+        attachment.open(self._work_dir)
 
     def _decode(self, attachment: ScannedAttachment, data: str) -> None:
-        if attachment._broken:
-            return
-        attachment._pending += data.encode("ascii", "replace").translate(None, b" \t\r\n")
-        usable = len(attachment._pending) // 4 * 4
-        if usable >= BASE64_BATCH:
-            self._decode_bytes(attachment, usable)
-
-    def _decode_bytes(self, attachment: ScannedAttachment, usable: int) -> None:
-        chunk = bytes(attachment._pending[:usable])
-        del attachment._pending[:usable]
-        try:
-            decoded = binascii.a2b_base64(chunk, strict_mode=True)
-        except binascii.Error as error:
-            self._base64_problem(attachment, str(error))
-            return
-        assert attachment._handle is not None
-        attachment._handle.write(decoded)
-        attachment._hasher.update(decoded)
-        attachment.size += len(decoded)
+        self._base64_problem(attachment, attachment.feed(data))
 
     def _close_decoder(self, attachment: ScannedAttachment) -> None:
-        if not attachment._broken:
-            if len(attachment._pending) % 4:
-                self._base64_problem(attachment, "its length is not a multiple of 4 "
-                                                 "(truncated?)")
-            elif attachment._pending:
-                self._decode_bytes(attachment, len(attachment._pending))
-        assert attachment._handle is not None
-        attachment._handle.close()
-        attachment._handle = None
-        attachment.sha256 = attachment._hasher.hexdigest()
+        self._base64_problem(attachment, attachment.close())
 
-    def _base64_problem(self, attachment: ScannedAttachment, reason: str) -> None:
-        attachment._broken = True
-        self.problems.append(Problem(
-            "EDXML_BASE64", f"AttachmentEncoded/Attachment[{attachment.index}]/"
-            "ContentTransferEncoded", f"the attachment is not valid base64: {reason}"))
+    def _base64_problem(self, attachment: ScannedAttachment, reason: str | None) -> None:
+        if reason is not None:
+            self.problems.append(Problem(
+                "EDXML_BASE64", f"AttachmentEncoded/Attachment[{attachment.index}]/"
+                "ContentTransferEncoded", f"the attachment is not valid base64: {reason}"))
 
     # -- the envelope document -----------------------------------------------------------
 
