@@ -30,11 +30,14 @@ class CursorSeal:
         try:
             if len(cursor) > MAX_CURSOR_CHARS:
                 raise ValueError
-            issued_for, _, position = self._fernet.decrypt(cursor.encode("ascii")).decode(
-                ).partition("\n")
+            issued_for, _, position = (
+                self._fernet.decrypt(cursor.encode("ascii")).decode().partition("\n")
+            )
             if issued_for != scope or not (position.isascii() and position.isdigit()):
                 raise ValueError
             return int(position)
         except (InvalidToken, UnicodeError, ValueError):
-            raise CursorInvalid("cursor is not one this listing returned to you (take "
-                                "next_cursor from the previous page as it is)") from None
+            raise CursorInvalid(
+                "cursor is not one this listing returned to you (take "
+                "next_cursor from the previous page as it is)"
+            ) from None

@@ -41,8 +41,9 @@ class PushClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def push(self, url: str, secret: str, chunks: Callable[[], Iterator[bytes]],
-                   headers: dict[str, str]) -> PushResult:
+    async def push(
+        self, url: str, secret: str, chunks: Callable[[], Iterator[bytes]], headers: dict[str, str]
+    ) -> PushResult:
         """POST the body `chunks()` yields (called twice: once to hash, in a thread, once to
         send, so a 100 MiB package is never held whole). Any 2xx is delivered; the rest is a
         failure.
@@ -52,10 +53,15 @@ class PushClient:
         frameworks do, read 0 bytes of a chunked push and still answered 200."""
         digest, size = await asyncio.to_thread(_sha256, chunks)
         timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        signed = {**headers, "Content-Length": str(size), "X-Lienthong-Timestamp": timestamp,
-                  "X-Lienthong-Content-SHA256": digest.hexdigest(),
-                  "X-Lienthong-Signature": push_signature(
-                      secret, timestamp, headers["X-Lienthong-Delivery-Id"], digest.hexdigest())}
+        signed = {
+            **headers,
+            "Content-Length": str(size),
+            "X-Lienthong-Timestamp": timestamp,
+            "X-Lienthong-Content-SHA256": digest.hexdigest(),
+            "X-Lienthong-Signature": push_signature(
+                secret, timestamp, headers["X-Lienthong-Delivery-Id"], digest.hexdigest()
+            ),
+        }
 
         async def body() -> AsyncIterator[bytes]:
             for chunk in chunks():

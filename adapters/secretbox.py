@@ -47,5 +47,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as error:
-            raise RuntimeError("a stored secret cannot be decrypted: LIENTHONG_SECRET_KEY "
-                               "differs from the key it was sealed with") from error
+            raise RuntimeError(
+                "a stored secret cannot be decrypted: LIENTHONG_SECRET_KEY "
+                "differs from the key it was sealed with"
+            ) from error

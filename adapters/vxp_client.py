@@ -27,8 +27,9 @@ def sdk_timestamp(at: datetime) -> str:
 
 
 class VxpClient:
-    def __init__(self, http: httpx.AsyncClient, system_id: str, secret: str,
-                 prefix: str = "/vxp") -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, system_id: str, secret: str, prefix: str = "/vxp"
+    ) -> None:
         self._http = http
         self.system_id = system_id
         self._secret = secret
@@ -42,28 +43,42 @@ class VxpClient:
         headers["XroadVnpt-Content-Type"] = content_type
         sign_header = json.dumps(headers, ensure_ascii=False, separators=(",", ":"))
         return {
-            **headers, "Content-Type": content_type, **SDK_HEADERS,
-            "XroadVnpt-sign-header-key": ";".join(n[len("XroadVnpt-"):] for n in headers),
+            **headers,
+            "Content-Type": content_type,
+            **SDK_HEADERS,
+            "XroadVnpt-sign-header-key": ";".join(n[len("XroadVnpt-") :] for n in headers),
             "XroadVnpt-sign-header": sign_header,
-            "XroadVnpt-hash-header": hmac.new(self._secret.encode(), sign_header.encode(),
-                                              hashlib.sha256).hexdigest(),
+            "XroadVnpt-hash-header": hmac.new(
+                self._secret.encode(), sign_header.encode(), hashlib.sha256
+            ).hexdigest(),
         }
 
-    async def call(self, operation: str, params: dict[str, str] | None = None,
-                   body: bytes = b"", content_type: str = "application/json") -> dict[str, Any]:
-        response = await self._http.post(f"{self._prefix}/{operation}", content=body,
-                                         headers=self.signed_headers(params or {},
-                                                                     content_type))
+    async def call(
+        self,
+        operation: str,
+        params: dict[str, str] | None = None,
+        body: bytes = b"",
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        response = await self._http.post(
+            f"{self._prefix}/{operation}",
+            content=body,
+            headers=self.signed_headers(params or {}, content_type),
+        )
         answer: dict[str, Any] = response.json()
         answer["_http_status"] = response.status_code
         return answer
 
-    async def send_edoc(self, package: bytes, from_code: str, messagetype: str = "edoc"
-                        ) -> dict[str, Any]:
+    async def send_edoc(
+        self, package: bytes, from_code: str, messagetype: str = "edoc"
+    ) -> dict[str, Any]:
         digest = hashlib.sha256(package).digest()
-        return await self.call("sendEdoc", {"messagetype": messagetype,
-                                            "hash-file": sdk_hex(digest), "from": from_code},
-                               package + b"\r\n", "application/octet-stream")
+        return await self.call(
+            "sendEdoc",
+            {"messagetype": messagetype, "hash-file": sdk_hex(digest), "from": from_code},
+            package + b"\r\n",
+            "application/octet-stream",
+        )
 
     async def get_received(self, messagetype: str = "edoc") -> dict[str, Any]:
         return await self.call("getReceivedEdocList", {"messagetype": messagetype})
@@ -81,17 +96,16 @@ class VxpClient:
         return await self.call("getAgenciesList")
 
     async def get_agencies_qd20(self, level: str | None = None) -> dict[str, Any]:
-        return await self.call("getAgenciesListQD20", {"level": level} if level is not None
-                               else {})
+        return await self.call("getAgenciesListQD20", {"level": level} if level is not None else {})
 
     async def synchronize_units(self, from_version: str | None = None) -> dict[str, Any]:
-        return await self.call("getSynchronizeUnit", {"fromVersion": from_version}
-                               if from_version is not None else {})
+        return await self.call(
+            "getSynchronizeUnit", {"fromVersion": from_version} if from_version is not None else {}
+        )
 
     async def register_agency(self, unit: dict[str, Any]) -> dict[str, Any]:
         """`unit` as the SDK sends it: `{id, pcode, code, name, mail, mobile, fax}`."""
-        return await self.call("registerAgency",
-                               body=json.dumps(unit, ensure_ascii=False).encode())
+        return await self.call("registerAgency", body=json.dumps(unit, ensure_ascii=False).encode())
 
     async def delete_agency(self, code: str) -> dict[str, Any]:
         return await self.call("deleteAgency", {"AgencyCode": code}, b"{}")

@@ -55,6 +55,7 @@ T = TypeVar("T")
 
 # -- the package -------------------------------------------------------------------------------
 
+
 @dataclass
 class Layout:
     attachments: list[int]
@@ -87,23 +88,35 @@ def envelope_text(document_id: str, attachments: int) -> tuple[str, str]:
     """The XML before the first attachment's base64 (header, manifest) and the closing text,
     from the SDK sample: our codes, a fresh DocumentId, no (now invalid) signature."""
     text = SAMPLE.read_text(encoding="utf-8")
-    text = text.replace("<edXML:OrganId>000.00.00.A80</edXML:OrganId>",
-                        f"<edXML:OrganId>{FROM_CODE}</edXML:OrganId>", 1)
-    text = text.replace("<edXML:OrganId>28.22.H17</edXML:OrganId>",
-                        f"<edXML:OrganId>{TO_CODE}</edXML:OrganId>", 1)
-    text = re.sub(r"<edXML:DocumentId>[^<]*</edXML:DocumentId>",
-                  f"<edXML:DocumentId>{document_id}</edXML:DocumentId>", text, count=1)
+    text = text.replace(
+        "<edXML:OrganId>000.00.00.A80</edXML:OrganId>",
+        f"<edXML:OrganId>{FROM_CODE}</edXML:OrganId>",
+        1,
+    )
+    text = text.replace(
+        "<edXML:OrganId>28.22.H17</edXML:OrganId>", f"<edXML:OrganId>{TO_CODE}</edXML:OrganId>", 1
+    )
+    text = re.sub(
+        r"<edXML:DocumentId>[^<]*</edXML:DocumentId>",
+        f"<edXML:DocumentId>{document_id}</edXML:DocumentId>",
+        text,
+        count=1,
+    )
     text = re.sub(r"\s*<Signature>.*?</Signature>", "", text, count=1, flags=re.S)
-    head = text[:text.index("<edXML:edXMLBody>")]
+    head = text[: text.index("<edXML:edXMLBody>")]
     references = "".join(
         f"<edXML:Reference><edXML:ContentId>cid:{n}</edXML:ContentId>"
         f"<edXML:ContentType>application/pdf</edXML:ContentType>"
         f"<edXML:Description>Tài liệu {n}</edXML:Description>"
         f"<edXML:AttachmentName>Tài liệu kèm theo số {n}.pdf</edXML:AttachmentName>"
-        f"</edXML:Reference>" for n in range(1, attachments + 1))
-    head += (f'<edXML:edXMLBody>\n      <edXML:edXMLManifest version="1.0">{references}'
-             f"</edXML:edXMLManifest>\n    </edXML:edXMLBody>\n  </edXML:edXMLEnvelope>\n"
-             f"  <AttachmentEncoded>\n")
+        f"</edXML:Reference>"
+        for n in range(1, attachments + 1)
+    )
+    head += (
+        f'<edXML:edXMLBody>\n      <edXML:edXMLManifest version="1.0">{references}'
+        f"</edXML:edXMLManifest>\n    </edXML:edXMLBody>\n  </edXML:edXMLEnvelope>\n"
+        f"  <AttachmentEncoded>\n"
+    )
     return head, "  </AttachmentEncoded>\n</edXML>\n"
 
 
@@ -113,11 +126,13 @@ def write_package(path: Path, attachments: list[int], document_id: str) -> Layou
     with open(path, "wb") as out:
         out.write(head.encode())
         for n, raw_size in enumerate(attachments, start=1):
-            out.write(f"    <Attachment><ContentId>cid:{n}</ContentId>"
-                      f"<AttachmentName>Tài liệu kèm theo số {n}.pdf</AttachmentName>"
-                      f"<Description>Tài liệu {n}</Description>"
-                      f"<ContentType>application/pdf</ContentType>"
-                      f"<ContentTransferEncoded>".encode())
+            out.write(
+                f"    <Attachment><ContentId>cid:{n}</ContentId>"
+                f"<AttachmentName>Tài liệu kèm theo số {n}.pdf</AttachmentName>"
+                f"<Description>Tài liệu {n}</Description>"
+                f"<ContentType>application/pdf</ContentType>"
+                f"<ContentTransferEncoded>".encode()
+            )
             left = raw_size
             while left > 0:
                 piece = min(RAW_CHUNK, left)  # a multiple of 3 except the last: no padding
@@ -129,6 +144,7 @@ def write_package(path: Path, attachments: list[int], document_id: str) -> Layou
 
 
 # -- the server and its memory -----------------------------------------------------------------
+
 
 def read_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM of `pid` in KiB."""
@@ -201,9 +217,11 @@ def free_port() -> int:
 
 def node_env(data_dir: Path, max_package_bytes: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {"LIENTHONG_DATA_DIR": str(data_dir),
-            "LIENTHONG_SECRET_KEY": Fernet.generate_key().decode(),
-            "LIENTHONG_MAX_PACKAGE_BYTES": str(max_package_bytes)}
+    env |= {
+        "LIENTHONG_DATA_DIR": str(data_dir),
+        "LIENTHONG_SECRET_KEY": Fernet.generate_key().decode(),
+        "LIENTHONG_MAX_PACKAGE_BYTES": str(max_package_bytes),
+    }
     return env
 
 
@@ -214,8 +232,9 @@ def cli(*args: str) -> list[str]:
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(args)} failed ({done.returncode}):\n"
-                           f"{done.stdout}{done.stderr}")
+        raise RuntimeError(
+            f"{shlex.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
 
 
 def wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -223,8 +242,10 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Path) -> 
     with httpx.Client(base_url=base, timeout=2) as http:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"lienthong serve exited with {server.returncode}:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"lienthong serve exited with {server.returncode}:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if http.get("/healthz").status_code == 200:
                     return
@@ -233,6 +254,7 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Path) -> 
 
 
 # -- the exchange ------------------------------------------------------------------------------
+
 
 def bearer(system_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {system_id}:{secret}"}
@@ -246,10 +268,15 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 
 def upload(http: httpx.Client, path: Path) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
-    answer = http.post("/api/v1/packages", content=file_chunks(path),
-                       headers={**bearer(SENDER, SENDER_SECRET),
-                                "Content-Type": "application/xml",
-                                "Content-Length": str(path.stat().st_size)})
+    answer = http.post(
+        "/api/v1/packages",
+        content=file_chunks(path),
+        headers={
+            **bearer(SENDER, SENDER_SECRET),
+            "Content-Type": "application/xml",
+            "Content-Length": str(path.stat().st_size),
+        },
+    )
     return answer, time.perf_counter() - started
 
 
@@ -257,8 +284,9 @@ def wait_inbox(http: httpx.Client, message_id: str, timeout: float = 120.0) -> s
     """The receiver's delivery id for `message_id`, once it is in the inbox."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        page = http.get("/api/v1/inbox", headers=bearer(RECEIVER, RECEIVER_SECRET),
-                        params={"limit": 500})
+        page = http.get(
+            "/api/v1/inbox", headers=bearer(RECEIVER, RECEIVER_SECRET), params={"limit": 500}
+        )
         page.raise_for_status()
         for item in page.json()["items"]:
             if item["message_id"] == message_id:
@@ -271,9 +299,12 @@ def download(http: httpx.Client, delivery_id: str) -> tuple[int, int, float]:
     """(HTTP status, bytes received, seconds), the body streamed to /dev/null."""
     started = time.perf_counter()
     received = 0
-    with open(os.devnull, "wb") as sink, http.stream(
-            "GET", f"/api/v1/inbox/{delivery_id}/content",
-            headers=bearer(RECEIVER, RECEIVER_SECRET)) as answer:
+    with (
+        open(os.devnull, "wb") as sink,
+        http.stream(
+            "GET", f"/api/v1/inbox/{delivery_id}/content", headers=bearer(RECEIVER, RECEIVER_SECRET)
+        ) as answer,
+    ):
         for piece in answer.iter_raw(UPLOAD_CHUNK):
             sink.write(piece)
             received += len(piece)
@@ -282,8 +313,11 @@ def download(http: httpx.Client, delivery_id: str) -> tuple[int, int, float]:
 
 
 def acknowledge(http: httpx.Client, delivery_id: str) -> None:
-    http.post(f"/api/v1/inbox/{delivery_id}/ack", headers=bearer(RECEIVER, RECEIVER_SECRET),
-              json={"status": "done"}).raise_for_status()
+    http.post(
+        f"/api/v1/inbox/{delivery_id}/ack",
+        headers=bearer(RECEIVER, RECEIVER_SECRET),
+        json={"status": "done"},
+    ).raise_for_status()
 
 
 def measured(pid: int, name: str, work: Callable[[], T]) -> tuple[Phase, T]:
@@ -301,12 +335,21 @@ def measured(pid: int, name: str, work: Callable[[], T]) -> tuple[Phase, T]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=float, default=100.0,
-                        help="size of the package (default 100)")
-    parser.add_argument("--attachment-mib", type=float, default=35.0,
-                        help="raw size of each large attachment (default 35)")
-    parser.add_argument("--max-package-mib", type=float, default=120.0,
-                        help="LIENTHONG_MAX_PACKAGE_BYTES of the node, in MiB (default 120)")
+    parser.add_argument(
+        "--size-mib", type=float, default=100.0, help="size of the package (default 100)"
+    )
+    parser.add_argument(
+        "--attachment-mib",
+        type=float,
+        default=35.0,
+        help="raw size of each large attachment (default 35)",
+    )
+    parser.add_argument(
+        "--max-package-mib",
+        type=float,
+        default=120.0,
+        help="LIENTHONG_MAX_PACKAGE_BYTES of the node, in MiB (default 120)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lienthong-bigpkg-"))
@@ -328,22 +371,33 @@ def main() -> int:
         big = write_package(big_path, sizes, f"{FROM_CODE},2026/01/01,{tag}-big/BENCH")
         written = time.perf_counter() - started
         small = write_package(small_path, [64 * 1024], f"{FROM_CODE},2026/01/01,{tag}-w/BENCH")
-        print(f"package: {big.size / MIB:.1f} MiB ({big.size} bytes), attachments "
-              + " + ".join(f"{s / MIB:.1f}" for s in big.attachments)
-              + f" MiB raw (written in {written:.1f} s); warm-up package "
-              f"{small.size / 1024:.0f} KiB")
+        print(
+            f"package: {big.size / MIB:.1f} MiB ({big.size} bytes), attachments "
+            + " + ".join(f"{s / MIB:.1f}" for s in big.attachments)
+            + f" MiB raw (written in {written:.1f} s); warm-up package "
+            f"{small.size / 1024:.0f} KiB"
+        )
 
         run_cli(cli("migrate"), env, data_dir)
-        run_cli(cli("systems", "add", SENDER, "--serves", "#.H01", "--secret", SENDER_SECRET),
-                env, data_dir)
-        run_cli(cli("systems", "add", RECEIVER, "--serves", "#.H02",
-                    "--secret", RECEIVER_SECRET), env, data_dir)
+        run_cli(
+            cli("systems", "add", SENDER, "--serves", "#.H01", "--secret", SENDER_SECRET),
+            env,
+            data_dir,
+        )
+        run_cli(
+            cli("systems", "add", RECEIVER, "--serves", "#.H02", "--secret", RECEIVER_SECRET),
+            env,
+            data_dir,
+        )
         with open(log_path, "wb") as log:
-            server = subprocess.Popen(serve, env=env, cwd=data_dir, stdout=log,
-                                      stderr=subprocess.STDOUT)
-        print(f"server: {shlex.join(serve)}  (pid {server.pid}, embedded backend, "
-              f"LIENTHONG_MAX_PACKAGE_BYTES={int(args.max_package_mib * MIB)}, "
-              f"data dir {data_dir})")
+            server = subprocess.Popen(
+                serve, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT
+            )
+        print(
+            f"server: {shlex.join(serve)}  (pid {server.pid}, embedded backend, "
+            f"LIENTHONG_MAX_PACKAGE_BYTES={int(args.max_package_mib * MIB)}, "
+            f"data dir {data_dir})"
+        )
         wait_healthy(base, server, log_path)
 
         with httpx.Client(base_url=base, timeout=httpx.Timeout(600.0, connect=10.0)) as http:
@@ -362,8 +416,9 @@ def main() -> int:
             baseline = read_status(server.pid)["VmRSS"]
             print(f"baseline RSS after warm-up: {baseline / 1024:.1f} MiB")
 
-            up, (answer, upload_seconds) = measured(server.pid, "upload",
-                                                    lambda: upload(http, big_path))
+            up, (answer, upload_seconds) = measured(
+                server.pid, "upload", lambda: upload(http, big_path)
+            )
             up.bytes, up.seconds = big.size, upload_seconds
             if answer.status_code != 201:
                 print(f"upload NOT accepted: HTTP {answer.status_code} {answer.text[:3000]}")
@@ -372,10 +427,12 @@ def main() -> int:
             message_id = answer.json()["id"]
             print(f"upload accepted: HTTP 201, message {message_id}")
 
-            available, delivery_id = measured(server.pid, "until in inbox",
-                                              lambda: wait_inbox(http, message_id))
-            down, (status, received, seconds) = measured(server.pid, "download",
-                                                         lambda: download(http, delivery_id))
+            available, delivery_id = measured(
+                server.pid, "until in inbox", lambda: wait_inbox(http, message_id)
+            )
+            down, (status, received, seconds) = measured(
+                server.pid, "download", lambda: download(http, delivery_id)
+            )
             down.bytes, down.seconds = received, seconds
             if status != 200:
                 print(f"download failed: HTTP {status}")
@@ -392,39 +449,55 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-            bad = [line for line in log_path.read_text(errors="replace").splitlines()
-                   if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)]
+            bad = [
+                line
+                for line in log_path.read_text(errors="replace").splitlines()
+                if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)
+            ]
             if bad:
-                print(f"server log: {len(bad)} ERROR/Traceback lines, first: "
-                      + " | ".join(bad[:3]))
+                print(
+                    f"server log: {len(bad)} ERROR/Traceback lines, first: " + " | ".join(bad[:3])
+                )
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, big: Layout, baseline_kib: int, phases: list[Phase]
-           ) -> None:
+def report(args: argparse.Namespace, big: Layout, baseline_kib: int, phases: list[Phase]) -> None:
     size_mib = big.size / MIB
-    print(f"\n{'phase':<15} {'seconds':>8} {'MiB':>7} {'MiB/s':>7} {'peak RSS':>9} "
-          f"{'growth':>7} {'growth/size':>11}")
+    print(
+        f"\n{'phase':<15} {'seconds':>8} {'MiB':>7} {'MiB/s':>7} {'peak RSS':>9} "
+        f"{'growth':>7} {'growth/size':>11}"
+    )
     for phase in phases:
         growth = phase.growth_mib(baseline_kib)
         rate = phase.bytes / MIB / phase.seconds if phase.bytes and phase.seconds else 0.0
         peak = max(phase.sampled_peak_kib, phase.hwm_kib or 0) / 1024
-        print(f"{phase.name:<15} {phase.seconds:>8.2f} {phase.bytes / MIB:>7.1f} {rate:>7.1f} "
-              f"{peak:>8.1f}M {growth:>6.1f}M {growth / size_mib:>11.3f}")
-    hwm = "VmHWM reset at the start of each phase" if all(
-        p.hwm_kib is not None for p in phases) else "VmHWM could not be reset: samples only"
-    print(f"(peak RSS = max of the 20 ms VmRSS samples and {hwm}; growth over the baseline "
-          f"RSS after warm-up, {baseline_kib / 1024:.1f} MiB)")
+        print(
+            f"{phase.name:<15} {phase.seconds:>8.2f} {phase.bytes / MIB:>7.1f} {rate:>7.1f} "
+            f"{peak:>8.1f}M {growth:>6.1f}M {growth / size_mib:>11.3f}"
+        )
+    hwm = (
+        "VmHWM reset at the start of each phase"
+        if all(p.hwm_kib is not None for p in phases)
+        else "VmHWM could not be reset: samples only"
+    )
+    print(
+        f"(peak RSS = max of the 20 ms VmRSS samples and {hwm}; growth over the baseline "
+        f"RSS after warm-up, {baseline_kib / 1024:.1f} MiB)"
+    )
     upload_growth = phases[0].growth_mib(baseline_kib)
     verdict = "met" if upload_growth < UPLOAD_TARGET_MIB else "NOT met"
-    print(f"\nupload: package {size_mib:.1f} MiB, {phases[0].seconds:.2f} s, peak RSS growth "
-          f"{upload_growth:.1f} MiB = {upload_growth / size_mib:.3f} x package size; target "
-          f"< {UPLOAD_TARGET_MIB} MiB: {verdict}")
+    print(
+        f"\nupload: package {size_mib:.1f} MiB, {phases[0].seconds:.2f} s, peak RSS growth "
+        f"{upload_growth:.1f} MiB = {upload_growth / size_mib:.3f} x package size; target "
+        f"< {UPLOAD_TARGET_MIB} MiB: {verdict}"
+    )
     if len(phases) > 2:
         down = phases[2]
         growth = down.growth_mib(baseline_kib)
-        print(f"download: {down.bytes} bytes in {down.seconds:.2f} s, peak RSS growth "
-              f"{growth:.1f} MiB = {growth / size_mib:.3f} x package size")
+        print(
+            f"download: {down.bytes} bytes in {down.seconds:.2f} s, peak RSS growth "
+            f"{growth:.1f} MiB = {growth / size_mib:.3f} x package size"
+        )
 
 
 if __name__ == "__main__":

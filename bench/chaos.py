@@ -62,17 +62,23 @@ from tests.support.samples import document, status  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-PG_CTL = ["pg_ctlcluster", "--skip-systemctl-redirect", sorted(os.listdir("/etc/postgresql"))[-1],
-          "main"]
+PG_CTL = [
+    "pg_ctlcluster",
+    "--skip-systemctl-redirect",
+    sorted(os.listdir("/etc/postgresql"))[-1],
+    "main",
+]
 FAULT_KINDS = ("rabbitmq", "postgres", "kill")
 RECEIVERS = {f"chaos.r{j}": [f"000.00.{20 + 2 * j + k}.H53" for k in (0, 1)] for j in range(3)}
 SYSTEM_OF = {code: system for system, codes in RECEIVERS.items() for code in codes}
 NODE_OVERRIDES = {"LIENTHONG_INBOX_LEASE_SECONDS": "60"}
 DRAIN_SECONDS, FAIL_SHARE, STATUS_SHARE, SMALL_SHARE = 180.0, 0.05, 0.15, 0.5
 ATTACHMENT = re.compile(rb"(<edXML:ContentTransferEncoded[^>]*>)[^<]*(<)")
-KEY_PARTS = [re.compile(rb"<edXML:From>\s*<edXML:OrganId>([^<]*)<"),
-             re.compile(rb"<edXML:MessageHeader>.*?<edXML:DocumentId>([^<]*)<", re.S),
-             re.compile(rb"<edXML:StatusCode>([^<]*)<")]
+KEY_PARTS = [
+    re.compile(rb"<edXML:From>\s*<edXML:OrganId>([^<]*)<"),
+    re.compile(rb"<edXML:MessageHeader>.*?<edXML:DocumentId>([^<]*)<", re.S),
+    re.compile(rb"<edXML:StatusCode>([^<]*)<"),
+]
 Key = tuple[str, ...]  # (From code, DocumentId, StatusCode or ""): one package
 Pair = tuple[Key, str]  # (package, recipient code): one expected delivery
 
@@ -124,6 +130,7 @@ class Package:
 @dataclass
 class Seen:
     """A delivery id as the pollers saw it."""
+
     first_seen: float
     to_code: str
     key: Key | None = None  # once downloaded
@@ -144,9 +151,12 @@ class Chaos:
         suffix = secrets.token_hex(4)
         self.database, self.data_dir = f"chaos_{suffix}", Path(tempfile.mkdtemp(prefix="chaos-"))
         self.settings = Settings(
-            data_dir=self.data_dir, secret_key=Fernet.generate_key().decode(),
+            data_dir=self.data_dir,
+            secret_key=Fernet.generate_key().decode(),
             database_url=f"postgresql://postgres@127.0.0.1:5432/{self.database}",
-            broker_url=AMQP, broker_namespace=f"chaos-{suffix}")
+            broker_url=AMQP,
+            broker_namespace=f"chaos-{suffix}",
+        )
         self.senders = {f"chaos.s{i}": f"000.00.{10 + i}.H53" for i in range(args.senders)}
         self.nodes: list[Node] = []  # live, in use
         self.all_nodes: list[Node] = []
@@ -174,8 +184,12 @@ class Chaos:
         store = build_store(self.settings)
         try:
             for system, code in [*self.senders.items(), *RECEIVERS.items()]:
-                await add_system(store, system, [code] if isinstance(code, str) else code,
-                                 secret=f"{system}-secret")
+                await add_system(
+                    store,
+                    system,
+                    [code] if isinstance(code, str) else code,
+                    secret=f"{system}-secret",
+                )
         finally:
             await store.close()
         for _ in range(self.args.processes):
@@ -184,21 +198,30 @@ class Chaos:
     async def start_node(self) -> Node:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
         env |= NODE_OVERRIDES | {
-            "LIENTHONG_DATA_DIR": str(self.data_dir), "LIENTHONG_BROKER_URL": AMQP,
+            "LIENTHONG_DATA_DIR": str(self.data_dir),
+            "LIENTHONG_BROKER_URL": AMQP,
             "LIENTHONG_SECRET_KEY": self.settings.secret_key,
             "LIENTHONG_DATABASE_URL": self.settings.database_url,
-            "LIENTHONG_BROKER_NAMESPACE": self.settings.broker_namespace}
+            "LIENTHONG_BROKER_NAMESPACE": self.settings.broker_namespace,
+        }
         gateway = GatewayProcess(env, self.data_dir / f"serve-{len(self.all_nodes)}.log")
         http = httpx.AsyncClient(base_url=gateway.url, timeout=30)
-        node = Node(gateway, http, {s: VxpClient(http, s, f"{s}-secret")
-                                    for s in [*self.senders, *RECEIVERS]})
+        node = Node(
+            gateway,
+            http,
+            {s: VxpClient(http, s, f"{s}-secret") for s in [*self.senders, *RECEIVERS]},
+        )
         self.all_nodes.append(node)
         await gateway.wait_ready(timeout=60)
         return node
 
-    async def call(self, system: str, index: int, label: str,
-                   operation: Callable[[VxpClient], Awaitable[dict[str, Any]]]
-                   ) -> dict[str, Any] | None:
+    async def call(
+        self,
+        system: str,
+        index: int,
+        label: str,
+        operation: Callable[[VxpClient], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any] | None:
         """A request through one of the live processes; None if no (JSON) answer came."""
         try:
             if not self.nodes:
@@ -251,19 +274,24 @@ class Chaos:
         package.attempts += 1
         self.in_flight += 1
         try:
-            answer = await self.call(package.system, index + package.attempts, "sendEdoc",
-                                     lambda c: c.send_edoc(package.body, package.key[0],
-                                                           package.kind))
+            answer = await self.call(
+                package.system,
+                index + package.attempts,
+                "sendEdoc",
+                lambda c: c.send_edoc(package.body, package.key[0], package.kind),
+            )
         finally:
             self.in_flight -= 1
         code = str(answer.get("ErrorCode")) if answer else ""
         if answer is None or code == "20" or answer["_http_status"] >= 500:
-            self.retries["no answer" if answer is None
-                         else f"HTTP {answer['_http_status']} ErrorCode {code}"] += 1
-            backoff = min(8.0, 0.25 * 2 ** package.attempts) * self.rng.uniform(0.5, 1.0)
+            self.retries[
+                "no answer" if answer is None else f"HTTP {answer['_http_status']} ErrorCode {code}"
+            ] += 1
+            backoff = min(8.0, 0.25 * 2**package.attempts) * self.rng.uniform(0.5, 1.0)
             self.retry.append((time.monotonic() + backoff, package))
-        elif answer["status"] == "OK" or (code == "24" and package.attempts > 1
-                                          and answer.get("DocId")):
+        elif answer["status"] == "OK" or (
+            code == "24" and package.attempts > 1 and answer.get("DocId")
+        ):
             package.outcome, package.accepted_at = "accepted", time.monotonic() - self.t0
             package.doc_ids.add(answer["DocId"])
             if code == "24":
@@ -282,8 +310,9 @@ class Chaos:
         while True:
             index += 1  # the next request goes to the next process
             if not backlog:
-                answer = await self.call(system, index, "getReceivedEdocList",
-                                         lambda c: c.get_received(kind))
+                answer = await self.call(
+                    system, index, "getReceivedEdocList", lambda c: c.get_received(kind)
+                )
                 if answer is None or answer.get("status") != "OK":
                     if answer is not None:
                         self.poll_errors[f"list ErrorCode {answer.get('ErrorCode')}"] += 1
@@ -310,8 +339,9 @@ class Chaos:
             outcome = "fail" if not seen.failed and self.rng.random() < FAIL_SHARE else "done"
             seen.failed = True  # a retried acknowledgement says done: one fail at most
             step = "updateStatus"
-            answer = await self.call(system, index + 1, step,
-                                     lambda c: c.update_status(delivery_id, outcome))
+            answer = await self.call(
+                system, index + 1, step, lambda c: c.update_status(delivery_id, outcome)
+            )
             if answer is not None and answer["status"] == "OK":
                 if outcome == "done" and not seen.done:
                     seen.done = True
@@ -319,8 +349,9 @@ class Chaos:
                         self.answer_with_statuses(seen.key, seen.to_code)
                 return True
         if answer is not None:
-            self.poll_errors[f"{step} HTTP {answer['_http_status']} ErrorCode "
-                             f"{answer.get('ErrorCode')}"] += 1
+            self.poll_errors[
+                f"{step} HTTP {answer['_http_status']} ErrorCode {answer.get('ErrorCode')}"
+            ] += 1
         # no answer, or the node could not work (20): again; else it comes back after the lease
         return not (answer is None or answer.get("ErrorCode") == "20")
 
@@ -328,8 +359,10 @@ class Chaos:
         """01 then 03 from the recipient agency, through its receiving system."""
         if self.stop_load.is_set():
             return
-        first, then = (Package("status", SYSTEM_OF[to_code], [key[0]],
-                               status(to_code, key[0], key[1], code)) for code in ("01", "03"))
+        first, then = (
+            Package("status", SYSTEM_OF[to_code], [key[0]], status(to_code, key[0], key[1], code))
+            for code in ("01", "03")
+        )
         first.then = then
         self.status_jobs.append(first)
 
@@ -377,14 +410,17 @@ class Chaos:
         self.nodes = [n for n in self.nodes if n.gateway is not victim]
         started = time.monotonic()
         self.nodes.append(replacement := await self.start_node())
-        return (f"SIGKILL pid {victim.process.pid} ({victim.url}); replacement "
-                f"{replacement.gateway.url} healthy after {time.monotonic() - started:.1f} s")
+        return (
+            f"SIGKILL pid {victim.process.pid} ({victim.url}); replacement "
+            f"{replacement.gateway.url} healthy after {time.monotonic() - started:.1f} s"
+        )
 
     # -- the run -----------------------------------------------------------------------------
 
     def expected(self) -> dict[Pair, Package]:
-        return {(p.key, r): p for p in self.packages if p.outcome == "accepted"
-                for r in p.recipients}
+        return {
+            (p.key, r): p for p in self.packages if p.outcome == "accepted" for r in p.recipients
+        }
 
     def drained(self) -> bool:
         if self.retry or self.in_flight or any(p.outcome is None for p in self.packages):
@@ -397,10 +433,15 @@ class Chaos:
             await self.setup()
             self.t0 = time.monotonic()
             tasks += [asyncio.create_task(self.sender(i)) for i in range(self.args.senders)]
-            tasks += [asyncio.create_task(self.poller(system, "edoc", i))
-                      for system in RECEIVERS for i in range(self.args.pollers)]
-            tasks += [asyncio.create_task(self.poller(system, "status", i))
-                      for i, system in enumerate(self.senders)]
+            tasks += [
+                asyncio.create_task(self.poller(system, "edoc", i))
+                for system in RECEIVERS
+                for i in range(self.args.pollers)
+            ]
+            tasks += [
+                asyncio.create_task(self.poller(system, "status", i))
+                for i, system in enumerate(self.senders)
+            ]
             tasks.append(faults := asyncio.create_task(self.fault_loop()))
             await asyncio.sleep(self.args.duration)
             self.stop_load.set()
@@ -432,8 +473,10 @@ class Chaos:
                 shutil.copy(log, self.args.keep_logs)
         broker = build_broker(self.settings)
         assert isinstance(broker, RabbitMQBroker)
-        for what, step in (("broker topology", broker.delete_topology),
-                           (f"database {self.database}", self.drop_database)):
+        for what, step in (
+            ("broker topology", broker.delete_topology),
+            (f"database {self.database}", self.drop_database),
+        ):
             try:
                 await step()
             except Exception as error:  # shown; the rest of the cleanup goes on
@@ -449,11 +492,13 @@ class Chaos:
         """(deliveries by state, packages stored as two messages), from the database."""
         connection = await asyncpg.connect(self.settings.database_url)
         try:
-            states = await connection.fetch("SELECT state, count(*) FROM deliveries "
-                                            "GROUP BY state ORDER BY state")
+            states = await connection.fetch(
+                "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state"
+            )
             return dict(states), await connection.fetchval(
                 "SELECT count(*) FROM (SELECT 1 FROM messages GROUP BY sender_system_id, kind, "
-                "from_code, document_id, coalesce(status_code, '') HAVING count(*) > 1) t")
+                "from_code, document_id, coalesce(status_code, '') HAVING count(*) > 1) t"
+            )
         finally:
             await connection.close()
 
@@ -463,7 +508,8 @@ class Chaos:
         for log in sorted(self.data_dir.glob("serve-*.log")):
             for line in log.read_text(errors="replace").splitlines():
                 if re.search(r"\b(ERROR|CRITICAL)\b", line) or re.match(
-                        r"[A-Za-z_][\w.]*(Error|Exception)\b", line):
+                    r"[A-Za-z_][\w.]*(Error|Exception)\b", line
+                ):
                     lines[re.sub(r"\d", "#", line)[:200]] += 1
         return [f"{n:>5} x {line}" for line, n in lines.most_common(10)]
 
@@ -476,19 +522,25 @@ class Chaos:
         accepted = [p for p in self.packages if p.outcome == "accepted"]
         lost = [pair for pair in expected if pair not in delivered]
         unexpected = [pair for pair in delivered if pair not in expected]
-        latencies = [(min(self.seen[d].first_seen for d in delivered[pair]) - p.started) * 1000
-                     for pair, p in expected.items() if pair in delivered]
+        latencies = [
+            (min(self.seen[d].first_seen for d in delivered[pair]) - p.started) * 1000
+            for pair, p in expected.items()
+            if pair in delivered
+        ]
         store = build_store(self.settings)
         try:
             chain = await verify_log(store)
         finally:
             await store.close()
         states, stored_twice = await self.database_facts()
-        doubled = {"`new` handed out twice": sum(max(0, n - 1) for n in self.new_handouts.values()),
-                   "two deliveries for one package+recipient": sum(
-                       len(ids) - 1 for ids in delivered.values()),
-                   "two DocIds for one package": sum(len(p.doc_ids) - 1 for p in accepted),
-                   "one package stored as two messages": stored_twice}
+        doubled = {
+            "`new` handed out twice": sum(max(0, n - 1) for n in self.new_handouts.values()),
+            "two deliveries for one package+recipient": sum(
+                len(ids) - 1 for ids in delivered.values()
+            ),
+            "two DocIds for one package": sum(len(p.doc_ids) - 1 for p in accepted),
+            "one package stored as two messages": stored_twice,
+        }
         duplicates, a, logs = sum(doubled.values()), self.args, self.server_logs()
         windows = Counter(int(p.accepted_at // 10) for p in accepted)
         lines = [
@@ -511,10 +563,12 @@ class Chaos:
             f"{sum(not s.done for s in self.seen.values())}, never downloaded "
             f"{sum(s.key is None for s in self.seen.values())}",
             f"  duplicates: {doubled}",
-            *(f"  {'lost' if pair in expected else 'unexpected'}: {pair}"
-              for pair in (lost + unexpected)[:5]),
-            f"latency send→first seen (ms): p50 {percentile(latencies, .5):.0f}  p99 "
-            f"{percentile(latencies, .99):.0f}  max {max(latencies, default=math.nan):.0f}  "
+            *(
+                f"  {'lost' if pair in expected else 'unexpected'}: {pair}"
+                for pair in (lost + unexpected)[:5]
+            ),
+            f"latency send→first seen (ms): p50 {percentile(latencies, 0.5):.0f}  p99 "
+            f"{percentile(latencies, 0.99):.0f}  max {max(latencies, default=math.nan):.0f}  "
             f"(n={len(latencies)})",
             f"throughput: {len(accepted) / load_seconds:.1f} accepted/s; accepted per 10 s: "
             + " ".join(str(windows[w]) for w in range(max(windows, default=-1) + 1)),
@@ -522,8 +576,12 @@ class Chaos:
             + ("" if chain.ok else f" (at {chain.broken_at}: {chain.problem})"),
             f"database: deliveries by state {states}",
             *([f"poller errors: {dict(self.poll_errors)}"] if self.poll_errors else []),
-            *(["gateway logs, most frequent ERROR/exception lines (digits as #):", *logs]
-              if logs else [])]
+            *(
+                ["gateway logs, most frequent ERROR/exception lines (digits as #):", *logs]
+                if logs
+                else []
+            ),
+        ]
         broken = bool(lost or duplicates or unexpected or not chain.ok)
         print("\n".join([*lines, f"verdict: {'FAILED' if broken else 'OK'}"]))
         return 1 if broken else 0
@@ -536,11 +594,19 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=4, help="per receiving system")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rate", type=float, default=20.0, help="packages/s in total")
-    parser.add_argument("--fault-interval", default="30,90", help="LOW,HIGH seconds",
-                        type=lambda text: tuple(float(x) for x in text.split(",")))
-    parser.add_argument("--faults", default=None, help="kinds taken round-robin, e.g. "
-                        "rabbitmq,postgres,kill (default: a random kind each time)",
-                        type=lambda text: [k for k in text.split(",") if k])
+    parser.add_argument(
+        "--fault-interval",
+        default="30,90",
+        help="LOW,HIGH seconds",
+        type=lambda text: tuple(float(x) for x in text.split(",")),
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        help="kinds taken round-robin, e.g. "
+        "rabbitmq,postgres,kill (default: a random kind each time)",
+        type=lambda text: [k for k in text.split(",") if k],
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the gateway logs there")
     args = parser.parse_args()

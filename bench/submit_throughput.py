@@ -87,10 +87,14 @@ def build_packages(count: int, size_kb: int | None) -> list[bytes]:
     text = SAMPLE.read_text(encoding="utf-8")
     # The kit's sample carries a fake signature, refused under the default policy.
     text = re.sub(r"\s*<Signature>.*?</Signature>", "", text, count=1, flags=re.S)
-    text = text.replace("<edXML:OrganId>000.00.00.A80</edXML:OrganId>",
-                        f"<edXML:OrganId>{FROM_CODE}</edXML:OrganId>", 1)
-    text = text.replace("<edXML:OrganId>28.22.H17</edXML:OrganId>",
-                        f"<edXML:OrganId>{TO_CODE}</edXML:OrganId>", 1)
+    text = text.replace(
+        "<edXML:OrganId>000.00.00.A80</edXML:OrganId>",
+        f"<edXML:OrganId>{FROM_CODE}</edXML:OrganId>",
+        1,
+    )
+    text = text.replace(
+        "<edXML:OrganId>28.22.H17</edXML:OrganId>", f"<edXML:OrganId>{TO_CODE}</edXML:OrganId>", 1
+    )
     attachment = re.compile(r"(<edXML:ContentTransferEncoded[^>]*>)([^<]*)(<)")
     if size_kb is not None:
         overhead = len(attachment.sub(r"\1\3", text, count=1).encode())
@@ -99,8 +103,14 @@ def build_packages(count: int, size_kb: int | None) -> list[bytes]:
         text = attachment.sub(lambda m: m.group(1) + filler + m.group(3), text, count=1)
     document_id = re.compile(r"<edXML:DocumentId>[^<]*</edXML:DocumentId>")
     tag = secrets.token_hex(3)
-    return [document_id.sub(f"<edXML:DocumentId>{FROM_CODE},2026/01/01,{tag}-{i}/BENCH"
-                            "</edXML:DocumentId>", text, count=1).encode() for i in range(count)]
+    return [
+        document_id.sub(
+            f"<edXML:DocumentId>{FROM_CODE},2026/01/01,{tag}-{i}/BENCH</edXML:DocumentId>",
+            text,
+            count=1,
+        ).encode()
+        for i in range(count)
+    ]
 
 
 @contextlib.contextmanager
@@ -109,12 +119,14 @@ def isolated_node(backend: str) -> Iterator[Settings]:
     sender serving `#.H01` and a receiver serving `#.H02`; everything removed afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="lienthong-bench-"))
     suffix = secrets.token_hex(4)
-    fields: dict[str, object] = {"data_dir": data_dir,
-                                 "secret_key": Fernet.generate_key().decode()}
+    fields: dict[str, object] = {"data_dir": data_dir, "secret_key": Fernet.generate_key().decode()}
     database = f"bench_{suffix}" if backend == "production" else None
     if database:
-        fields |= {"database_url": f"postgresql://postgres@127.0.0.1:5432/{database}",
-                   "broker_url": AMQP, "broker_namespace": f"bench-{suffix}"}
+        fields |= {
+            "database_url": f"postgresql://postgres@127.0.0.1:5432/{database}",
+            "broker_url": AMQP,
+            "broker_namespace": f"bench-{suffix}",
+        }
     settings = Settings(**fields)  # type: ignore[arg-type]
     try:
         if database:
@@ -149,19 +161,24 @@ async def _register_systems(settings: Settings) -> None:
 
 def node_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {"LIENTHONG_DATA_DIR": str(settings.data_dir),
-            "LIENTHONG_SECRET_KEY": settings.secret_key,
-            "LIENTHONG_BROKER_URL": settings.broker_url,
-            "LIENTHONG_BROKER_NAMESPACE": settings.broker_namespace,
-            # C concurrent clients of one system: the per-system upload cap would throttle it
-            "LIENTHONG_MAX_UPLOADS_PER_SYSTEM": "1000"}
+    env |= {
+        "LIENTHONG_DATA_DIR": str(settings.data_dir),
+        "LIENTHONG_SECRET_KEY": settings.secret_key,
+        "LIENTHONG_BROKER_URL": settings.broker_url,
+        "LIENTHONG_BROKER_NAMESPACE": settings.broker_namespace,
+        # C concurrent clients of one system: the per-system upload cap would throttle it
+        "LIENTHONG_MAX_UPLOADS_PER_SYSTEM": "1000",
+    }
     if settings.database_url:
         env["LIENTHONG_DATABASE_URL"] = settings.database_url
     return env
 
 
-async def run_workers(packages: list[bytes], concurrency: int,
-                      submit_one: Callable[[int, int, bytes], Awaitable[None]]) -> float:
+async def run_workers(
+    packages: list[bytes],
+    concurrency: int,
+    submit_one: Callable[[int, int, bytes], Awaitable[None]],
+) -> float:
     """Feed every package to `concurrency` workers (`submit_one(worker, index, package)`);
     returns the wall time of the whole submit phase."""
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -187,7 +204,7 @@ async def wait_available(store: SqlStore, result: RunResult) -> None:
     while len(seen) < len(wanted) and time.monotonic() < deadline:
         pending = [d for d in wanted if d not in seen]
         for start in range(0, len(pending), 500):
-            stamps = await store.delivery_timestamps(pending[start:start + 500])
+            stamps = await store.delivery_timestamps(pending[start : start + 500])
             seen |= {d: at.timestamp() for d, (_, at) in stamps.items() if at is not None}
         if len(seen) < len(wanted):
             await asyncio.sleep(0.5)
@@ -204,7 +221,11 @@ async def http_run(settings: Settings, packages: list[bytes], concurrency: int) 
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--no-migrate", "--port", str(port)],
-            env=node_env(settings), cwd=settings.data_dir, stdout=log, stderr=subprocess.STDOUT)
+            env=node_env(settings),
+            cwd=settings.data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     store = build_store(settings)
     try:
@@ -246,11 +267,16 @@ async def http_run(settings: Settings, packages: list[bytes], concurrency: int) 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        bad = [line for line in log_path.read_text(errors="replace").splitlines()
-               if re.search(r"\b(ERROR|CRITICAL|WARNING|Traceback)\b", line)]
+        bad = [
+            line
+            for line in log_path.read_text(errors="replace").splitlines()
+            if re.search(r"\b(ERROR|CRITICAL|WARNING|Traceback)\b", line)
+        ]
         if bad:
-            result.notes.append(f"server log: {len(bad)} WARNING/ERROR/Traceback lines, "
-                                "first: " + " | ".join(bad[:3]))
+            result.notes.append(
+                f"server log: {len(bad)} WARNING/ERROR/Traceback lines, "
+                "first: " + " | ".join(bad[:3])
+            )
     return result
 
 
@@ -259,8 +285,10 @@ async def _wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Pa
     async with httpx.AsyncClient(base_url=base, timeout=2) as http:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"lienthong serve exited with {server.returncode}:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"lienthong serve exited with {server.returncode}:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get("/healthz")).status_code == 200:
                     return
@@ -268,8 +296,7 @@ async def _wait_healthy(base: str, server: subprocess.Popen[bytes], log_path: Pa
     raise RuntimeError("lienthong serve did not answer /healthz within 60 s")
 
 
-async def baseline_run(settings: Settings, packages: list[bytes], concurrency: int
-                       ) -> RunResult:
+async def baseline_run(settings: Settings, packages: list[bytes], concurrency: int) -> RunResult:
     result = RunResult("baseline")
     runtime = Runtime(settings)
     await runtime.start()
@@ -279,16 +306,22 @@ async def baseline_run(settings: Settings, packages: list[bytes], concurrency: i
 
         async def chunks(package: bytes) -> AsyncIterator[bytes]:
             for start in range(0, len(package), CHUNK):
-                yield package[start:start + CHUNK]
+                yield package[start : start + CHUNK]
 
         async def submit_one(_worker: int, index: int, package: bytes) -> None:
             result.started[index] = time.time()
             try:
-                body = await spool_body(chunks(package), settings.spool_dir,
-                                        settings.max_package_bytes, slack=0)
-                accepted = await runtime.submit(Submission(
-                    system=system, body=body, declared_kind=MessageKind.EDOC,
-                    declared_from=FROM_CODE))
+                body = await spool_body(
+                    chunks(package), settings.spool_dir, settings.max_package_bytes, slack=0
+                )
+                accepted = await runtime.submit(
+                    Submission(
+                        system=system,
+                        body=body,
+                        declared_kind=MessageKind.EDOC,
+                        declared_from=FROM_CODE,
+                    )
+                )
             except Exception as error:  # counted and shown, not raised
                 result.failures.append(f"#{index}: {type(error).__name__}: {error}")
                 return
@@ -308,22 +341,29 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(args: argparse.Namespace, size: int, results: list[RunResult]) -> None:
     print(f"\ncommand: {shlex.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"backend={args.backend}  N={args.packages}  C={args.concurrency}  "
-          f"package={size / 1024:.1f} KiB\n")
-    header = f"{'run':<10} {'accepted/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} " \
-             f"{'failed':>6} {'unavail':>7}"
+    print(
+        f"backend={args.backend}  N={args.packages}  C={args.concurrency}  "
+        f"package={size / 1024:.1f} KiB\n"
+    )
+    header = (
+        f"{'run':<10} {'accepted/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} "
+        f"{'failed':>6} {'unavail':>7}"
+    )
     print(header + "\n" + "-" * len(header))
     for r in results:
         accepted = len(r.deliveries) / r.submit_seconds if r.submit_seconds else 0.0
         lat = r.latencies_ms
-        print(f"{r.name:<10} {accepted:>10.1f} {percentile(lat, .5):>9.1f} "
-              f"{percentile(lat, .99):>9.1f} {max(lat, default=float('nan')):>9.1f} "
-              f"{len(r.failures):>6} {r.unavailable:>7}")
+        print(
+            f"{r.name:<10} {accepted:>10.1f} {percentile(lat, 0.5):>9.1f} "
+            f"{percentile(lat, 0.99):>9.1f} {max(lat, default=float('nan')):>9.1f} "
+            f"{len(r.failures):>6} {r.unavailable:>7}"
+        )
     if len(results) == 2 and all(r.submit_seconds and r.latencies_ms for r in results):
         http, base = results
-        rate = (len(http.deliveries) / http.submit_seconds) / (len(base.deliveries)
-                                                               / base.submit_seconds)
-        p50 = percentile(http.latencies_ms, .5) / percentile(base.latencies_ms, .5)
+        rate = (len(http.deliveries) / http.submit_seconds) / (
+            len(base.deliveries) / base.submit_seconds
+        )
+        p50 = percentile(http.latencies_ms, 0.5) / percentile(base.latencies_ms, 0.5)
         print(f"\nHTTP/baseline: accepted/s x{rate:.2f}, p50 x{p50:.2f}")
     for r in results:
         for line in r.failures[:5] + r.notes:
@@ -343,8 +383,7 @@ def main() -> int:
         with isolated_node(args.backend) as settings:
             results.append(asyncio.run(run(settings, packages, args.concurrency)))
     report(args, len(packages[0]), results)
-    broken = any(r.failures or r.unavailable or len(r.deliveries) != args.packages
-                 for r in results)
+    broken = any(r.failures or r.unavailable or len(r.deliveries) != args.packages for r in results)
     return 1 if broken else 0
 
 

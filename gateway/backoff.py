@@ -20,8 +20,15 @@ RELAY_FIRST_BACKOFF_SECONDS = 0.5
 RELAY_MAX_BACKOFF_SECONDS = 5.0
 
 
-def backoff(attempt: int, *, first: float = 0.0, tiers: Sequence[float] = (),
-            factor: float = 2.0, cap: float = math.inf, jitter: float = 0.0) -> float:
+def backoff(
+    attempt: int,
+    *,
+    first: float = 0.0,
+    tiers: Sequence[float] = (),
+    factor: float = 2.0,
+    cap: float = math.inf,
+    jitter: float = 0.0,
+) -> float:
     """The wait after failure number `attempt` (1-based).
 
     With `tiers`, failure n waits tier n and the last tier repeats (the broker has one delay

@@ -37,9 +37,13 @@ class Decision:
     reason: str
 
 
-def decide(act: BusinessAct, listed: Sequence[RecipientPlan],
-           holders: Mapping[str, RecipientPlan], original: Sequence[TargetDelivery] | None,
-           message_id: str) -> Decision:
+def decide(
+    act: BusinessAct,
+    listed: Sequence[RecipientPlan],
+    holders: Mapping[str, RecipientPlan],
+    original: Sequence[TargetDelivery] | None,
+    message_id: str,
+) -> Decision:
     """`listed`: plans for the recipients the package names; `holders`: plans for the
     original's recipients (routable ones); `original`: its deliveries, None if unknown."""
     if original is None or act.kind is BusinessType.REPLACE:
@@ -49,9 +53,14 @@ def decide(act: BusinessAct, listed: Sequence[RecipientPlan],
         return Decision(
             plans=tuple(holders[code] for code in have if code in holders),
             cancel=tuple(d.row_id for d in original if d.state in NOT_YET_DOWNLOADED),
-            reason=f"revoked (thu hồi) by {message_id}")
+            reason=f"revoked (thu hồi) by {message_id}",
+        )
     return Decision(
         plans=tuple(listed),
-        cancel=tuple(d.row_id for d in original
-                     if d.recipient_code in act.removed and d.state in NOT_YET_DOWNLOADED),
-        reason=f"recipient removed by update (cập nhật) {message_id}")
+        cancel=tuple(
+            d.row_id
+            for d in original
+            if d.recipient_code in act.removed and d.state in NOT_YET_DOWNLOADED
+        ),
+        reason=f"recipient removed by update (cập nhật) {message_id}",
+    )

@@ -88,7 +88,7 @@ class ServePattern:
             tail = groups[1:]
             if len(parts) < len(tail):
                 return False
-            parts = parts[len(parts) - len(tail):]
+            parts = parts[len(parts) - len(tail) :]
             groups = tail
         if len(parts) != len(groups):
             return False

@@ -29,15 +29,21 @@ def ensure_data_dir(path: Path) -> None:
 
 def missing_node(settings: Settings) -> str | None:
     """Why a command that needs an existing node cannot run here, or None."""
-    where = (f"LIENTHONG_DATA_DIR is {settings.data_dir}; its default ./lienthong-data is "
-             "relative to the current directory")
+    where = (
+        f"LIENTHONG_DATA_DIR is {settings.data_dir}; its default ./lienthong-data is "
+        "relative to the current directory"
+    )
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and not database.exists():
-        return (f"no node database at {database} ({where}): run this command where "
-                "`lienthong serve` runs or set LIENTHONG_DATA_DIR (or LIENTHONG_DATABASE_URL) "
-                "to the node's; `lienthong migrate` or `lienthong serve` creates a new node")
+        return (
+            f"no node database at {database} ({where}): run this command where "
+            "`lienthong serve` runs or set LIENTHONG_DATA_DIR (or LIENTHONG_DATABASE_URL) "
+            "to the node's; `lienthong migrate` or `lienthong serve` creates a new node"
+        )
     if database is None and not settings.secret_key and not settings.data_dir.is_dir():
-        return (f"no data directory at {settings.data_dir} ({where}) and LIENTHONG_SECRET_KEY "
-                "is not set: a new key here could not open the secrets the node sealed; set "
-                "the node's LIENTHONG_SECRET_KEY or LIENTHONG_DATA_DIR")
+        return (
+            f"no data directory at {settings.data_dir} ({where}) and LIENTHONG_SECRET_KEY "
+            "is not set: a new key here could not open the secrets the node sealed; set "
+            "the node's LIENTHONG_SECRET_KEY or LIENTHONG_DATA_DIR"
+        )
     return None

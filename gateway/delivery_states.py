@@ -41,14 +41,16 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.ACCEPTED: frozenset({S.QUEUED, S.CANCELLED, S.DEAD}),
     # queued → queued: an operator replays a delivery stuck in `queued` (published, but no
     # consumer made it available); the timeline records the replay and its reason.
-    S.QUEUED: frozenset({S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.CANCELLED,
-                         S.DEAD}),
+    S.QUEUED: frozenset(
+        {S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.CANCELLED, S.DEAD}
+    ),
     S.AVAILABLE: frozenset({S.DOWNLOADED, S.CANCELLED}),
     S.DOWNLOADED: frozenset({S.DONE, S.FAIL, S.CANCELLED}),
     S.FAIL: frozenset({S.DOWNLOADED, S.DONE, S.CANCELLED, S.DEAD}),
     # A push is `done` on a 2xx from the endpoint; every failed attempt is a retrying row.
-    S.RETRYING: frozenset({S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.DEAD,
-                           S.CANCELLED}),
+    S.RETRYING: frozenset(
+        {S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.DEAD, S.CANCELLED}
+    ),
     S.DEAD: frozenset({S.QUEUED, S.CANCELLED}),
     S.DONE: frozenset(),
     S.FORWARDED: frozenset(),
@@ -103,20 +105,28 @@ changes nothing."""
 
 HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED, S.DONE})
 """The recipient has the document: a revocation is delivered to it."""
-NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED, S.QUEUED, S.AVAILABLE, S.FAIL, S.RETRYING,
-                                S.DEAD})
+NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED, S.QUEUED, S.AVAILABLE, S.FAIL, S.RETRYING, S.DEAD})
 """The recipient does not have the document (yet): a revocation, or its removal from the
 recipients by an update, cancels the delivery."""
 
 
-def stuck_thresholds(*, in_transport: float, uncollected: float, retrying: float,
-                     dead: float) -> dict[str, float]:
+def stuck_thresholds(
+    *, in_transport: float, uncollected: float, retrying: float, dead: float
+) -> dict[str, float]:
     """Seconds a delivery may stay in a state before it shows as stuck, per state (in the
     order of the lifecycle): in transport, not collected from the inbox, retrying, dead."""
-    limits = ((IN_TRANSPORT, in_transport), (UNCOLLECTED, uncollected),
-              (frozenset({S.RETRYING}), retrying), (frozenset({S.DEAD}), dead))
-    return {state.value: seconds for state in DeliveryState
-            for states, seconds in limits if state in states}
+    limits = (
+        (IN_TRANSPORT, in_transport),
+        (UNCOLLECTED, uncollected),
+        (frozenset({S.RETRYING}), retrying),
+        (frozenset({S.DEAD}), dead),
+    )
+    return {
+        state.value: seconds
+        for state in DeliveryState
+        for states, seconds in limits
+        if state in states
+    }
 
 
 class Part(StrEnum):
@@ -132,8 +142,14 @@ EVERYTHING = frozenset(Part)
 RECIPIENT_READS: dict[DeliveryState, frozenset[Part]] = {
     # Addressed to the recipient and on its way or in its inbox: it is the recipient's to read
     # (a REST client may fetch it before polling; a push endpoint that was down may fetch it).
-    S.ACCEPTED: EVERYTHING, S.QUEUED: EVERYTHING, S.RETRYING: EVERYTHING, S.DEAD: EVERYTHING,
-    S.AVAILABLE: EVERYTHING, S.DOWNLOADED: EVERYTHING, S.FAIL: EVERYTHING, S.DONE: EVERYTHING,
+    S.ACCEPTED: EVERYTHING,
+    S.QUEUED: EVERYTHING,
+    S.RETRYING: EVERYTHING,
+    S.DEAD: EVERYTHING,
+    S.AVAILABLE: EVERYTHING,
+    S.DOWNLOADED: EVERYTHING,
+    S.FAIL: EVERYTHING,
+    S.DONE: EVERYTHING,
     # Handed to a peer node: the recipient's system is behind that peer, not here.
     S.FORWARDED: frozenset(),
     # Revoked (thu hồi), removed by an update, or cancelled by an operator before it was
@@ -147,8 +163,9 @@ sender's system reads everything of its own packages. Every read path of both AP
 
 def may_read(part: Part, *, is_sender: bool, recipient_states: Iterable[str]) -> bool:
     """Whether a reader may see `part`: the sender always, a recipient by its deliveries."""
-    return is_sender or any(part in RECIPIENT_READS[DeliveryState(state)]
-                            for state in recipient_states)
+    return is_sender or any(
+        part in RECIPIENT_READS[DeliveryState(state)] for state in recipient_states
+    )
 
 
 def readable_states(part: Part) -> frozenset[DeliveryState]:

@@ -133,10 +133,16 @@ class GatewayError(Exception):
         problems = [p for p in self.problems if p.severity == "error"] or self.problems
         if not problems:
             return ascii_safe(head + self.detail)
-        return ascii_safe(head + list_within(
-            [f"{p.path}: {p.message} [{p.code}]" if p.path else f"{p.message} [{p.code}]"
-             for p in problems],
-            ERROR_DESC_BUDGET - len(head)))
+        return ascii_safe(
+            head
+            + list_within(
+                [
+                    f"{p.path}: {p.message} [{p.code}]" if p.path else f"{p.message} [{p.code}]"
+                    for p in problems
+                ],
+                ERROR_DESC_BUDGET - len(head),
+            )
+        )
 
 
 class InternalError(GatewayError):
@@ -288,8 +294,12 @@ class PackageTooLarge(GatewayError):
 
 @dataclass
 class UnsupportedMediaType(GatewayError):
-    code, http_status, vxp_code, title = ("UNSUPPORTED_MEDIA_TYPE", 415, "10",
-                                          "Unsupported media type")
+    code, http_status, vxp_code, title = (
+        "UNSUPPORTED_MEDIA_TYPE",
+        415,
+        "10",
+        "Unsupported media type",
+    )
     text_vi = "Sai Content-Type {kind}, chi nhan {accepted}"
 
     kind: str = field(kw_only=True)
@@ -305,8 +315,12 @@ class RequestTooLarge(GatewayError):
 
 
 class HeadersTooLarge(GatewayError):
-    code, http_status, vxp_code, title = ("HEADERS_TOO_LARGE", 431, "27",
-                                          "Request header fields too large")
+    code, http_status, vxp_code, title = (
+        "HEADERS_TOO_LARGE",
+        431,
+        "27",
+        "Request header fields too large",
+    )
     text_vi = "Header qua lon"
 
 

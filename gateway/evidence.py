@@ -33,8 +33,17 @@ class EvidenceEvent(StrEnum):
     AGENCY_DELETED = "agency.delete"
 
 
-HASHED_FIELDS = ("seq", "at", "event", "message_id", "delivery_id", "actor",
-                 "payload_sha256", "details", "prev_hash")
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "event",
+    "message_id",
+    "delivery_id",
+    "actor",
+    "payload_sha256",
+    "details",
+    "prev_hash",
+)
 
 
 def timestamp(at: datetime) -> str:
@@ -43,8 +52,12 @@ def timestamp(at: datetime) -> str:
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
-    return json.dumps({name: fields[name] for name in HASHED_FIELDS}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {name: fields[name] for name in HASHED_FIELDS},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
 
 
 def entry_hash(fields: Mapping[str, Any]) -> str:
@@ -60,8 +73,13 @@ class ChainReport:
     problem: str | None = None
 
 
-def verify_chain(entries: Iterable[Mapping[str, Any]], *, first_seq: int = 1,
-                 anchor: str = GENESIS, head: tuple[int, str] | None = None) -> ChainReport:
+def verify_chain(
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    first_seq: int = 1,
+    anchor: str = GENESIS,
+    head: tuple[int, str] | None = None,
+) -> ChainReport:
     """Walk entries in `seq` order; the first entry must have `first_seq` and point at
     `anchor`. With `head` (seq, hash) the walk must end exactly there (no entry removed from
     the end). Reports the first broken link."""
@@ -69,20 +87,39 @@ def verify_chain(entries: Iterable[Mapping[str, Any]], *, first_seq: int = 1,
     for entry in entries:
         seq = int(entry["seq"])
         if seq != expected_seq:
-            return ChainReport(False, checked, expected_seq - 1, expected_seq,
-                               f"entry {expected_seq} is missing (next found: {seq})")
+            return ChainReport(
+                False,
+                checked,
+                expected_seq - 1,
+                expected_seq,
+                f"entry {expected_seq} is missing (next found: {seq})",
+            )
         if entry["prev_hash"] != previous:
-            return ChainReport(False, checked, seq - 1, seq,
-                               f"entry {seq} does not point at entry {seq - 1}: entries were "
-                               "removed, inserted or reordered")
+            return ChainReport(
+                False,
+                checked,
+                seq - 1,
+                seq,
+                f"entry {seq} does not point at entry {seq - 1}: entries were "
+                "removed, inserted or reordered",
+            )
         if entry_hash(entry) != entry["entry_hash"]:
-            return ChainReport(False, checked, seq - 1, seq,
-                               f"entry {seq} was altered: its content no longer matches its "
-                               "hash")
+            return ChainReport(
+                False,
+                checked,
+                seq - 1,
+                seq,
+                f"entry {seq} was altered: its content no longer matches its hash",
+            )
         previous, expected_seq, checked = entry["entry_hash"], seq + 1, checked + 1
     last = expected_seq - 1
     if head is not None and (last, previous) != head:
-        return ChainReport(False, checked, last, last + 1,
-                           f"the log ends at entry {last} but the head records entry "
-                           f"{head[0]}: entries were removed from the end")
+        return ChainReport(
+            False,
+            checked,
+            last,
+            last + 1,
+            f"the log ends at entry {last} but the head records entry "
+            f"{head[0]}: entries were removed from the end",
+        )
     return ChainReport(True, checked, last)

@@ -49,8 +49,7 @@ class FaultPoints:
         if point not in self._points:
             return
         pid = os.getpid()
-        log.critical("fault point %s reached: process %d stops here until it is killed",
-                     point, pid)
+        log.critical("fault point %s reached: process %d stops here until it is killed", point, pid)
         self._data_dir.mkdir(parents=True, exist_ok=True)
         marker_path(self._data_dir, point, pid).write_text(f"{pid}\n")
         while True:  # blocks the event loop on purpose: the whole process hangs

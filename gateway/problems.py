@@ -20,8 +20,12 @@ class Problem:
     severity: str = "error"
 
     def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "path": self.path, "message": self.message,
-                "severity": self.severity}
+        return {
+            "code": self.code,
+            "path": self.path,
+            "message": self.message,
+            "severity": self.severity,
+        }
 
 
 MAX_PROBLEMS_PER_CODE = 20
@@ -29,8 +33,12 @@ MAX_PROBLEMS = 200
 MAX_PROBLEM_BYTES = 64 << 10
 
 
-def bounded(problems: Sequence[Problem], per_code: int = MAX_PROBLEMS_PER_CODE,
-            total: int = MAX_PROBLEMS, budget: int = MAX_PROBLEM_BYTES) -> tuple[Problem, ...]:
+def bounded(
+    problems: Sequence[Problem],
+    per_code: int = MAX_PROBLEMS_PER_CODE,
+    total: int = MAX_PROBLEMS,
+    budget: int = MAX_PROBLEM_BYTES,
+) -> tuple[Problem, ...]:
     """What is kept, stored and answered of a package's problems: at most `per_code` of one
     code and severity, then one "N more like this"; at most `total` and about `budget`
     bytes in all. A package of half a million identical defects must not become half a
@@ -50,8 +58,10 @@ def bounded(problems: Sequence[Problem], per_code: int = MAX_PROBLEMS_PER_CODE,
             continue
         kept.append(problem)
         used += size
-    kept += [Problem(code, first.path, f"+{count} more like this", severity)
-             for (code, severity), (first, count) in omitted.items()]
+    kept += [
+        Problem(code, first.path, f"+{count} more like this", severity)
+        for (code, severity), (first, count) in omitted.items()
+    ]
     return tuple(kept)
 
 

@@ -13,18 +13,27 @@ from gateway.types import AgencyCode, RouteKind
 def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord | None:
     """The enabled system whose most specific pattern matches; ties go to the lowest system
     id, so every gateway process decides the same."""
-    candidates = [(pattern.specificity, system) for system in systems if system.enabled
-                  for pattern in system.patterns if pattern.matches(code)]
+    candidates = [
+        (pattern.specificity, system)
+        for system in systems
+        if system.enabled
+        for pattern in system.patterns
+        if pattern.matches(code)
+    ]
     if not candidates:
         return None
     best = max(spec for spec, _ in candidates)
     return min((s for spec, s in candidates if spec == best), key=lambda s: s.system_id)
 
 
-def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
-                    systems: Sequence[SystemRecord], shards: int,
-                    path_of: Callable[[int], str],
-                    closed: Mapping[str, str] | None = None) -> tuple[RecipientPlan, ...]:
+def plan_recipients(
+    requested: Sequence[AgencyCode],
+    current: dict[str, str],
+    systems: Sequence[SystemRecord],
+    shards: int,
+    path_of: Callable[[int], str],
+    closed: Mapping[str, str] | None = None,
+) -> tuple[RecipientPlan, ...]:
     """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves or the
     directory has closed.
 
@@ -43,15 +52,22 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
         status = (closed or {}).get(target)
         if status is not None:
             gone.append(f"{target} ({status})")
-            problems.append(Problem("RECIPIENT_CLOSED", path_of(index),
-                                    f"{target} is {status} in the directory"))
+            problems.append(
+                Problem(
+                    "RECIPIENT_CLOSED", path_of(index), f"{target} is {status} in the directory"
+                )
+            )
             continue
         system = serving_system(target, systems)
         if system is None:
             unknown.append(target)
-            problems.append(Problem("RECIPIENT_UNKNOWN", path_of(index),
-                                    f"no system on this node serves {target} and no route "
-                                    "covers it"))
+            problems.append(
+                Problem(
+                    "RECIPIENT_UNKNOWN",
+                    path_of(index),
+                    f"no system on this node serves {target} and no route covers it",
+                )
+            )
             continue
         plans.append(plan_for(code, target, system, shards))
     if unknown or gone:
@@ -64,8 +80,9 @@ def plan_recipients(requested: Sequence[AgencyCode], current: dict[str, str],
     return tuple(plans)
 
 
-def route_known(codes: Sequence[str], current: dict[str, str],
-                systems: Sequence[SystemRecord], shards: int) -> dict[str, RecipientPlan]:
+def route_known(
+    codes: Sequence[str], current: dict[str, str], systems: Sequence[SystemRecord], shards: int
+) -> dict[str, RecipientPlan]:
     """Plans for those of `codes` that some system serves, keyed by the live code; the others
     are left out (used for recipients of an earlier package, not ones a sender names)."""
     plans: dict[str, RecipientPlan] = {}
@@ -77,10 +94,15 @@ def route_known(codes: Sequence[str], current: dict[str, str],
     return plans
 
 
-def plan_for(requested: AgencyCode, target: AgencyCode, system: SystemRecord, shards: int
-             ) -> RecipientPlan:
+def plan_for(
+    requested: AgencyCode, target: AgencyCode, system: SystemRecord, shards: int
+) -> RecipientPlan:
     """A system that takes pushes gets them POSTed; any other polls its inbox."""
     route = RouteKind.PUSH if system.delivery_mode == "push" else RouteKind.INBOX
-    return RecipientPlan(requested_code=requested, recipient_code=target, route=route,
-                         system_id=system.system_id,
-                         routing_key=routing_key(route, target, shards))
+    return RecipientPlan(
+        requested_code=requested,
+        recipient_code=target,
+        route=route,
+        system_id=system.system_id,
+        routing_key=routing_key(route, target, shards),
+    )

@@ -56,9 +56,12 @@ def build_store(settings: Settings) -> SqlStore:
 
 
 def build_trust_store(settings: Settings) -> TrustStore:
-    return TrustStore(settings.trust_dir, cache_dir=settings.data_dir / "crl-cache",
-                      crl_max_age=timedelta(seconds=settings.crl_max_age_seconds),
-                      fetch_timeout=settings.crl_fetch_timeout_seconds)
+    return TrustStore(
+        settings.trust_dir,
+        cache_dir=settings.data_dir / "crl-cache",
+        crl_max_age=timedelta(seconds=settings.crl_max_age_seconds),
+        fetch_timeout=settings.crl_fetch_timeout_seconds,
+    )
 
 
 def build_verifier(settings: Settings) -> SignatureVerifier:
@@ -67,8 +70,9 @@ def build_verifier(settings: Settings) -> SignatureVerifier:
 
 
 def build_broker(settings: Settings) -> Broker:
-    topology = Topology(settings.broker_namespace, settings.broker_shards,
-                        settings.push_retry_tiers_seconds)
+    topology = Topology(
+        settings.broker_namespace, settings.broker_shards, settings.push_retry_tiers_seconds
+    )
     if settings.uses_embedded_broker:
         return EmbeddedBroker(topology, prefetch=settings.broker_prefetch)
     return RabbitMQBroker(settings.broker_url, topology, prefetch=settings.broker_prefetch)
@@ -94,12 +98,17 @@ class Runtime:
             faults = FaultPoints(settings.fault_points, settings.data_dir)
             on_accepted = faults.before_callback(AFTER_ACCEPT, on_accepted)
             inbox = faults.before_handler(BEFORE_CONSUME_COMMIT, inbox)
-        self._deliverer = RouteDispatcher({
-            RouteKind.INBOX: inbox,
-            RouteKind.PUSH: PushDeliverer(settings, store, self.payloads, self.broker,
-                                          self.push_sender)})
-        self.submit = SubmitPackage(settings, store, self.payloads, build_verifier(settings),
-                                    on_accepted)
+        self._deliverer = RouteDispatcher(
+            {
+                RouteKind.INBOX: inbox,
+                RouteKind.PUSH: PushDeliverer(
+                    settings, store, self.payloads, self.broker, self.push_sender
+                ),
+            }
+        )
+        self.submit = SubmitPackage(
+            settings, store, self.payloads, build_verifier(settings), on_accepted
+        )
         self.inbox = Inbox(settings, store, self.payloads)
         self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []

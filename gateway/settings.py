@@ -28,8 +28,9 @@ class SignaturePolicy(StrEnum):
 class Settings(BaseSettings):
     """Validated once at start; a bad value stops the node before it accepts anything."""
 
-    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", env_file=".env", frozen=True,
-                                      extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="LIENTHONG_", env_file=".env", frozen=True, extra="ignore"
+    )
 
     data_dir: Path = Path("lienthong-data")
     """Made absolute against the working directory when the settings are read, so every
@@ -107,10 +108,13 @@ class Settings(BaseSettings):
 
     @property
     def stuck_thresholds(self) -> dict[str, float]:
-        return delivery_states.stuck_thresholds(in_transport=self.stuck_queued_seconds,
-                                                uncollected=self.stuck_available_seconds,
-                                                retrying=self.stuck_retrying_seconds,
-                                                dead=self.stuck_dead_seconds)
+        return delivery_states.stuck_thresholds(
+            in_transport=self.stuck_queued_seconds,
+            uncollected=self.stuck_available_seconds,
+            retrying=self.stuck_retrying_seconds,
+            dead=self.stuck_dead_seconds,
+        )
+
     relay_batch: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_interval_seconds: Annotated[float, Field(gt=0)] = 0.5
     relay_claim_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -167,11 +171,13 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The URL SQLAlchemy's async engine needs, whatever spelling the operator used."""
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'lienthong.sqlite3'}"
-        for plain, driver in (("postgresql://", "postgresql+asyncpg://"),
-                              ("postgres://", "postgresql+asyncpg://"),
-                              ("sqlite:///", "sqlite+aiosqlite:///")):
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite:///", "sqlite+aiosqlite:///"),
+        ):
             if url.startswith(plain):
-                return driver + url[len(plain):]
+                return driver + url[len(plain) :]
         return url
 
     @property

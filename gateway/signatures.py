@@ -42,8 +42,12 @@ class SignatureReport:
     """Signer, issuer, fingerprint, algorithm, weak, chain, revocation, valid_now, notes."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "code": self.code, "reason": self.reason,
-                **self.details}
+        return {
+            "outcome": self.outcome.value,
+            "code": self.code,
+            "reason": self.reason,
+            **self.details,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +59,9 @@ class CertificateBinding:
     subject: str | None = None
 
 
-def effective_policy(default: SignaturePolicy, system_policy: str | None,
-                     agency_policy: str | None) -> SignaturePolicy:
+def effective_policy(
+    default: SignaturePolicy, system_policy: str | None, agency_policy: str | None
+) -> SignaturePolicy:
     """The sending agency's own policy wins over its system's, which wins over the node's."""
     for chosen in (agency_policy, system_policy):
         if chosen:
@@ -79,19 +84,30 @@ def enforce(policy: SignaturePolicy, report: SignatureReport) -> Problem | None:
         return None
     if outcome is SignatureOutcome.ABSENT:
         if policy is SignaturePolicy.REQUIRE:
-            return Problem("SIGNATURE_REQUIRED", "Signature",
-                           "this sender must sign its packages (signature policy: require)"
-                           + (f"; {report.reason}" if report.reason else ""))
+            return Problem(
+                "SIGNATURE_REQUIRED",
+                "Signature",
+                "this sender must sign its packages (signature policy: require)"
+                + (f"; {report.reason}" if report.reason else ""),
+            )
         return None
     if outcome is SignatureOutcome.UNVERIFIABLE and policy is SignaturePolicy.VERIFY_IF_PRESENT:
-        return Problem(report.code or "SIGNATURE_UNVERIFIABLE", "Signature",
-                       f"the signature could not be verified: {report.reason}", "warning")
-    return Problem(report.code or "SIGNATURE_INVALID", "Signature",
-                   report.reason or "the signature is not valid")
+        return Problem(
+            report.code or "SIGNATURE_UNVERIFIABLE",
+            "Signature",
+            f"the signature could not be verified: {report.reason}",
+            "warning",
+        )
+    return Problem(
+        report.code or "SIGNATURE_INVALID",
+        "Signature",
+        report.reason or "the signature is not valid",
+    )
 
 
-def check_binding(report: SignatureReport, sender: str,
-                  bindings: list[CertificateBinding]) -> SignatureReport:
+def check_binding(
+    report: SignatureReport, sender: str, bindings: list[CertificateBinding]
+) -> SignatureReport:
     """A valid signature by a certificate registered to another agency, or by one that is
     not among the sender's registered certificates, is a spoofing attempt."""
     if report.outcome is not SignatureOutcome.VALID:
@@ -110,14 +126,15 @@ def check_binding(report: SignatureReport, sender: str,
         return report
     others = sorted({b.agency_code for b in bindings if b.agency_code != sender and matches(b)})
     if others:
-        reason = (f"the certificate is registered to {', '.join(others)}, not to the sender "
-                  f"{sender}: spoofing attempt")
+        reason = (
+            f"the certificate is registered to {', '.join(others)}, not to the sender "
+            f"{sender}: spoofing attempt"
+        )
     elif mine:
         reason = f"the certificate is not one registered for the sender {sender}"
     else:
         return report
-    return SignatureReport(SignatureOutcome.INVALID, "SIGNATURE_SPOOFED", reason,
-                           report.details)
+    return SignatureReport(SignatureOutcome.INVALID, "SIGNATURE_SPOOFED", reason, report.details)
 
 
 def _attributes(rfc4514: str) -> dict[str, str]:

@@ -43,7 +43,9 @@ class SpooledBody:
         CRLF when that is what matches, else the body as sent; refuse anything else."""
         declared = declared.strip().lower()
         if self.digest_without_crlf is not None and declared in (
-                sdk_hex(self.digest_without_crlf), self.digest_without_crlf.hex()):
+            sdk_hex(self.digest_without_crlf),
+            self.digest_without_crlf.hex(),
+        ):
             os.truncate(self.path, self.size - len(CRLF))
             self.size -= len(CRLF)
             self.digest = self.digest_without_crlf
@@ -56,17 +58,21 @@ class SpooledBody:
             return
         raise BodyIntegrityFailed(
             "XroadVnpt-hash-file does not match the SHA-256 of the body (with or without the "
-            "trailing CRLF): the file was altered or truncated in transit")
+            "trailing CRLF): the file was altered or truncated in transit"
+        )
 
 
 def too_large(limit: int) -> PackageTooLarge:
-    return PackageTooLarge(f"the package exceeds the limit of {limit} bytes "
-                           "(LIENTHONG_MAX_PACKAGE_BYTES)",
-                           limit=limit, extra={"limit": limit})
+    return PackageTooLarge(
+        f"the package exceeds the limit of {limit} bytes (LIENTHONG_MAX_PACKAGE_BYTES)",
+        limit=limit,
+        extra={"limit": limit},
+    )
 
 
-async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
-                     slack: int = len(CRLF)) -> SpooledBody:
+async def spool_body(
+    chunks: AsyncIterator[bytes], spool_dir: Path, limit: int, slack: int = len(CRLF)
+) -> SpooledBody:
     """Write the stream to a file, refusing it as soon as it exceeds `limit` (+ the SDK's CRLF)."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="in-", suffix=".edxml")
@@ -82,8 +88,8 @@ async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
                     raise too_large(limit)
                 handle.write(chunk)
                 data = tail + chunk
-                hasher.update(data[:-len(CRLF)])
-                tail = data[-len(CRLF):]
+                hasher.update(data[: -len(CRLF)])
+                tail = data[-len(CRLF) :]
         if size == 0:
             raise BodyEmpty("the request body is empty")
         if size > limit and tail != CRLF:
@@ -91,9 +97,14 @@ async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
         full = hasher.copy()
         full.update(tail)
         digest = full.digest()
-        return SpooledBody(path=path, size=size, sha256=Sha256Hex(digest.hex()), digest=digest,
-                           digest_without_crlf=hasher.digest() if tail == CRLF else None,
-                           limit=limit)
+        return SpooledBody(
+            path=path,
+            size=size,
+            sha256=Sha256Hex(digest.hex()),
+            digest=digest,
+            digest_without_crlf=hasher.digest() if tail == CRLF else None,
+            limit=limit,
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -17,15 +17,26 @@ from dataclasses import dataclass
 from gateway.edxml.model import StatusCode
 
 C = StatusCode
-NAMES = {C.ARRIVED: "arrived (đã đến)", C.REJECTED: "rejected (từ chối)",
-         C.ACCEPTED: "accepted (đã tiếp nhận)", C.ASSIGNED: "assigned (phân công)",
-         C.PROCESSING: "processing (đang xử lý)", C.COMPLETED: "completed (hoàn thành)",
-         C.RECALL_REQUEST: "recall request (lấy lại)", C.RECALL_AGREED: "recall agreed",
-         C.RECALL_REFUSED: "recall refused"}
+NAMES = {
+    C.ARRIVED: "arrived (đã đến)",
+    C.REJECTED: "rejected (từ chối)",
+    C.ACCEPTED: "accepted (đã tiếp nhận)",
+    C.ASSIGNED: "assigned (phân công)",
+    C.PROCESSING: "processing (đang xử lý)",
+    C.COMPLETED: "completed (hoàn thành)",
+    C.RECALL_REQUEST: "recall request (lấy lại)",
+    C.RECALL_AGREED: "recall agreed",
+    C.RECALL_REFUSED: "recall refused",
+}
 ENDS = frozenset({C.REJECTED, C.COMPLETED})
-NEEDS = {C.ARRIVED: frozenset(), C.REJECTED: frozenset({C.ARRIVED}),
-         C.ACCEPTED: frozenset({C.ARRIVED}), C.ASSIGNED: frozenset({C.ACCEPTED}),
-         C.PROCESSING: frozenset({C.ASSIGNED}), C.COMPLETED: frozenset({C.ASSIGNED})}
+NEEDS = {
+    C.ARRIVED: frozenset(),
+    C.REJECTED: frozenset({C.ARRIVED}),
+    C.ACCEPTED: frozenset({C.ARRIVED}),
+    C.ASSIGNED: frozenset({C.ACCEPTED}),
+    C.PROCESSING: frozenset({C.ASSIGNED}),
+    C.COMPLETED: frozenset({C.ASSIGNED}),
+}
 """What must already be in the recipient's history (any one of)."""
 
 
@@ -52,19 +63,24 @@ def check(code: StatusCode, history: Sequence[StatusCode]) -> FlowVerdict:
         return FlowVerdict()
     if code in (C.RECALL_AGREED, C.RECALL_REFUSED):
         if not _open_recall(history):
-            return FlowVerdict(problem=f"{name(code)} answers a recall request (13), and "
-                                       "none is waiting for an answer")
+            return FlowVerdict(
+                problem=f"{name(code)} answers a recall request (13), and "
+                "none is waiting for an answer"
+            )
         return FlowVerdict()
     flow = [c for c in history if c in NEEDS]
     if code in flow and code is not C.PROCESSING:
         return FlowVerdict(duplicate=True)
     ended = [c for c in flow if c in ENDS]
     if ended:
-        return FlowVerdict(problem=f"the recipient's flow ended with {name(ended[0])}; "
-                                   f"{name(code)} cannot follow")
+        return FlowVerdict(
+            problem=f"the recipient's flow ended with {name(ended[0])}; {name(code)} cannot follow"
+        )
     if code is C.ACCEPTED and C.REJECTED in flow or code is C.REJECTED and C.ACCEPTED in flow:
-        return FlowVerdict(problem=f"{name(code)} cannot follow "
-                                   f"{name(C.REJECTED if code is C.ACCEPTED else C.ACCEPTED)}")
+        return FlowVerdict(
+            problem=f"{name(code)} cannot follow "
+            f"{name(C.REJECTED if code is C.ACCEPTED else C.ACCEPTED)}"
+        )
     needed = NEEDS[code]
     if needed and not needed & set(flow):
         had = ", ".join(c.value for c in flow) or "none"

@@ -29,7 +29,8 @@ class UploadSlots:
             raise TooManyUploads(
                 f"system {system_id} is already sending {self._per_system} packages to this "
                 "node (LIENTHONG_MAX_UPLOADS_PER_SYSTEM); send this one again when one of "
-                "them has finished")
+                "them has finished"
+            )
         self._active[system_id] = self.active(system_id) + 1
         try:
             yield

@@ -19,8 +19,12 @@ def _run(connection: Connection) -> None:
     if not sqlite:
         connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
     try:
-        context.configure(connection=connection, target_metadata=Base.metadata,
-                          render_as_batch=sqlite, compare_type=True)
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
     finally:
@@ -38,8 +42,12 @@ async def _run_async(url: str) -> None:
 
 url = context.config.attributes.get("url") or context.config.get_main_option("sqlalchemy.url")
 if context.is_offline_mode():
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True,
-                      render_as_batch=is_sqlite(str(url)))
+    context.configure(
+        url=url,
+        target_metadata=Base.metadata,
+        literal_binds=True,
+        render_as_batch=is_sqlite(str(url)),
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

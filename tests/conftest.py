@@ -54,8 +54,9 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture
-async def backing(backend: str, tmp_path: Path, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[Backing]:
+async def backing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Backing]:
     backing = Backing(backend, tmp_path, request)
     await backing.create()
     try:

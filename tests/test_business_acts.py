@@ -28,8 +28,9 @@ async def send(client: VxpClient, package: bytes) -> str:
 
 
 async def package_view(node: Node, client: VxpClient, message_id: str) -> dict[str, Any]:
-    response = await node.http.get(f"/api/v1/packages/{message_id}",
-                                   headers=node.rest_headers(client))
+    response = await node.http.get(
+        f"/api/v1/packages/{message_id}", headers=node.rest_headers(client)
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -51,8 +52,7 @@ async def test_revocation_cancels_pending_and_reaches_those_who_have_it(node: No
 
     revocation = business(SENDER, [A, B, C], document_id_of(original), REVOKE)
     revocation_id = await send(sender, revocation)  # same DocumentId: not a duplicate
-    assert await states(node, sender, original_id) == {A: "done", B: "downloaded",
-                                                       C: "cancelled"}
+    assert await states(node, sender, original_id) == {A: "done", B: "downloaded", C: "cancelled"}
     notices = await poll_until(receiver, 2)
     assert sorted(n["to"] for n in notices) == [A, B]
     assert {n["docId"] for n in notices}.isdisjoint(i["docId"] for i in items.values())
@@ -60,11 +60,18 @@ async def test_revocation_cancels_pending_and_reaches_those_who_have_it(node: No
     assert (gone["status"], gone["ErrorCode"]) == ("FAIL", "26")
     view = await package_view(node, sender, revocation_id)
     assert view["business_type"] == REVOKE
-    assert view["links"] == [{"relation": "revokes",
-                              "target_document_id": document_id_of(original),
-                              "target_package_id": original_id}]
-    timeline = (await node.http.get(f"/api/v1/packages/{original_id}/timeline",
-                                    headers=node.rest_headers(sender))).json()
+    assert view["links"] == [
+        {
+            "relation": "revokes",
+            "target_document_id": document_id_of(original),
+            "target_package_id": original_id,
+        }
+    ]
+    timeline = (
+        await node.http.get(
+            f"/api/v1/packages/{original_id}/timeline", headers=node.rest_headers(sender)
+        )
+    ).json()
     cancelled = next(d for d in timeline if d["to"] == C)["timeline"][-1]
     assert cancelled["to_state"] == "cancelled" and revocation_id in cancelled["reason"]
 
@@ -84,8 +91,7 @@ async def test_update_moves_recipients(node: Node) -> None:
     original = document(SENDER, [A, B])
     original_id = await send(sender, original)
     await poll_until(receiver, 2)  # handed out, not downloaded
-    update = business(SENDER, [A], document_id_of(original), UPDATE,
-                      receivers=[(B, 0), (C, 1)])
+    update = business(SENDER, [A], document_id_of(original), UPDATE, receivers=[(B, 0), (C, 1)])
     update_id = await send(sender, update)
     assert await states(node, sender, original_id) == {A: "available", B: "cancelled"}
     assert sorted(await states(node, sender, update_id)) == [A, B, C]  # B gets the notice
@@ -100,19 +106,23 @@ async def test_replacement_is_delivered_and_linked(node: Node) -> None:
     sender, receiver = await setup(node)
     original = document(SENDER, [A])
     original_id = await send(sender, original)
-    replacement = business(SENDER, [A, B], document_id_of(original), REPLACE,
-                           replaced=[document_id_of(original)])
+    replacement = business(
+        SENDER, [A, B], document_id_of(original), REPLACE, replaced=[document_id_of(original)]
+    )
     replacement_id = await send(sender, replacement)
     assert sorted(await states(node, sender, replacement_id)) == [A, B]
     assert (await states(node, sender, original_id))[A] != "cancelled"  # replaced, not revoked
     view = await package_view(node, sender, replacement_id)
-    assert view["links"] == [{"relation": "replaces",
-                              "target_document_id": document_id_of(original),
-                              "target_package_id": original_id}]
+    assert view["links"] == [
+        {
+            "relation": "replaces",
+            "target_document_id": document_id_of(original),
+            "target_package_id": original_id,
+        }
+    ]
 
 
-async def test_revocation_of_a_document_unknown_here_goes_to_its_recipients(node: Node
-                                                                            ) -> None:
+async def test_revocation_of_a_document_unknown_here_goes_to_its_recipients(node: Node) -> None:
     sender, receiver = await setup(node)
     revocation = business(SENDER, [A, B], f"{SENDER},2020/01/01,1/ELSEWHERE", REVOKE)
     revocation_id = await send(sender, revocation)

@@ -33,8 +33,9 @@ def credentials(backing: Backing, system_id: str) -> tuple[str, list[str]]:
 
 
 def test_systems_add_prints_a_generated_secret_that_is_stored(cli: Backing) -> None:
-    result = run(cli, "systems", "add", "00.53.W00", "--serves", "#.H53",
-                 "--serves", "000.00.13.H60")
+    result = run(
+        cli, "systems", "add", "00.53.W00", "--serves", "#.H53", "--serves", "000.00.13.H60"
+    )
     assert result.exit_code == 0, result.output
     printed = result.output.strip()
     assert len(printed) >= 32
@@ -44,8 +45,12 @@ def test_systems_add_prints_a_generated_secret_that_is_stored(cli: Backing) -> N
 
 
 def test_systems_add_with_a_given_secret_and_refusals(cli: Backing) -> None:
-    assert run(cli, "systems", "add", "sys.a", "--serves", "*.*.13.H53",
-               "--secret", "s3cr3t-key").exit_code == 0
+    assert (
+        run(
+            cli, "systems", "add", "sys.a", "--serves", "*.*.13.H53", "--secret", "s3cr3t-key"
+        ).exit_code
+        == 0
+    )
     assert (credentials(cli, "sys.a"))[0] == "s3cr3t-key"
     again = run(cli, "systems", "add", "sys.a", "--serves", "000.00.01.H53")
     assert again.exit_code == 1 and "already exists" in again.output
@@ -57,18 +62,28 @@ def test_systems_add_with_a_given_secret_and_refusals(cli: Backing) -> None:
 
 def test_agencies_import_csv_then_json_updates(cli: Backing, tmp_path: Path) -> None:
     csv_file = tmp_path / "agencies.csv"
-    csv_file.write_text("code,name,parent,mail,extra\n"
-                        "000.00.00.H53,UBND tỉnh Tây Ninh,,ubnd@tayninh.gov.vn,x\n"
-                        "000.00.13.H53,Sở Thông tin và Truyền thông,000.00.00.H53,,y\n",
-                        encoding="utf-8")
+    csv_file.write_text(
+        "code,name,parent,mail,extra\n"
+        "000.00.00.H53,UBND tỉnh Tây Ninh,,ubnd@tayninh.gov.vn,x\n"
+        "000.00.13.H53,Sở Thông tin và Truyền thông,000.00.00.H53,,y\n",
+        encoding="utf-8",
+    )
     assert run(cli, "agencies", "import", str(csv_file)).output.strip() == "2 added, 0 updated"
     json_file = tmp_path / "agencies.json"
-    json_file.write_text(json.dumps([{"code": "000.00.13.H53", "name": "Sở Khoa học và "
-                                      "Công nghệ", "parent": "000.00.00.H53"},
-                                     {"code": "000.00.14.H53", "name": "Sở Tư pháp"}]),
-                         encoding="utf-8")
-    assert run(cli, "agencies", "import", str(json_file)).output.strip() == \
-        "1 added, 1 updated"
+    json_file.write_text(
+        json.dumps(
+            [
+                {
+                    "code": "000.00.13.H53",
+                    "name": "Sở Khoa học và Công nghệ",
+                    "parent": "000.00.00.H53",
+                },
+                {"code": "000.00.14.H53", "name": "Sở Tư pháp"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    assert run(cli, "agencies", "import", str(json_file)).output.strip() == "1 added, 1 updated"
     listing = run(cli, "agencies", "list").output
     assert "Sở Khoa học và Công nghệ" in listing and "Sở Thông tin" not in listing
     assert run(cli, "agencies", "add", "000.00.15.H53", "--name", "Sở Y tế").exit_code == 0
@@ -88,16 +103,31 @@ def directory_versions(backing: Backing) -> dict[str, int]:
 
 def test_agencies_cli_changes_take_directory_versions(cli: Backing, tmp_path: Path) -> None:
     csv_file = tmp_path / "agencies.csv"
-    csv_file.write_text("code,name,parent,mail\n000.00.00.H53,UBND tỉnh,,\n"
-                        "000.00.13.H53,Sở TTTT,000.00.00.H53,\n", encoding="utf-8")
+    csv_file.write_text(
+        "code,name,parent,mail\n000.00.00.H53,UBND tỉnh,,\n000.00.13.H53,Sở TTTT,000.00.00.H53,\n",
+        encoding="utf-8",
+    )
     assert run(cli, "agencies", "import", str(csv_file)).output.strip() == "2 added, 0 updated"
     assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 2}
     assert run(cli, "agencies", "import", str(csv_file)).output.strip() == "0 added, 0 updated"
-    assert run(cli, "agencies", "add", "000.00.00.H53", "--name", "UBND tỉnh").output.strip() \
+    assert (
+        run(cli, "agencies", "add", "000.00.00.H53", "--name", "UBND tỉnh").output.strip()
         == "000.00.00.H53 unchanged"
+    )
     assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 2}
-    assert run(cli, "agencies", "add", "000.00.13.H53", "--name", "Sở KH&CN", "--parent",
-               "000.00.00.H53").output.strip() == "000.00.13.H53 updated"
+    assert (
+        run(
+            cli,
+            "agencies",
+            "add",
+            "000.00.13.H53",
+            "--name",
+            "Sở KH&CN",
+            "--parent",
+            "000.00.00.H53",
+        ).output.strip()
+        == "000.00.13.H53 updated"
+    )
     assert directory_versions(cli) == {"000.00.00.H53": 1, "000.00.13.H53": 3}
 
 

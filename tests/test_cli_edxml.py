@@ -31,8 +31,10 @@ def description(**changes: object) -> dict[str, object]:
     data: dict[str, object] = {
         "header": {
             "From": {"OrganId": "000.00.01.H53", "OrganName": "UBND tỉnh Thừa Thiên Huế"},
-            "To": [{"OrganId": "000.00.13.H53", "OrganName": "Sở Tài chính"},
-                   {"OrganId": "000.00.14.H53"}],
+            "To": [
+                {"OrganId": "000.00.13.H53", "OrganName": "Sở Tài chính"},
+                {"OrganId": "000.00.14.H53"},
+            ],
             "DocumentId": "000.00.01.H53,2024/05/06,12/UBND-VP",
             "Code": {"CodeNumber": 12, "CodeNotation": "UBND-VP"},
             "PromulgationInfo": {"Place": "Huế", "PromulgationDate": "2024/05/06"},
@@ -41,10 +43,21 @@ def description(**changes: object) -> dict[str, object]:
             "OtherInfo": {"Priority": 1, "Direction": False},
         },
         "traces": [{"OrganId": "000.00.01.H53", "Timestamp": "2024/05/06 08:30:00"}],
-        "references": [{"ContentId": "cid:1", "ContentType": "application/pdf",
-                        "AttachmentName": "Báo cáo.pdf"}],
-        "attachments": [{"ContentId": "cid:1", "ContentType": "application/pdf",
-                         "AttachmentName": "Báo cáo.pdf", "file": "bao-cao.pdf"}],
+        "references": [
+            {
+                "ContentId": "cid:1",
+                "ContentType": "application/pdf",
+                "AttachmentName": "Báo cáo.pdf",
+            }
+        ],
+        "attachments": [
+            {
+                "ContentId": "cid:1",
+                "ContentType": "application/pdf",
+                "AttachmentName": "Báo cáo.pdf",
+                "file": "bao-cao.pdf",
+            }
+        ],
     }
     data.update(changes)
     return data
@@ -58,6 +71,7 @@ def pdf(tmp_path: Path) -> Path:
 
 
 # -- registration and validate ---------------------------------------------------------------
+
 
 def test_the_group_is_registered_on_lienthong() -> None:
     result = run("--help")
@@ -81,10 +95,14 @@ def test_validate_refuses_the_sdk_sample_with_an_undeclared_prefix() -> None:
 
 
 def test_validate_prints_every_problem(tmp_path: Path) -> None:
-    broken = EDOC_NEW.read_bytes() \
-        .replace(f"<edXML:Subject>{EDOC_NEW_SUBJECT}</edXML:Subject>".encode(),
-                 b"<edXML:Subject></edXML:Subject>") \
+    broken = (
+        EDOC_NEW.read_bytes()
+        .replace(
+            f"<edXML:Subject>{EDOC_NEW_SUBJECT}</edXML:Subject>".encode(),
+            b"<edXML:Subject></edXML:Subject>",
+        )
         .replace(b"<edXML:PromulgationDate>2019/01/16<", b"<edXML:PromulgationDate>16/01/2019<")
+    )
     path = tmp_path / "broken.edxml"
     path.write_bytes(broken)
     result = run("validate", path)
@@ -96,8 +114,7 @@ def test_validate_prints_every_problem(tmp_path: Path) -> None:
 
 def test_validate_lists_an_ignored_value_as_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "priority.edxml"
-    path.write_bytes(EDOC_NEW.read_bytes().replace(b"<edXML:Priority>0<",
-                                                   b"<edXML:Priority>9<"))
+    path.write_bytes(EDOC_NEW.read_bytes().replace(b"<edXML:Priority>0<", b"<edXML:Priority>9<"))
     result = run("validate", path)
     assert result.exit_code == 0, result.output
     assert "WARNING EDXML_VALUE_IGNORED MessageHeader/OtherInfo/Priority:" in result.output
@@ -106,35 +123,51 @@ def test_validate_lists_an_ignored_value_as_a_warning(tmp_path: Path) -> None:
 def test_validate_strict_turns_length_warnings_into_errors(tmp_path: Path) -> None:
     long_subject = "Dài " * 200
     path = tmp_path / "long.edxml"
-    path.write_bytes(EDOC_NEW.read_bytes().replace(EDOC_NEW_SUBJECT.encode(),
-                                                   long_subject.encode()))
+    path.write_bytes(
+        EDOC_NEW.read_bytes().replace(EDOC_NEW_SUBJECT.encode(), long_subject.encode())
+    )
     relaxed = run("validate", path)
-    assert relaxed.exit_code == 0 and "WARNING EDXML_TOO_LONG MessageHeader/Subject" in \
-        relaxed.output
+    assert (
+        relaxed.exit_code == 0 and "WARNING EDXML_TOO_LONG MessageHeader/Subject" in relaxed.output
+    )
     strict = run("validate", path, "--strict")
-    assert strict.exit_code == 1 and "ERROR EDXML_TOO_LONG MessageHeader/Subject" in \
-        strict.output
+    assert strict.exit_code == 1 and "ERROR EDXML_TOO_LONG MessageHeader/Subject" in strict.output
 
 
 # -- show ------------------------------------------------------------------------------------
+
 
 def test_show_summarises_a_document() -> None:
     result = run("show", EDOC_NEW)
     assert result.exit_code == 0, result.output
     parsed = parse_package(EDOC_NEW)
     attachment = parsed.attachments[0]
-    for expected in ("000.00.00.A80", "UBND xã Hòa Tiến", "28.22.H17", EDOC_NEW_SUBJECT,
-                     "74fass22/VPCP-TTĐT", "1896_QD-TTg_m_294779.doc", "application/zip",
-                     f"{attachment.size} bytes", attachment.sha256, "new document",
-                     "Signed:", "EDXML_CODE_NONSTANDARD"):
+    for expected in (
+        "000.00.00.A80",
+        "UBND xã Hòa Tiến",
+        "28.22.H17",
+        EDOC_NEW_SUBJECT,
+        "74fass22/VPCP-TTĐT",
+        "1896_QD-TTg_m_294779.doc",
+        "application/zip",
+        f"{attachment.size} bytes",
+        attachment.sha256,
+        "new document",
+        "Signed:",
+        "EDXML_CODE_NONSTANDARD",
+    ):
         assert expected in result.output, expected
 
 
 def test_show_describes_an_update_with_its_receiver_changes() -> None:
     result = run("show", SAMPLES / "edoc_update.edxml")
     assert result.exit_code == 0, result.output
-    for expected in ("update", "000.00.00.G22,2014/02/30,7806/VPCP-TTĐT",
-                     "-000.00.00.H41 (removed)", "+000.00.00.H14 (added)"):
+    for expected in (
+        "update",
+        "000.00.00.G22,2014/02/30,7806/VPCP-TTĐT",
+        "-000.00.00.H41 (removed)",
+        "+000.00.00.H14 (added)",
+    ):
         assert expected in result.output, expected
 
 
@@ -151,6 +184,7 @@ def test_show_refuses_a_broken_package() -> None:
 
 
 # -- build -----------------------------------------------------------------------------------
+
 
 def test_build_from_yaml_writes_a_valid_package(tmp_path: Path, pdf: Path) -> None:
     source = tmp_path / "van-ban.yaml"
@@ -173,17 +207,28 @@ def test_build_from_snake_case_json_to_stdout_with_attach(tmp_path: Path, pdf: P
     data = description()
     header = data.pop("header")
     assert isinstance(header, dict)
-    snake_header = {"from_": header["From"], "to": header["To"],
-                    "document_id": header["DocumentId"], "code": header["Code"],
-                    "promulgation_info": header["PromulgationInfo"],
-                    "document_type": header["DocumentType"], "subject": header["Subject"]}
-    attachments = [{"content_id": "cid:1", "content_type": "application/pdf",
-                    "attachment_name": "Báo cáo.pdf"}]
+    snake_header = {
+        "from_": header["From"],
+        "to": header["To"],
+        "document_id": header["DocumentId"],
+        "code": header["Code"],
+        "promulgation_info": header["PromulgationInfo"],
+        "document_type": header["DocumentType"],
+        "subject": header["Subject"],
+    }
+    attachments = [
+        {"content_id": "cid:1", "content_type": "application/pdf", "attachment_name": "Báo cáo.pdf"}
+    ]
     source = tmp_path / "van-ban.json"
-    source.write_text(json.dumps({"header": snake_header, "references": data["references"],
-                                  "attachments": attachments}), encoding="utf-8")
-    result = CliRunner().invoke(main, ["edxml", "build", str(source), "--attach",
-                                       f"cid:1={pdf}"], catch_exceptions=False)
+    source.write_text(
+        json.dumps(
+            {"header": snake_header, "references": data["references"], "attachments": attachments}
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["edxml", "build", str(source), "--attach", f"cid:1={pdf}"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.stderr
     parsed = parse_package(result.stdout_bytes)
     assert isinstance(parsed.model, DocumentPackage)
@@ -215,8 +260,9 @@ def test_build_reports_what_the_node_would_refuse(tmp_path: Path, pdf: Path) -> 
     source.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     result = run("build", source, "-o", tmp_path / "future.edxml")
     assert result.exit_code == 1
-    assert "ERROR EDXML_FUTURE_DATE MessageHeader/PromulgationInfo/PromulgationDate" in \
-        result.output
+    assert (
+        "ERROR EDXML_FUTURE_DATE MessageHeader/PromulgationInfo/PromulgationDate" in result.output
+    )
 
 
 def test_build_needs_the_bytes_of_every_attachment(tmp_path: Path) -> None:
@@ -232,32 +278,64 @@ def test_build_needs_the_bytes_of_every_attachment(tmp_path: Path) -> None:
 
 # -- status ----------------------------------------------------------------------------------
 
+
 def test_status_answers_a_document(tmp_path: Path) -> None:
     out = tmp_path / "status.edxml"
     before = datetime.now(VIETNAM).replace(microsecond=0)
-    result = run("status", EDOC_NEW, "--from", "28.22.H17", "--code", "03",
-                 "--description", "Đã tiếp nhận, vào sổ", "--staff", "Nguyễn Văn A", "-o", out)
+    result = run(
+        "status",
+        EDOC_NEW,
+        "--from",
+        "28.22.H17",
+        "--code",
+        "03",
+        "--description",
+        "Đã tiếp nhận, vào sổ",
+        "--staff",
+        "Nguyễn Văn A",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     parsed = parse_package(out)
     assert isinstance(parsed.model, StatusPackage)
     header = parsed.model.header
     assert header.status_code is StatusCode.ACCEPTED
     assert header.from_.organ_id == "28.22.H17"
-    assert (header.response_for.organ_id, header.response_for.code,
-            header.response_for.promulgation_date, header.response_for.document_id) == (
-        "000.00.00.A80", "74fass22/VPCP-TTĐT", date(2019, 1, 16),
-        "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT")
+    assert (
+        header.response_for.organ_id,
+        header.response_for.code,
+        header.response_for.promulgation_date,
+        header.response_for.document_id,
+    ) == (
+        "000.00.00.A80",
+        "74fass22/VPCP-TTĐT",
+        date(2019, 1, 16),
+        "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
+    )
     assert header.description == "Đã tiếp nhận, vào sổ"
     assert header.staff_info is not None and header.staff_info.staff == "Nguyễn Văn A"
-    assert header.timestamp is not None and before <= header.timestamp <= \
-        datetime.now(VIETNAM) + timedelta(seconds=1)
+    assert header.timestamp is not None and before <= header.timestamp <= datetime.now(
+        VIETNAM
+    ) + timedelta(seconds=1)
 
 
 def test_a_recall_request_names_the_recipient(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["edxml", "status", str(SAMPLES / "edoc_update.edxml"),
-                                       "--from", "000.00.00.G22", "--code", "13",
-                                       "--recipient", "000.00.00.H14"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "edxml",
+            "status",
+            str(SAMPLES / "edoc_update.edxml"),
+            "--from",
+            "000.00.00.G22",
+            "--code",
+            "13",
+            "--recipient",
+            "000.00.00.H14",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.stderr
     parsed = parse_package(result.stdout_bytes)
     assert isinstance(parsed.model, StatusPackage)
@@ -272,12 +350,13 @@ def test_status_refuses_to_answer_a_status() -> None:
 
 # -- validate: the decision under each signature policy --------------------------------------
 
+
 def policy_lines(output: str) -> dict[str, str]:
     """`{policy: decision}` from validate's per-policy lines; the default is marked `*`."""
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Decision by signature"))
     found = {}
-    for line in lines[start + 1:start + 4]:
+    for line in lines[start + 1 : start + 4]:
         mark, policy, decision = line[0], line[2:20].strip(), line[21:]
         found[policy + ("*" if mark == "*" else "")] = decision
     return found
@@ -288,10 +367,12 @@ def test_validate_says_what_each_policy_decides_for_the_kit_sample() -> None:
     assert result.exit_code == 0, result.output
     assert "Signature: unverifiable (SIGNATURE_UNSUPPORTED_TRANSFORM:" in result.output
     decisions = policy_lines(result.output)
-    assert decisions["require"].startswith("refuse (SIGNATURE_UNSUPPORTED_TRANSFORM: "
-                                           "unsupported transform")
+    assert decisions["require"].startswith(
+        "refuse (SIGNATURE_UNSUPPORTED_TRANSFORM: unsupported transform"
+    )
     assert decisions["verify-if-present*"] == (
-        "accept with warnings (EDXML_CODE_NONSTANDARD, SIGNATURE_UNSUPPORTED_TRANSFORM)")
+        "accept with warnings (EDXML_CODE_NONSTANDARD, SIGNATURE_UNSUPPORTED_TRANSFORM)"
+    )
     assert decisions["off"] == "accept with warning (EDXML_CODE_NONSTANDARD)"
     assert result.output.strip().splitlines()[-1].startswith("VALID")
 
@@ -302,8 +383,10 @@ def test_validate_an_unsigned_status() -> None:
     assert "Signature: absent" in result.output
     assert policy_lines(result.output) == {
         "require": "refuse (SIGNATURE_REQUIRED: this sender must sign its packages (signature "
-                   "policy: require))",
-        "verify-if-present*": "accept", "off": "accept"}
+        "policy: require))",
+        "verify-if-present*": "accept",
+        "off": "accept",
+    }
 
 
 def test_validate_a_structural_refusal_is_the_same_under_every_policy() -> None:
@@ -323,8 +406,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     signer = ca.issue("Van thu (test)")
     directory = tmp_path_factory.mktemp("cli-trust")
     (directory / "root.pem").write_bytes(root.cert_pem)
-    package = sign_package(document("000.00.01.H53", ["000.00.02.H53"]), signer.key_pem,
-                           signer.cert_pem, extra_certs=[ca.cert_pem])
+    package = sign_package(
+        document("000.00.01.H53", ["000.00.02.H53"]),
+        signer.key_pem,
+        signer.cert_pem,
+        extra_certs=[ca.cert_pem],
+    )
     signed_path, tampered_path = directory / "signed.edxml", directory / "tampered.edxml"
     signed_path.write_bytes(package)
     tampered_path.write_bytes(package.replace(b"V/v k", b"V/v K", 1))
@@ -335,22 +422,26 @@ def run_with_trust(trust_dir: Path, *args: str | Path, policy: str | None = None
     env = {"LIENTHONG_TRUST_DIR": str(trust_dir)}
     if policy:
         env["LIENTHONG_SIGNATURE_POLICY"] = policy
-    return CliRunner().invoke(main, ["edxml", *map(str, args)], env=env,
-                              catch_exceptions=False)
+    return CliRunner().invoke(main, ["edxml", *map(str, args)], env=env, catch_exceptions=False)
 
 
 def test_validate_a_valid_signature_is_accepted_under_every_policy(
-        pki: tuple[Path, Path, Path]) -> None:
+    pki: tuple[Path, Path, Path],
+) -> None:
     trust_dir, signed_path, _ = pki
     result = run_with_trust(trust_dir, "validate", signed_path)
     assert result.exit_code == 0, result.output
     assert "Signature: valid" in result.output
-    assert policy_lines(result.output) == {"require": "accept", "verify-if-present*": "accept",
-                                           "off": "accept"}
+    assert policy_lines(result.output) == {
+        "require": "accept",
+        "verify-if-present*": "accept",
+        "off": "accept",
+    }
 
 
 def test_validate_a_forged_signature_is_refused_unless_verification_is_off(
-        pki: tuple[Path, Path, Path]) -> None:
+    pki: tuple[Path, Path, Path],
+) -> None:
     """Structurally valid, so exit 0: the signature's refusal is on the policy lines."""
     trust_dir, _, tampered_path = pki
     result = run_with_trust(trust_dir, "validate", tampered_path, policy="require")

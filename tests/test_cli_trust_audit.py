@@ -48,8 +48,18 @@ def test_sign_then_verify(backing: Backing, tmp_path: Path) -> None:
     package = tmp_path / "package.edxml"
     package.write_bytes(document("000.00.01.H53", ["000.00.02.H53"]))
     signed = tmp_path / "signed.edxml"
-    made = run(backing, "edxml", "sign", str(package), "--key", str(key), "--cert", str(cert),
-               "-o", str(signed))
+    made = run(
+        backing,
+        "edxml",
+        "sign",
+        str(package),
+        "--key",
+        str(key),
+        "--cert",
+        str(cert),
+        "-o",
+        str(signed),
+    )
     assert made.exit_code == 0, made.output
     env = {"LIENTHONG_TRUST_DIR": str(tmp_path / "trust")}
     checked = run(backing, "edxml", "verify", str(signed), **env)
@@ -69,6 +79,7 @@ def evidence(backing: Backing) -> Backing:
                 await store.record_refusal("system:cli", f"{index:064x}", "TEST", "made by test")
         finally:
             await store.close()
+
     asyncio.run(fill())
     return backing
 
@@ -78,8 +89,7 @@ def test_audit_verify_and_export(evidence: Backing, tmp_path: Path) -> None:
     assert result.exit_code == 0 and "intact: 5 entries" in result.output
     today = datetime.now(UTC).date().isoformat()
     bundle = tmp_path / "bundle.zip"
-    exported = run(evidence, "audit", "export", "--from", today, "--to", today,
-                   "-o", str(bundle))
+    exported = run(evidence, "audit", "export", "--from", today, "--to", today, "-o", str(bundle))
     assert exported.exit_code == 0 and "5 entries" in exported.output
     assert run(evidence, "audit", "verify", "--bundle", str(bundle)).exit_code == 0
 
@@ -87,10 +97,14 @@ def test_audit_verify_and_export(evidence: Backing, tmp_path: Path) -> None:
         store = build_store(evidence.settings())
         try:
             async with store.transaction() as session:
-                await session.execute(update(EvidenceEntry).where(EvidenceEntry.seq == 4)
-                                      .values(details={"code": "FORGED"}))
+                await session.execute(
+                    update(EvidenceEntry)
+                    .where(EvidenceEntry.seq == 4)
+                    .values(details={"code": "FORGED"})
+                )
         finally:
             await store.close()
+
     asyncio.run(forge())
     broken = run(evidence, "audit", "verify")
     assert broken.exit_code == 1 and "BROKEN at entry 4" in broken.output

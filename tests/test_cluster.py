@@ -28,8 +28,10 @@ POLLERS = 6
 @pytest.fixture
 async def cluster(backing: Backing) -> AsyncIterator[list[GatewayProcess]]:
     env = backing.environment()
-    processes = [GatewayProcess(env, backing.data_dir / f"gateway-{i}.log")
-                 for i in range(2 if backing.production else 1)]
+    processes = [
+        GatewayProcess(env, backing.data_dir / f"gateway-{i}.log")
+        for i in range(2 if backing.production else 1)
+    ]
     try:
         await asyncio.gather(*(p.wait_ready() for p in processes))
         yield processes
@@ -39,7 +41,8 @@ async def cluster(backing: Backing) -> AsyncIterator[list[GatewayProcess]]:
 
 
 async def test_concurrent_pollers_on_several_processes_get_each_item_once(
-        backing: Backing, cluster: list[GatewayProcess]) -> None:
+    backing: Backing, cluster: list[GatewayProcess]
+) -> None:
     store = build_store(backing.settings())
     try:
         sender_secret = await add_system(store, "sys.sender", [SENDER])
@@ -49,8 +52,10 @@ async def test_concurrent_pollers_on_several_processes_get_each_item_once(
     clients = [httpx.AsyncClient(base_url=p.url, timeout=30) for p in cluster]
     try:
         senders = [VxpClient(c, "sys.sender", sender_secret) for c in clients]
-        pollers = [VxpClient(clients[i % len(clients)], "sys.receiver", receiver_secret)
-                   for i in range(POLLERS)]
+        pollers = [
+            VxpClient(clients[i % len(clients)], "sys.receiver", receiver_secret)
+            for i in range(POLLERS)
+        ]
         handed_out: Counter[tuple[str, str]] = Counter()
         done: set[str] = set()
         expected = PACKAGES * len(RECIPIENTS)
@@ -58,7 +63,8 @@ async def test_concurrent_pollers_on_several_processes_get_each_item_once(
         async def send(worker: int) -> None:
             for n in range(worker, PACKAGES, 4):
                 answer = await senders[n % len(senders)].send_edoc(
-                    document(SENDER, RECIPIENTS), SENDER)
+                    document(SENDER, RECIPIENTS), SENDER
+                )
                 assert answer["status"] == "OK", answer
 
         async def poll(client: VxpClient) -> None:
@@ -75,8 +81,9 @@ async def test_concurrent_pollers_on_several_processes_get_each_item_once(
                 if not answer["data"]:
                     await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(asyncio.gather(*(send(w) for w in range(4)),
-                                              *(poll(p) for p in pollers)), timeout=180)
+        await asyncio.wait_for(
+            asyncio.gather(*(send(w) for w in range(4)), *(poll(p) for p in pollers)), timeout=180
+        )
         assert len(done) == expected
         assert {status for _, status in handed_out} == {"new"}
         assert set(handed_out.values()) == {1}, [k for k, v in handed_out.items() if v > 1]

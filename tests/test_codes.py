@@ -15,36 +15,74 @@ from gateway.codes import (
 from gateway.types import AgencyCode, RouteKind
 
 
-@pytest.mark.parametrize("code", [
-    "000.00.00.H53", "000.00.13.H53", "28.22.H17", "020100107370", "vxp.saas.03",
-    "00.53.W00", "A" * 35, "1.2.3.4.5.6.7.8.9.10.11.12",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "000.00.00.H53",
+        "000.00.13.H53",
+        "28.22.H17",
+        "020100107370",
+        "vxp.saas.03",
+        "00.53.W00",
+        "A" * 35,
+        "1.2.3.4.5.6.7.8.9.10.11.12",
+    ],
+)
 def test_valid_codes(code: str) -> None:
     assert is_valid_code(code)
 
 
-@pytest.mark.parametrize("code", [
-    "", "A" * 36, "000.00.00.H53.00000000000000000000000", "000..00.H53", ".H53", "H53.",
-    "000.00.00.H53 ", " 000.00.00.H53", "000-00-00-H53", "000.00.00.H5_3", "000.00.00.Đ53",
-    "000.00.00.H53\n", "000.00.00.*", "#.H53",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "",
+        "A" * 36,
+        "000.00.00.H53.00000000000000000000000",
+        "000..00.H53",
+        ".H53",
+        "H53.",
+        "000.00.00.H53 ",
+        " 000.00.00.H53",
+        "000-00-00-H53",
+        "000.00.00.H5_3",
+        "000.00.00.Đ53",
+        "000.00.00.H53\n",
+        "000.00.00.*",
+        "#.H53",
+    ],
+)
 def test_invalid_codes(code: str) -> None:
     assert not is_valid_code(code)
 
 
-@pytest.mark.parametrize(("code", "standard"), [
-    ("000.00.00.H53", True), ("000.20.31.H53", True), ("001.00.20.JB2", False),
-    ("28.22.H17", False), ("020100107370", False), ("vxp.saas.03", False),
-    ("000.00.00.h53", False), ("0000.00.00.H53", False),
-])
+@pytest.mark.parametrize(
+    ("code", "standard"),
+    [
+        ("000.00.00.H53", True),
+        ("000.20.31.H53", True),
+        ("001.00.20.JB2", False),
+        ("28.22.H17", False),
+        ("020100107370", False),
+        ("vxp.saas.03", False),
+        ("000.00.00.h53", False),
+        ("0000.00.00.H53", False),
+    ],
+)
 def test_standard_shape(code: str, standard: bool) -> None:
     assert is_standard_shape(code) is standard
 
 
-@pytest.mark.parametrize(("code", "level"), [
-    ("000.00.00.H53", 1), ("000.00.13.H53", 2), ("000.20.31.H53", 3), ("001.20.31.H53", 4),
-    ("28.22.H17", 3), ("020100107370", 1),
-])
+@pytest.mark.parametrize(
+    ("code", "level"),
+    [
+        ("000.00.00.H53", 1),
+        ("000.00.13.H53", 2),
+        ("000.20.31.H53", 3),
+        ("001.20.31.H53", 4),
+        ("28.22.H17", 3),
+        ("020100107370", 1),
+    ],
+)
 def test_code_level(code: str, level: int) -> None:
     assert code_level(code) == level
 
@@ -69,38 +107,55 @@ def test_shard_is_stable_across_processes_and_spreads() -> None:
     assert len({key(f"000.00.{n:02}.H53").rsplit(".", 1)[1] for n in range(40)}) > 4
 
 
-@pytest.mark.parametrize("text", [
-    "", "#", "*", "#.*", "*.*", "000.*.H53", "*.00.*.H53", "000.#.H53", "*.#.H53",
-    "000.00.00.H5-3", "000..H53", "A" * 65,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "#",
+        "*",
+        "#.*",
+        "*.*",
+        "000.*.H53",
+        "*.00.*.H53",
+        "000.#.H53",
+        "*.#.H53",
+        "000.00.00.H5-3",
+        "000..H53",
+        "A" * 65,
+    ],
+)
 def test_pattern_parse_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         ServePattern.parse(text)
 
 
-@pytest.mark.parametrize("text", ["000.00.13.H53", "*.*.13.H53", "#.H53", "#.*.H53",
-                                  "vxp.saas.03", " #.H53 "])
+@pytest.mark.parametrize(
+    "text", ["000.00.13.H53", "*.*.13.H53", "#.H53", "#.*.H53", "vxp.saas.03", " #.H53 "]
+)
 def test_pattern_parse_accepts(text: str) -> None:
     assert ServePattern.parse(text).text == text.strip()
 
 
-@pytest.mark.parametrize(("pattern", "code", "matches"), [
-    ("000.00.13.H53", "000.00.13.H53", True),
-    ("000.00.13.H53", "000.00.13.h53", False),
-    ("000.00.13.H53", "000.00.13.H5", False),
-    ("*.*.13.H53", "000.20.13.H53", True),
-    ("*.*.13.H53", "20.13.H53", False),
-    ("*.*.13.H53", "1.000.20.13.H53", False),
-    ("*.*.13.H53", "000.20.14.H53", False),
-    ("*.H17", "28.H17", True),
-    ("#.H53", "H53", True),
-    ("#.H53", "000.00.00.H53", True),
-    ("#.H53", "000.20.31.H53", True),
-    ("#.H53", "000.00.00.H530", False),
-    ("#.H53", "000.00.00.H54", False),
-    ("#.13.H53", "000.00.13.H53", True),
-    ("#.13.H53", "000.00.14.H53", False),
-])
+@pytest.mark.parametrize(
+    ("pattern", "code", "matches"),
+    [
+        ("000.00.13.H53", "000.00.13.H53", True),
+        ("000.00.13.H53", "000.00.13.h53", False),
+        ("000.00.13.H53", "000.00.13.H5", False),
+        ("*.*.13.H53", "000.20.13.H53", True),
+        ("*.*.13.H53", "20.13.H53", False),
+        ("*.*.13.H53", "1.000.20.13.H53", False),
+        ("*.*.13.H53", "000.20.14.H53", False),
+        ("*.H17", "28.H17", True),
+        ("#.H53", "H53", True),
+        ("#.H53", "000.00.00.H53", True),
+        ("#.H53", "000.20.31.H53", True),
+        ("#.H53", "000.00.00.H530", False),
+        ("#.H53", "000.00.00.H54", False),
+        ("#.13.H53", "000.00.13.H53", True),
+        ("#.13.H53", "000.00.14.H53", False),
+    ],
+)
 def test_pattern_matches(pattern: str, code: str, matches: bool) -> None:
     assert ServePattern.parse(pattern).matches(code) is matches
 
@@ -113,13 +168,19 @@ def test_specificity_orders_exact_then_literal_groups() -> None:
     assert ServePattern.parse("H53").specificity > ServePattern.parse("#.20.13.H53").specificity
 
 
-@pytest.mark.parametrize(("code", "ancestors"), [
-    ("000.00.00.H53", []),
-    ("000.00.13.H53", ["000.00.00.H53"]),
-    ("000.20.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
-    ("001.00.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
-    ("28.22.H17", []), ("vxp.saas.03", []), ("020100107370", []),
-])
-def test_ancestors_are_read_off_standard_codes_nearest_first(code: str,
-                                                             ancestors: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("code", "ancestors"),
+    [
+        ("000.00.00.H53", []),
+        ("000.00.13.H53", ["000.00.00.H53"]),
+        ("000.20.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
+        ("001.00.31.H53", ["000.00.31.H53", "000.00.00.H53"]),
+        ("28.22.H17", []),
+        ("vxp.saas.03", []),
+        ("020100107370", []),
+    ],
+)
+def test_ancestors_are_read_off_standard_codes_nearest_first(
+    code: str, ancestors: list[str]
+) -> None:
     assert ancestor_codes(code) == ancestors

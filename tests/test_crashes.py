@@ -36,6 +36,7 @@ RECIPIENTS = {"sys.r1": "000.00.21.H53", "sys.r2": "000.00.22.H53"}
 
 # -- what the database says --------------------------------------------------------------------
 
+
 @dataclass
 class Ledger:
     """Every row that tells what happened to the packages, read straight from the database."""
@@ -53,28 +54,45 @@ class Ledger:
 async def read_ledger(store: SqlStore) -> Ledger:
     ledger = Ledger()
     async with store.transaction(read_only=True) as session:
-        for public_id, document_id in (await session.execute(
-                select(Message.public_id, Message.document_id))).all():
+        for public_id, document_id in (
+            await session.execute(select(Message.public_id, Message.document_id))
+        ).all():
             ledger.messages[public_id] = document_id
-        for public_id, message_id, recipient, state in (await session.execute(
-                select(Delivery.public_id, Message.public_id, Delivery.recipient_code,
-                       Delivery.state).join(Message, Message.id == Delivery.message_id))).all():
+        for public_id, message_id, recipient, state in (
+            await session.execute(
+                select(
+                    Delivery.public_id, Message.public_id, Delivery.recipient_code, Delivery.state
+                ).join(Message, Message.id == Delivery.message_id)
+            )
+        ).all():
             ledger.deliveries[public_id] = (message_id, recipient, state)
-        for public_id, published_at in (await session.execute(
-                select(Delivery.public_id, OutboxEntry.published_at)
-                .join(Delivery, Delivery.id == OutboxEntry.delivery_id))).all():
+        for public_id, published_at in (
+            await session.execute(
+                select(Delivery.public_id, OutboxEntry.published_at).join(
+                    Delivery, Delivery.id == OutboxEntry.delivery_id
+                )
+            )
+        ).all():
             ledger.outbox[public_id] += 1
             ledger.unpublished += published_at is None
-        for public_id, to_state, count in (await session.execute(
+        for public_id, to_state, count in (
+            await session.execute(
                 select(Delivery.public_id, DeliveryEvent.to_state, func.count())
                 .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
-                .group_by(Delivery.public_id, DeliveryEvent.to_state))).all():
+                .group_by(Delivery.public_id, DeliveryEvent.to_state)
+            )
+        ).all():
             ledger.timeline[(public_id, to_state)] = count
-        for event, message_id, delivery_id, count in (await session.execute(
-                select(EvidenceEntry.event, EvidenceEntry.message_id, EvidenceEntry.delivery_id,
-                       func.count())
-                .group_by(EvidenceEntry.event, EvidenceEntry.message_id,
-                          EvidenceEntry.delivery_id))).all():
+        for event, message_id, delivery_id, count in (
+            await session.execute(
+                select(
+                    EvidenceEntry.event,
+                    EvidenceEntry.message_id,
+                    EvidenceEntry.delivery_id,
+                    func.count(),
+                ).group_by(EvidenceEntry.event, EvidenceEntry.message_id, EvidenceEntry.delivery_id)
+            )
+        ).all():
             ledger.evidence[(event, message_id, delivery_id)] = count
     return ledger
 
@@ -85,8 +103,9 @@ async def settled_ledger(store: SqlStore, timeout: float = 60.0) -> Ledger:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         ledger = await read_ledger(store)
-        if not ledger.unpublished and all(state == "available"
-                                          for _, _, state in ledger.deliveries.values()):
+        if not ledger.unpublished and all(
+            state == "available" for _, _, state in ledger.deliveries.values()
+        ):
             break
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not settled after {timeout}s: {ledger}")
@@ -95,8 +114,9 @@ async def settled_ledger(store: SqlStore, timeout: float = 60.0) -> Ledger:
     return await read_ledger(store)
 
 
-def assert_exactly_once(ledger: Ledger, accepted: Iterable[str],
-                        handed_out: Counter[tuple[str, str]]) -> None:
+def assert_exactly_once(
+    ledger: Ledger, accepted: Iterable[str], handed_out: Counter[tuple[str, str]]
+) -> None:
     """Each accepted message, and no other, exists with one delivery per recipient, each with
     its outbox row and its timeline, made available once, handed out once as new; and the
     evidence has one `accepted` per message and one `delivered` per delivery."""
@@ -106,26 +126,36 @@ def assert_exactly_once(ledger: Ledger, accepted: Iterable[str],
     for message_id, recipient, _ in ledger.deliveries.values():
         per_message.setdefault(message_id, []).append(recipient)
     assert {m: sorted(r) for m, r in per_message.items()} == {
-        m: sorted(RECIPIENTS.values()) for m in accepted}, "not one delivery per recipient"
+        m: sorted(RECIPIENTS.values()) for m in accepted
+    }, "not one delivery per recipient"
     for delivery_id, (message_id, _, state) in ledger.deliveries.items():
         assert state == "available", (delivery_id, state)
-        assert ledger.outbox[delivery_id] == 1, (delivery_id, "outbox rows",
-                                                 ledger.outbox[delivery_id])
+        assert ledger.outbox[delivery_id] == 1, (
+            delivery_id,
+            "outbox rows",
+            ledger.outbox[delivery_id],
+        )
         assert ledger.timeline[(delivery_id, "accepted")] == 1, delivery_id
         assert ledger.timeline[(delivery_id, "available")] == 1, (
-            delivery_id, "made available", ledger.timeline[(delivery_id, "available")])
+            delivery_id,
+            "made available",
+            ledger.timeline[(delivery_id, "available")],
+        )
         assert ledger.evidence[("delivered", message_id, delivery_id)] == 1, delivery_id
     assert ledger.unpublished == 0
     assert set(handed_out) == {(d, "new") for d in ledger.deliveries}, "not all handed out"
     assert set(handed_out.values()) == {1}, [k for k, v in handed_out.items() if v > 1]
     assert {(m, n) for (event, m, _), n in ledger.evidence.items() if event == "accepted"} == {
-        (m, 1) for m in accepted}, "not one `accepted` evidence entry per message"
-    assert sum(n for (event, _, _), n in ledger.evidence.items() if event == "delivered") \
-        == len(ledger.deliveries)
+        (m, 1) for m in accepted
+    }, "not one `accepted` evidence entry per message"
+    assert sum(n for (event, _, _), n in ledger.evidence.items() if event == "delivered") == len(
+        ledger.deliveries
+    )
 
 
-async def poll_all(receivers: dict[str, VxpClient], expected: int, timeout: float = 60.0
-                   ) -> Counter[tuple[str, str]]:
+async def poll_all(
+    receivers: dict[str, VxpClient], expected: int, timeout: float = 60.0
+) -> Counter[tuple[str, str]]:
     """Poll every receiving system until `expected` items in all were handed out, then a few
     more times: nothing may come out again (the lease hides nothing here: it outlasts this)."""
     handed_out: Counter[tuple[str, str]] = Counter()
@@ -136,8 +166,9 @@ async def poll_all(receivers: dict[str, VxpClient], expected: int, timeout: floa
             assert answer["status"] == "OK", answer
             handed_out.update((item["docId"], item["status"]) for item in answer["data"])
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"only {sum(handed_out.values())} of {expected} items were "
-                                 f"handed out: {handed_out}")
+            raise AssertionError(
+                f"only {sum(handed_out.values())} of {expected} items were handed out: {handed_out}"
+            )
         await asyncio.sleep(0.1)
     for _ in range(5):
         for receiver in receivers.values():
@@ -148,11 +179,15 @@ async def poll_all(receivers: dict[str, VxpClient], expected: int, timeout: floa
 
 
 def is_duplicate_of(answer: dict[str, Any], message_id: str) -> bool:
-    return (answer["status"] == "FAIL" and answer["ErrorCode"] == "24"
-            and answer.get("DocId") == message_id)
+    return (
+        answer["status"] == "FAIL"
+        and answer["ErrorCode"] == "24"
+        and answer.get("DocId") == message_id
+    )
 
 
 # -- a gateway killed with SIGKILL at a fault point ---------------------------------------------
+
 
 @pytest.fixture
 async def secrets(backing: Backing) -> dict[str, str]:
@@ -167,8 +202,9 @@ async def secrets(backing: Backing) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def gateway(backing: Backing, name: str, **overrides: Any
-                  ) -> AsyncIterator[tuple[GatewayProcess, httpx.AsyncClient]]:
+async def gateway(
+    backing: Backing, name: str, **overrides: Any
+) -> AsyncIterator[tuple[GatewayProcess, httpx.AsyncClient]]:
     env = backing.environment(**overrides)
     if "fault_points" in overrides:  # the JSON list form, as an operator would write it
         env["LIENTHONG_FAULT_POINTS"] = json.dumps(sorted(overrides["fault_points"]))
@@ -181,15 +217,17 @@ async def gateway(backing: Backing, name: str, **overrides: Any
         process.stop()
 
 
-async def kill_at(backing: Backing, process: GatewayProcess, point: str,
-                  timeout: float = 60.0) -> None:
+async def kill_at(
+    backing: Backing, process: GatewayProcess, point: str, timeout: float = 60.0
+) -> None:
     """Wait until the process stands at `point`, then SIGKILL it."""
     marker = marker_path(backing.data_dir, point, process.process.pid)
     deadline = asyncio.get_running_loop().time() + timeout
     while not marker.exists():
         if process.process.poll() is not None or asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the gateway never reached {point}: "
-                                 f"{process.log_path.read_text()[-3000:]}")
+            raise AssertionError(
+                f"the gateway never reached {point}: {process.log_path.read_text()[-3000:]}"
+            )
         await asyncio.sleep(0.05)
     os.kill(process.process.pid, signal.SIGKILL)
     await asyncio.to_thread(process.process.wait)
@@ -208,11 +246,13 @@ POINT_SETTINGS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("point", [AFTER_ACCEPT, BEFORE_CONSUME_COMMIT])
 async def test_gateway_killed_mid_flight_loses_and_doubles_nothing(
-        backing: Backing, secrets: dict[str, str], point: str) -> None:
+    backing: Backing, secrets: dict[str, str], point: str
+) -> None:
     package = document(SENDER, list(RECIPIENTS.values()))
     first: dict[str, Any] | BaseException
-    async with gateway(backing, "killed", fault_points=frozenset({point}),
-                       **POINT_SETTINGS[point]) as (process, http):
+    async with gateway(
+        backing, "killed", fault_points=frozenset({point}), **POINT_SETTINGS[point]
+    ) as (process, http):
         sender = VxpClient(http, "sys.sender", secrets["sys.sender"])
         sending = asyncio.create_task(sender.send_edoc(package, SENDER))
         await kill_at(backing, process, point)
@@ -221,8 +261,9 @@ async def test_gateway_killed_mid_flight_loses_and_doubles_nothing(
         except httpx.TransportError as error:  # the answer died with the process
             first = error
     if point == AFTER_ACCEPT:
-        assert isinstance(first, httpx.TransportError), \
+        assert isinstance(first, httpx.TransportError), (
             f"answered although killed before answering: {first}"
+        )
     elif not isinstance(first, BaseException):
         assert first["status"] == "OK", first
 
@@ -245,7 +286,8 @@ async def test_gateway_killed_mid_flight_loses_and_doubles_nothing(
         async with gateway(backing, "restarted") as (_, http):
             # The sender never had an answer (or is unsure): it sends the same package again.
             again = await VxpClient(http, "sys.sender", secrets["sys.sender"]).send_edoc(
-                package, SENDER)
+                package, SENDER
+            )
             assert is_duplicate_of(again, message_id), again
             receivers = {s: VxpClient(http, s, secrets[s]) for s in RECIPIENTS}
             handed_out = await poll_all(receivers, len(RECIPIENTS))
@@ -260,14 +302,22 @@ async def test_gateway_killed_mid_flight_loses_and_doubles_nothing(
 
 # -- PostgreSQL restarted during sends ---------------------------------------------------------
 
-PG_CLUSTER = [sorted(os.listdir("/etc/postgresql"))[-1] if os.path.isdir("/etc/postgresql")
-              else "15", "main"]
+PG_CLUSTER = [
+    sorted(os.listdir("/etc/postgresql"))[-1] if os.path.isdir("/etc/postgresql") else "15",
+    "main",
+]
 
 
 async def pg_ctlcluster(action: str, *options: str) -> int:
     process = await asyncio.create_subprocess_exec(
-        "pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, action, *options,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        *PG_CLUSTER,
+        action,
+        *options,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, stderr = await process.communicate()
     if action != "status":
         assert process.returncode == 0, f"pg_ctlcluster {action}: {stderr.decode()}"
@@ -285,7 +335,8 @@ class Sent:
 
 @pytest.mark.backends("production")  # the embedded database is a file, no server to restart
 async def test_postgresql_restarted_during_sends_answers_503_and_half_writes_nothing(
-        backing: Backing, make_node: NodeFactory) -> None:
+    backing: Backing, make_node: NodeFactory
+) -> None:
     node = await make_node()
     sender = await node.add_system("sys.sender", SENDER)
     receivers = {s: await node.add_system(s, code) for s, code in RECIPIENTS.items()}
@@ -334,8 +385,11 @@ async def test_postgresql_restarted_during_sends_answers_503_and_half_writes_not
             await pg_ctlcluster("start")
 
     def expected(s: Sent) -> bool:
-        return s.error is None and s.answer is not None and (
-            (s.http_status == 200 and s.answer["status"] == "OK") or s.http_status == 503)
+        return (
+            s.error is None
+            and s.answer is not None
+            and ((s.http_status == 200 and s.answer["status"] == "OK") or s.http_status == 503)
+        )
 
     unexpected = [(s.http_status, s.answer, repr(s.error)) for s in sent if not expected(s)]
     assert not unexpected, f"answers other than OK or 503: {unexpected}"
@@ -348,8 +402,9 @@ async def test_postgresql_restarted_during_sends_answers_503_and_half_writes_not
 
     # Each refused sender tries again: its package is accepted now, or, if the commit went
     # through while the answer was lost with the connection, answered as a duplicate.
-    accepted = {s.answer["DocId"] for s in sent
-                if s.answer is not None and s.answer["status"] == "OK"}
+    accepted = {
+        s.answer["DocId"] for s in sent if s.answer is not None and s.answer["status"] == "OK"
+    }
     for s in refused:
         again = await sender.send_edoc(s.package, SENDER)
         assert again["status"] == "OK" or again["ErrorCode"] == "24", again

@@ -48,11 +48,17 @@ def test_happy_path_is_legal() -> None:
         require_transition(current.value, target)
 
 
-@pytest.mark.parametrize(("current", "target"), [
-    (S.AVAILABLE, S.DONE), (S.ACCEPTED, S.AVAILABLE), (S.ACCEPTED, S.DONE),
-    (S.DOWNLOADED, S.QUEUED), (S.DONE, S.CANCELLED), (S.DONE, S.DONE),
-])
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (S.AVAILABLE, S.DONE),
+        (S.ACCEPTED, S.AVAILABLE),
+        (S.ACCEPTED, S.DONE),
+        (S.DOWNLOADED, S.QUEUED),
+        (S.DONE, S.CANCELLED),
+        (S.DONE, S.DONE),
+    ],
+)
 def test_shortcuts_are_illegal(current: DeliveryState, target: DeliveryState) -> None:
     with pytest.raises(InvalidRequest):
         require_transition(current.value, target)
-

@@ -74,7 +74,8 @@ def test_element_with_a_prefix_declared_nowhere_is_in_no_namespace() -> None:
     root = etree.fromstring(
         f'<edXML xmlns="{QCVN}"><edXMLEnvelope><edXMLHeader><MessageHeader>'
         f"<zz:Subject>x</zz:Subject></MessageHeader></edXMLHeader></edXMLEnvelope></edXML>",
-        parser)
+        parser,
+    )
     [problem] = validate_envelope(root, "edoc")
     assert problem.path == "MessageHeader/Subject"
     assert "prefix 'zz' is not declared" in problem.message
@@ -114,18 +115,20 @@ def test_type_out_of_range() -> None:
     assert problem.message.startswith("Type '1000' is not valid: expected a small non-negative")
 
 
-LENIENT = [("edoc_update.edxml", "//e:OtherInfo/e:Priority", "7"),
-           ("edoc_update.edxml", "//e:DueDate", "2018/13/01"),
-           ("edoc_update.edxml", "//e:SteeringType", "khẩn"),
-           ("edoc_update.edxml", "//e:DocumentType/e:TypeDetail", "1000"),
-           ("edoc_update.edxml", "//e:OtherInfo/e:PromulgationAmount", "two"),
-           ("edoc_update.edxml", "//e:OtherInfo/e:Direction", "yes"),
-           ("edoc_update.edxml", "//e:Bussiness/e:Paper", "2"),
-           ("edoc_update.edxml", "//e:BussinessDocumentInfo/e:DocumentInfo", "yes"),
-           ("edoc_update.edxml", "//e:TraceHeader/e:Timestamp", "2018/09/28T00:00:00"),
-           ("edoc_update.edxml", "//e:TraceHeader/e:OrganId", "null value"),
-           ("status_acceptance_03.edxml", "//e:MessageHeader/e:Timestamp", "hôm qua"),
-           ("status_acceptance_03.edxml", "//e:ResponseFor/e:PromulgationDate", "17/01/2019")]
+LENIENT = [
+    ("edoc_update.edxml", "//e:OtherInfo/e:Priority", "7"),
+    ("edoc_update.edxml", "//e:DueDate", "2018/13/01"),
+    ("edoc_update.edxml", "//e:SteeringType", "khẩn"),
+    ("edoc_update.edxml", "//e:DocumentType/e:TypeDetail", "1000"),
+    ("edoc_update.edxml", "//e:OtherInfo/e:PromulgationAmount", "two"),
+    ("edoc_update.edxml", "//e:OtherInfo/e:Direction", "yes"),
+    ("edoc_update.edxml", "//e:Bussiness/e:Paper", "2"),
+    ("edoc_update.edxml", "//e:BussinessDocumentInfo/e:DocumentInfo", "yes"),
+    ("edoc_update.edxml", "//e:TraceHeader/e:Timestamp", "2018/09/28T00:00:00"),
+    ("edoc_update.edxml", "//e:TraceHeader/e:OrganId", "null value"),
+    ("status_acceptance_03.edxml", "//e:MessageHeader/e:Timestamp", "hôm qua"),
+    ("status_acceptance_03.edxml", "//e:ResponseFor/e:PromulgationDate", "17/01/2019"),
+]
 
 
 @pytest.mark.parametrize(("name", "path", "value"), LENIENT)
@@ -155,7 +158,8 @@ def test_receiver_type_of_the_second_receiver() -> None:
     root = load("edoc_update.edxml")
     one(root, "//e:ReceiverList/e:Receiver[2]/e:ReceiverType").text = "3"
     assert paths(root) == [
-        "TraceHeaderList/Bussiness/BussinessDocumentInfo/ReceiverList/Receiver[2]/ReceiverType"]
+        "TraceHeaderList/Bussiness/BussinessDocumentInfo/ReceiverList/Receiver[2]/ReceiverType"
+    ]
 
 
 def test_status_code_must_have_two_digits() -> None:
@@ -198,8 +202,12 @@ def test_a_relay_trace_header_is_left_to_code_whatever_it_holds(kind: Kind) -> N
     trace = root.find(f".//{{{QCVN}}}TraceHeaderList")
     if trace is None:
         trace = etree.SubElement(header(root), f"{{{QCVN}}}TraceHeaderList")
-    for content in ([], [("Timestamp", "2026-11-21")], [("OrganId", "null")],
-                    [("OrganId", "bad code!"), ("SystemId", "x"), ("OrganId", "")]):
+    for content in (
+        [],
+        [("Timestamp", "2026-11-21")],
+        [("OrganId", "null")],
+        [("OrganId", "bad code!"), ("SystemId", "x"), ("OrganId", "")],
+    ):
         entry = etree.SubElement(trace, f"{{{QCVN}}}TraceHeader", Id="relay")
         entry.text = "null"
         for name, text in content:
@@ -253,8 +261,14 @@ def test_the_callers_tree_is_not_modified() -> None:
 
 def test_empty_optional_values_and_padded_values_are_accepted() -> None:
     root = load("edoc_new.edxml")
-    for path in ("//e:OtherInfo/e:Priority", "//e:OtherInfo/e:PageAmount", "//e:DueDate",
-                 "//e:DocumentType/e:TypeDetail", "//e:SteeringType", "//e:Direction"):
+    for path in (
+        "//e:OtherInfo/e:Priority",
+        "//e:OtherInfo/e:PageAmount",
+        "//e:DueDate",
+        "//e:DocumentType/e:TypeDetail",
+        "//e:SteeringType",
+        "//e:Direction",
+    ):
         one(root, path).text = ""
     one(root, "//e:DocumentType/e:Type").text = "\n  12\n"
     one(root, "//e:To/e:OrganId").text = " vxp.saas.03 "
@@ -268,15 +282,18 @@ def test_direction_is_a_boolean(value: str) -> None:
     assert validate_envelope(root, "edoc") == []
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("//e:To[2]/e:OrganId", "000.00.00.H53;DROP"),
-    ("//e:To[3]/e:OrganId", "000..H53"),
-    ("//e:From/e:OrganId", "A" * 36),
-    ("//e:PromulgationInfo/e:PromulgationDate", "2018/13/01"),
-    ("//e:ReceiverList/e:Receiver[1]/e:ReceiverType", "yes"),
-    ("//e:Bussiness/e:BussinessDocType", "new"),
-    ("//e:DocumentType/e:Type", "-1"),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("//e:To[2]/e:OrganId", "000.00.00.H53;DROP"),
+        ("//e:To[3]/e:OrganId", "000..H53"),
+        ("//e:From/e:OrganId", "A" * 36),
+        ("//e:PromulgationInfo/e:PromulgationDate", "2018/13/01"),
+        ("//e:ReceiverList/e:Receiver[1]/e:ReceiverType", "yes"),
+        ("//e:Bussiness/e:BussinessDocType", "new"),
+        ("//e:DocumentType/e:Type", "-1"),
+    ],
+)
 def test_bad_values(path: str, value: str) -> None:
     root = load("edoc_update.edxml")
     one(root, path).text = value
@@ -355,6 +372,7 @@ def test_first_validations_on_many_threads_at_once_compile_the_schema_once() -> 
     import concurrent.futures
 
     from gateway.edxml import schema as schema_module
+
     schema_module._compile.cache_clear()
     root = load("status.edxml")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

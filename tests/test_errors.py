@@ -29,13 +29,19 @@ BY_NAME = {cls.__name__: cls for cls in CATALOGUE}
 
 def test_the_catalogue_is_not_empty() -> None:
     assert len(LEAVES) > 40
-    assert {"WrongCredentials", "DocumentNotFound", "ParameterMissing", "PackageNotEdxml",
-            "SignatureRejected"} <= set(BY_NAME)
+    assert {
+        "WrongCredentials",
+        "DocumentNotFound",
+        "ParameterMissing",
+        "PackageNotEdxml",
+        "SignatureRejected",
+    } <= set(BY_NAME)
 
 
 @pytest.mark.parametrize("cls", CATALOGUE, ids=lambda cls: cls.__name__)
 def test_every_refusal_has_a_code_statuses_and_an_ascii_vietnamese_text(
-        cls: type[GatewayError]) -> None:
+    cls: type[GatewayError],
+) -> None:
     assert re.fullmatch(r"[A-Z][A-Z0-9_]+", cls.code)
     assert isinstance(cls.http_status, int) and 400 <= cls.http_status <= 599
     assert re.fullmatch(r"[0-9]{2}", cls.vxp_code)
@@ -50,14 +56,21 @@ def test_a_text_names_only_fields_of_its_class(cls: type[GatewayError]) -> None:
     assert named <= {f.name for f in dataclasses.fields(cls)}
 
 
-@pytest.mark.parametrize("cls", [c for c in CATALOGUE if c.__bases__[0] is not GatewayError],
-                         ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in CATALOGUE if c.__bases__[0] is not GatewayError],
+    ids=lambda cls: cls.__name__,
+)
 def test_a_leaf_answers_as_its_category_does(cls: type[GatewayError]) -> None:
     """Only the Vietnamese text (and the class) tells a leaf from its category: the code,
     the HTTP status, the /vxp ErrorCode and the problem title are the category's."""
     category = cls.__bases__[0]
     assert (cls.code, cls.http_status, cls.vxp_code, cls.title) == (
-        category.code, category.http_status, category.vxp_code, category.title)
+        category.code,
+        category.http_status,
+        category.vxp_code,
+        category.title,
+    )
     assert cls.response_headers is category.response_headers
 
 
@@ -68,8 +81,13 @@ def _tree() -> list[tuple[int, str, str]]:
     for line in errors.__doc__.splitlines():
         drawn = re.match(r"^    ([ │]*)(?:[├└]─ )?([A-Z]\w+)\b(.*)$", line)
         if drawn and (drawn.group(2) in BY_NAME or drawn.group(2) == "GatewayError"):
-            rows.append((len(drawn.group(1)) // 4 + (1 if "─" in line else 0),
-                         drawn.group(2), drawn.group(3)))
+            rows.append(
+                (
+                    len(drawn.group(1)) // 4 + (1 if "─" in line else 0),
+                    drawn.group(2),
+                    drawn.group(3),
+                )
+            )
         elif rows and re.match(r"^    [ │]+\"", line):
             depth, name, text = rows[-1]
             rows[-1] = (depth, name, text + line)
@@ -96,9 +114,11 @@ def test_the_docstring_draws_each_class_under_its_category_with_its_text() -> No
 
 def test_error_desc_leads_with_the_text_of_the_leaf() -> None:
     assert errors.DocumentNotFound("no package x").error_desc == (
-        "Khong tim thay van ban: no package x")
+        "Khong tim thay van ban: no package x"
+    )
     assert ParameterMissing("header XroadVnpt-docid is required", name="docid").error_desc == (
-        "Thieu tham so docid: header XroadVnpt-docid is required")
+        "Thieu tham so docid: header XroadVnpt-docid is required"
+    )
     refused = UnsupportedMediaType("no", kind="text/html", accepted="application/xml")
     assert refused.error_desc == "Sai Content-Type text/html, chi nhan application/xml: no"
 

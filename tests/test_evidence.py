@@ -32,8 +32,9 @@ async def exchange(node: Node, count: int = 1) -> None:
 
 async def entries(node: Node) -> list[EvidenceEntry]:
     async with node.runtime.store.transaction(read_only=True) as session:
-        return list((await session.scalars(select(EvidenceEntry)
-                                           .order_by(EvidenceEntry.seq))).all())
+        return list(
+            (await session.scalars(select(EvidenceEntry).order_by(EvidenceEntry.seq))).all()
+        )
 
 
 async def test_each_step_of_an_exchange_leaves_chained_evidence(node: Node) -> None:
@@ -55,8 +56,10 @@ async def test_a_refused_package_leaves_evidence_of_its_hash(node: Node) -> None
     answer = await sender.send_edoc(package, SENDER)
     assert answer["ErrorCode"] == "18"
     [refused] = await entries(node)
-    assert (refused.event, refused.payload_sha256) == ("refused",
-                                                       hashlib.sha256(package).hexdigest())
+    assert (refused.event, refused.payload_sha256) == (
+        "refused",
+        hashlib.sha256(package).hexdigest(),
+    )
     assert refused.details["code"] == "RECIPIENT_UNKNOWN"
 
 
@@ -67,8 +70,9 @@ async def tamper(node: Node, statement: object) -> None:
 
 async def test_altering_one_entry_is_detected(node: Node) -> None:
     await exchange(node)
-    await tamper(node, update(EvidenceEntry).where(EvidenceEntry.seq == 2)
-                 .values(actor="system:forged"))
+    await tamper(
+        node, update(EvidenceEntry).where(EvidenceEntry.seq == 2).values(actor="system:forged")
+    )
     report = await verify_log(node.runtime.store)
     assert (report.ok, report.broken_at) == (False, 2) and "altered" in (report.problem or "")
 
@@ -99,8 +103,9 @@ async def test_removing_the_newest_entries_is_detected(node: Node) -> None:
 async def test_exported_bundle_verifies_on_its_own(node: Node, tmp_path: Path) -> None:
     await exchange(node, count=2)
     now = datetime.now(UTC)
-    data, count = await export_bundle(node.runtime.store, now - timedelta(hours=1),
-                                      now + timedelta(hours=1), "000.00.00.H53")
+    data, count = await export_bundle(
+        node.runtime.store, now - timedelta(hours=1), now + timedelta(hours=1), "000.00.00.H53"
+    )
     assert count == 8
     bundle = tmp_path / "bundle.zip"
     bundle.write_bytes(data)
@@ -108,12 +113,22 @@ async def test_exported_bundle_verifies_on_its_own(node: Node, tmp_path: Path) -
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(bundle).extractall(unpacked)
     # An inspector's machine: only the bundle and a Python interpreter.
-    run = subprocess.run([sys.executable, "-I", "verify.py"], cwd=unpacked,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-I", "verify.py"],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0 and run.stdout.startswith("intact"), run.stdout + run.stderr
     lines = (unpacked / "entries.jsonl").read_text().splitlines()
     lines[1] = lines[1].replace('"delivered"', '"downloaded"')
     (unpacked / "entries.jsonl").write_text("\n".join(lines) + "\n")
-    run = subprocess.run([sys.executable, "-I", "verify.py"], cwd=unpacked,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-I", "verify.py"],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1 and "BROKEN at entry 2" in run.stdout

@@ -39,10 +39,13 @@ async def test_broker_stopped_during_a_batch_loses_and_doubles_nothing(node: Nod
     assert len({item["docId"] for item in items}) == 30
     assert all(item["status"] == "new" for item in items)
     async with node.runtime.store.transaction() as session:
-        available = (await session.execute(
-            select(DeliveryEvent.delivery_id, func.count())
-            .where(DeliveryEvent.to_state == "available")
-            .group_by(DeliveryEvent.delivery_id))).all()
+        available = (
+            await session.execute(
+                select(DeliveryEvent.delivery_id, func.count())
+                .where(DeliveryEvent.to_state == "available")
+                .group_by(DeliveryEvent.delivery_id)
+            )
+        ).all()
         deliveries = await session.scalar(select(func.count()).select_from(Delivery))
     assert deliveries == 30
     assert len(available) == 30 and {count for _, count in available} == {1}
@@ -52,8 +55,7 @@ async def test_broker_stopped_during_a_batch_loses_and_doubles_nothing(node: Nod
     assert report.ok and report.checked == 2 * 30, report
 
 
-async def test_packages_accepted_while_the_broker_is_down_wait_in_the_outbox(node: Node
-                                                                             ) -> None:
+async def test_packages_accepted_while_the_broker_is_down_wait_in_the_outbox(node: Node) -> None:
     sender = await node.add_system("sys.sender", SENDER)
     receiver = await node.add_system("sys.receiver", RECEIVER)
     await node.stop_broker()

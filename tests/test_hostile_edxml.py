@@ -16,12 +16,14 @@ from tests.support.samples import document
 SENDER, A = "000.00.01.H53", "000.00.21.H53"
 
 
-def twice(pattern: bytes, change: Callable[[bytes], bytes] = lambda b: b
-          ) -> Callable[[bytes], bytes]:
+def twice(
+    pattern: bytes, change: Callable[[bytes], bytes] = lambda b: b
+) -> Callable[[bytes], bytes]:
     def mutate(package: bytes) -> bytes:
         found = re.search(pattern, package, re.S)
         assert found is not None, pattern
         return package.replace(found.group(0), found.group(0) + change(found.group(0)), 1)
+
     return mutate
 
 
@@ -41,13 +43,15 @@ SINGLETONS = {
 
 @pytest.mark.parametrize("path", sorted(SINGLETONS))
 async def test_an_element_that_must_occur_once_is_refused_when_it_repeats(
-        node: Node, path: str) -> None:
+    node: Node, path: str
+) -> None:
     sender = await node.add_system("sys.sender", SENDER)
     await node.add_system("sys.receiver", A)
     answer = await sender.send_edoc(SINGLETONS[path](document(SENDER, [A])), SENDER)
     assert (answer["status"], answer["ErrorCode"], answer["DocId"]) == ("FAIL", "22", "")
-    assert ("EDXML_DUPLICATE_ELEMENT", path) in {(p["code"], p["path"])
-                                                 for p in answer["errors"]}, answer["errors"]
+    assert ("EDXML_DUPLICATE_ELEMENT", path) in {
+        (p["code"], p["path"]) for p in answer["errors"]
+    }, answer["errors"]
 
 
 def with_attributes(package: bytes, attributes: bytes) -> bytes:
@@ -61,8 +65,9 @@ async def test_a_name_too_long_for_the_parser_is_refused(node: Node) -> None:
     answer = await sender.send_edoc(package, SENDER)
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "22"), answer
     assert answer["errors"][0]["code"] == "XML_NAME_TOO_LONG"
-    rest = await node.http.post("/api/v1/packages", content=package,
-                                headers=node.rest_headers(sender))
+    rest = await node.http.post(
+        "/api/v1/packages", content=package, headers=node.rest_headers(sender)
+    )
     assert rest.status_code == 422 and rest.json()["errors"][0]["code"] == "XML_NAME_TOO_LONG"
 
 
@@ -70,11 +75,11 @@ async def test_repeated_warnings_are_stored_once_with_a_count(node: Node) -> Non
     sender = await node.add_system("sys.sender", SENDER)
     await node.add_system("sys.receiver", A)
     attributes = b" ".join(b'u:a%d="1"' % i for i in range(5_000))
-    answer = await sender.send_edoc(with_attributes(document(SENDER, [A]), attributes),
-                                    SENDER)
+    answer = await sender.send_edoc(with_attributes(document(SENDER, [A]), attributes), SENDER)
     assert answer["status"] == "OK", answer
-    view = await node.http.get(f"/api/v1/packages/{answer['DocId']}",
-                               headers=node.rest_headers(sender))
+    view = await node.http.get(
+        f"/api/v1/packages/{answer['DocId']}", headers=node.rest_headers(sender)
+    )
     assert len(view.content) < 100_000
     prefixes = [w for w in view.json()["warnings"] if w["code"] == "XML_UNBOUND_PREFIX"]
     assert len(prefixes) == MAX_PROBLEMS_PER_CODE + 1
@@ -83,12 +88,12 @@ async def test_repeated_warnings_are_stored_once_with_a_count(node: Node) -> Non
 
 @pytest.mark.parametrize("count", [12_000, 510_000])
 async def test_masses_of_attributes_are_refused_before_they_cost_anything(
-        node: Node, count: int) -> None:
+    node: Node, count: int
+) -> None:
     sender = await node.add_system("sys.sender", SENDER)
     await node.add_system("sys.receiver", A)
     attributes = b" ".join(b'u:a%d="1"' % i for i in range(count))
-    answer = await sender.send_edoc(with_attributes(document(SENDER, [A]), attributes),
-                                    SENDER)
+    answer = await sender.send_edoc(with_attributes(document(SENDER, [A]), attributes), SENDER)
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "22")
     # A start tag of 6 MiB is cut off by the text watchdog before expat even reports it.
     assert answer["errors"][0]["code"] in {"XML_TOO_MANY_ATTRIBUTES", "XML_TEXT_TOO_LARGE"}
@@ -98,7 +103,8 @@ async def test_masses_of_attributes_are_refused_before_they_cost_anything(
 
 def test_bounded_keeps_errors_first_and_counts_the_rest() -> None:
     problems = [Problem("W", f"p{i}", "w", "warning") for i in range(100)] + [
-        Problem("E", "e", "bad")]
+        Problem("E", "e", "bad")
+    ]
     kept = bounded(problems, per_code=3)
     assert kept[0].code == "E"
     assert [p.message for p in kept if p.code == "W"] == ["w", "w", "w", "+97 more like this"]

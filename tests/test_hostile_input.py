@@ -51,11 +51,13 @@ _ATTACHMENT_TEXT = re.compile(rb"(<edXML:ContentTransferEncoded[^>]*>)[^<]*(<)")
 
 # -- packages ----------------------------------------------------------------------------------
 
+
 def valid() -> bytes:
     """A valid document package (the SDK sample) with a tiny attachment, so that what a test
     adds is the only thing wrong with it and the only thing that costs time or memory."""
-    return _ATTACHMENT_TEXT.sub(lambda m: m.group(1) + EMPTY_ZIP + m.group(2),
-                                document(SENDER, [RECEIVER]), count=1)
+    return _ATTACHMENT_TEXT.sub(
+        lambda m: m.group(1) + EMPTY_ZIP + m.group(2), document(SENDER, [RECEIVER]), count=1
+    )
 
 
 def swap(package: bytes, old: bytes, new: bytes, count: int = 1) -> bytes:
@@ -85,6 +87,7 @@ def test_the_base_package_is_valid() -> None:
 
 # -- measuring a refusal -----------------------------------------------------------------------
 
+
 @dataclass
 class Refusal:
     error: PackageRejected
@@ -109,8 +112,14 @@ class Refusal:
 
     def said(self) -> str:
         """Everything the refusal tells the sender."""
-        return " ".join([str(self.error), self.error.detail, self.error.error_desc,
-                         *(f"{p.code} {p.path} {p.message}" for p in self.error.problems)])
+        return " ".join(
+            [
+                str(self.error),
+                self.error.detail,
+                self.error.error_desc,
+                *(f"{p.code} {p.path} {p.message}" for p in self.error.problems),
+            ]
+        )
 
     def assert_fast_and_small(self) -> None:
         assert self.seconds < MAX_SECONDS, f"refused in {self.seconds:.2f} s"
@@ -154,8 +163,7 @@ def refuse(package: bytes, tmp_path: Path, *, memory: bool = True) -> Refusal:
     outcome = _parse(package, work_dir)
     seconds = time.perf_counter() - started
     peak = _status_kib("VmHWM") if rss_before is not None else None
-    rss_mib = (peak - rss_before) / 1024 if peak is not None and rss_before is not None \
-        else None
+    rss_mib = (peak - rss_before) / 1024 if peak is not None and rss_before is not None else None
     if isinstance(outcome, ParsedPackage):
         pytest.fail(f"accepted (warnings: {[(w.code, w.path) for w in outcome.warnings]})")
     assert outcome.problems, "refused without saying why"
@@ -173,6 +181,7 @@ def refuse(package: bytes, tmp_path: Path, *, memory: bool = True) -> Refusal:
 
 
 # -- detecting file and network access --------------------------------------------------------
+
 
 @dataclass
 class Tripwire:
@@ -249,8 +258,9 @@ def listener() -> Iterator[Listener]:
         yield Listener(sock)
 
 
-def assert_nothing_fetched(refusal: Refusal, tripwire: Tripwire | None = None,
-                           listener: Listener | None = None) -> None:
+def assert_nothing_fetched(
+    refusal: Refusal, tripwire: Tripwire | None = None, listener: Listener | None = None
+) -> None:
     assert "root:" not in refusal.said()
     assert "tripwire" not in refusal.said()
     if tripwire is not None:
@@ -261,9 +271,11 @@ def assert_nothing_fetched(refusal: Refusal, tripwire: Tripwire | None = None,
 
 # -- DTDs and entities -------------------------------------------------------------------------
 
+
 def billion_laughs() -> bytes:
     entities = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)]
+        f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)
+    ]
     return with_doctype(f"<!DOCTYPE edXML [{''.join(entities)}]>", subject="&lol9;")
 
 
@@ -275,21 +287,26 @@ def test_billion_laughs(tmp_path: Path) -> None:
 
 def test_quadratic_blowup(tmp_path: Path) -> None:
     # One 50 kB entity referenced 50 000 times: 2.5 GB once expanded, no nesting needed.
-    package = with_doctype(f'<!DOCTYPE edXML [<!ENTITY a "{"x" * 50_000}">]>',
-                           subject="&a;" * 50_000)
+    package = with_doctype(
+        f'<!DOCTYPE edXML [<!ENTITY a "{"x" * 50_000}">]>', subject="&a;" * 50_000
+    )
     refusal = refuse(package, tmp_path)
     assert refusal.found == {("XML_DTD_FORBIDDEN", "/")}
     refusal.assert_fast_and_small()
 
 
-def test_doctype_after_a_long_comment_is_still_refused(tmp_path: Path, tripwire: Tripwire,
-                                                       listener: Listener) -> None:
+def test_doctype_after_a_long_comment_is_still_refused(
+    tmp_path: Path, tripwire: Tripwire, listener: Listener
+) -> None:
     """The DOCTYPE is checked before parsing on the first 64 KiB; the streaming parser must
     refuse one that a long comment pushed beyond them."""
-    doctype = (f'<!DOCTYPE edXML SYSTEM "{tripwire.url}" [<!ENTITY a "{"x" * 50_000}">'
-               f'<!ENTITY net SYSTEM "{listener.url}/net.xml">]>')
-    package = swap(valid(), DECLARATION, DECLARATION + b"<!--" + b"c" * 100_000
-                   + b"-->" + doctype.encode())
+    doctype = (
+        f'<!DOCTYPE edXML SYSTEM "{tripwire.url}" [<!ENTITY a "{"x" * 50_000}">'
+        f'<!ENTITY net SYSTEM "{listener.url}/net.xml">]>'
+    )
+    package = swap(
+        valid(), DECLARATION, DECLARATION + b"<!--" + b"c" * 100_000 + b"-->" + doctype.encode()
+    )
     package = swap(package, b"<edXML:Subject>", b"<edXML:Subject>" + b"&a;&net;" * 50_000)
     refusal = refuse(package, tmp_path)
     assert refusal.found == {("XML_DTD_FORBIDDEN", "/")}
@@ -298,34 +315,40 @@ def test_doctype_after_a_long_comment_is_still_refused(tmp_path: Path, tripwire:
 
 
 @pytest.mark.parametrize("target", ["file:///etc/passwd", "tripwire", "http"])
-def test_external_entity(target: str, tmp_path: Path, tripwire: Tripwire,
-                         listener: Listener) -> None:
+def test_external_entity(
+    target: str, tmp_path: Path, tripwire: Tripwire, listener: Listener
+) -> None:
     url = {"tripwire": tripwire.url, "http": f"{listener.url}/secret.xml"}.get(target, target)
-    refusal = refuse(with_doctype(f'<!DOCTYPE edXML [<!ENTITY secret SYSTEM "{url}">]>',
-                                  subject="&secret;"), tmp_path, memory=False)
+    refusal = refuse(
+        with_doctype(f'<!DOCTYPE edXML [<!ENTITY secret SYSTEM "{url}">]>', subject="&secret;"),
+        tmp_path,
+        memory=False,
+    )
     assert refusal.found == {("XML_DTD_FORBIDDEN", "/")}
     assert_nothing_fetched(refusal, tripwire, listener)
     assert refusal.seconds < MAX_SECONDS
 
 
-def test_external_parameter_entity(tmp_path: Path, tripwire: Tripwire,
-                                   listener: Listener) -> None:
-    doctype = (f'<!DOCTYPE edXML [<!ENTITY % local SYSTEM "{tripwire.url}"> %local;'
-               f'<!ENTITY % remote SYSTEM "{listener.url}/evil.dtd"> %remote;]>')
+def test_external_parameter_entity(tmp_path: Path, tripwire: Tripwire, listener: Listener) -> None:
+    doctype = (
+        f'<!DOCTYPE edXML [<!ENTITY % local SYSTEM "{tripwire.url}"> %local;'
+        f'<!ENTITY % remote SYSTEM "{listener.url}/evil.dtd"> %remote;]>'
+    )
     refusal = refuse(with_doctype(doctype), tmp_path, memory=False)
     assert refusal.found == {("XML_DTD_FORBIDDEN", "/")}
     assert_nothing_fetched(refusal, tripwire, listener)
 
 
 @pytest.mark.parametrize("form", ["passwd", "tripwire", "http", "public-http"])
-def test_external_dtd_subset(form: str, tmp_path: Path, tripwire: Tripwire,
-                             listener: Listener) -> None:
+def test_external_dtd_subset(
+    form: str, tmp_path: Path, tripwire: Tripwire, listener: Listener
+) -> None:
     doctype = {
         "passwd": '<!DOCTYPE edXML SYSTEM "file:///etc/passwd">',
         "tripwire": f'<!DOCTYPE edXML SYSTEM "{tripwire.url}">',
         "http": f'<!DOCTYPE edXML SYSTEM "{listener.url}/edxml.dtd">',
         "public-http": f'<!DOCTYPE edXML PUBLIC "-//MIC//DTD edXML//VI" '
-                       f'"{listener.url}/edxml.dtd">',
+        f'"{listener.url}/edxml.dtd">',
     }[form]
     refusal = refuse(with_doctype(doctype), tmp_path, memory=False)
     assert refusal.found == {("XML_DTD_FORBIDDEN", "/")}
@@ -334,12 +357,11 @@ def test_external_dtd_subset(form: str, tmp_path: Path, tripwire: Tripwire,
 
 
 @pytest.mark.parametrize("target", ["file:///etc/passwd", "tripwire", "http"])
-def test_xinclude_is_a_foreign_element_and_never_followed(target: str, tmp_path: Path,
-                                                          tripwire: Tripwire,
-                                                          listener: Listener) -> None:
+def test_xinclude_is_a_foreign_element_and_never_followed(
+    target: str, tmp_path: Path, tripwire: Tripwire, listener: Listener
+) -> None:
     href = {"tripwire": tripwire.url, "http": f"{listener.url}/x.xml"}.get(target, target)
-    include = (f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{href}" '
-               f'parse="text"/>')
+    include = f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{href}" parse="text"/>'
     package = swap(valid(), b"<edXML:Subject>", include.encode() + b"<edXML:Subject>")
     refusal = refuse(package, tmp_path, memory=False)
     assert refusal.codes == {"EDXML_FOREIGN_ELEMENT"}
@@ -351,15 +373,19 @@ def test_xinclude_is_a_foreign_element_and_never_followed(target: str, tmp_path:
 
 # -- structure limits --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["MessageHeader", "Signature", "AttachmentEncoded"])
 def test_ten_thousand_nested_elements(where: str, tmp_path: Path) -> None:
     nested = b"<Nest>" * 10_000 + b"</Nest>" * 10_000
     if where == "AttachmentEncoded":  # inside a field, where only text may stand
         package = swap(valid(), b"<ContentId>", b"<ContentId>" + nested)
     elif where == "Signature":  # inside a signature, whose content is not edXML
-        package = swap(valid(), b"</edXML:TraceHeaderList>",
-                       b'</edXML:TraceHeaderList><Signature xmlns="http://www.w3.org/2000/09/'
-                       b'xmldsig#">' + nested + b"</Signature>")
+        package = swap(
+            valid(),
+            b"</edXML:TraceHeaderList>",
+            b'</edXML:TraceHeaderList><Signature xmlns="http://www.w3.org/2000/09/'
+            b'xmldsig#">' + nested + b"</Signature>",
+        )
     else:
         package = swap(valid(), b"<edXML:Subject>", nested + b"<edXML:Subject>")
     refusal = refuse(package, tmp_path)
@@ -378,8 +404,9 @@ def test_enormous_subject(tmp_path: Path) -> None:
 
 
 def test_enormous_cdata_subject(tmp_path: Path) -> None:
-    package = swap(valid(), b"<edXML:Subject>",
-                   b"<edXML:Subject><![CDATA[" + b"x" * (20 * MIB) + b"]]>")
+    package = swap(
+        valid(), b"<edXML:Subject>", b"<edXML:Subject><![CDATA[" + b"x" * (20 * MIB) + b"]]>"
+    )
     refusal = refuse(package, tmp_path)
     assert refusal.codes == {"XML_TEXT_TOO_LARGE"}
     refusal.assert_fast_and_small()
@@ -395,8 +422,11 @@ def test_envelope_over_its_limit(tmp_path: Path) -> None:
 
 
 def test_more_than_100_000_sibling_elements(tmp_path: Path) -> None:
-    package = swap(valid(), b"<edXML:ToPlaces>",
-                   b"<edXML:ToPlaces>" + b"<edXML:Place>p</edXML:Place>" * 100_001)
+    package = swap(
+        valid(),
+        b"<edXML:ToPlaces>",
+        b"<edXML:ToPlaces>" + b"<edXML:Place>p</edXML:Place>" * 100_001,
+    )
     refusal = refuse(package, tmp_path)
     assert refusal.found == {("XML_TOO_MANY_ELEMENTS", "/")}
     refusal.assert_fast_and_small()
@@ -419,10 +449,16 @@ def test_many_unknown_elements(tmp_path: Path) -> None:
 TOO_MUCH_TEXT = {"XML_TEXT_TOO_LARGE", "XML_HEADER_TOO_LARGE"}
 
 
-@pytest.mark.parametrize("token", [
-    "attribute-on-attachment", "attribute-in-header", "comment", "processing-instruction",
-    "element-name",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "attribute-on-attachment",
+        "attribute-in-header",
+        "comment",
+        "processing-instruction",
+        "element-name",
+    ],
+)
 def test_enormous_token_outside_the_attachments(token: str, tmp_path: Path) -> None:
     filler = b"x" * (40 * MIB)
     package = valid()
@@ -431,11 +467,13 @@ def test_enormous_token_outside_the_attachments(token: str, tmp_path: Path) -> N
     elif token == "attribute-in-header":
         package = swap(package, b"<edXML:Subject>", b'<edXML:Subject note="' + filler + b'">')
     elif token == "comment":
-        package = swap(package, b"<AttachmentEncoded>",
-                       b"<!--" + filler + b"--><AttachmentEncoded>")
+        package = swap(
+            package, b"<AttachmentEncoded>", b"<!--" + filler + b"--><AttachmentEncoded>"
+        )
     elif token == "processing-instruction":
-        package = swap(package, b"<AttachmentEncoded>",
-                       b"<?note " + filler + b"?><AttachmentEncoded>")
+        package = swap(
+            package, b"<AttachmentEncoded>", b"<?note " + filler + b"?><AttachmentEncoded>"
+        )
     else:
         package = swap(package, b"<ContentId>", b"<" + filler + b"/><ContentId>")
     refusal = refuse(package, tmp_path)
@@ -454,18 +492,29 @@ def test_attachment_fields_add_up(tmp_path: Path) -> None:
     attachments = b"".join(
         b"<Attachment><ContentId>cid:%d</ContentId><AttachmentName>%s</AttachmentName>"
         b"<ContentType>application/zip</ContentType>"
-        b"<ContentTransferEncoded>%s</ContentTransferEncoded></Attachment>"
-        % (i, name, EMPTY_ZIP) for i in range(count))
+        b"<ContentTransferEncoded>%s</ContentTransferEncoded></Attachment>" % (i, name, EMPTY_ZIP)
+        for i in range(count)
+    )
     references = b"".join(
         b"<edXML:Reference><edXML:ContentId>cid:%d</edXML:ContentId>"
         b"<edXML:ContentType>application/zip</edXML:ContentType>"
         b"<edXML:AttachmentName>a%d.zip</edXML:AttachmentName></edXML:Reference>" % (i, i)
-        for i in range(count))
-    package = re.sub(rb"<AttachmentEncoded>.*</AttachmentEncoded>",
-                     lambda _: b"<AttachmentEncoded>" + attachments + b"</AttachmentEncoded>",
-                     valid(), count=1, flags=re.S)
-    package = re.sub(rb"<edXML:Reference>.*?</edXML:Reference>", lambda _: references,
-                     package, count=1, flags=re.S)
+        for i in range(count)
+    )
+    package = re.sub(
+        rb"<AttachmentEncoded>.*</AttachmentEncoded>",
+        lambda _: b"<AttachmentEncoded>" + attachments + b"</AttachmentEncoded>",
+        valid(),
+        count=1,
+        flags=re.S,
+    )
+    package = re.sub(
+        rb"<edXML:Reference>.*?</edXML:Reference>",
+        lambda _: references,
+        package,
+        count=1,
+        flags=re.S,
+    )
     assert package.count(b"<Attachment>") == count
     refusal = refuse(package, tmp_path)
     assert refusal.codes <= TOO_MUCH_TEXT, refusal.shown
@@ -474,25 +523,36 @@ def test_attachment_fields_add_up(tmp_path: Path) -> None:
 
 # -- encodings and the prolog ------------------------------------------------------------------
 
+
 def _reencoded(codec: str, bom: bytes = b"") -> bytes:
     text = valid().decode().replace('encoding="UTF-8"', f'encoding="{codec.upper()}"')
     return bom + text.encode(codec)
 
 
-@pytest.mark.parametrize("package", [
-    pytest.param(_reencoded("utf-16"), id="utf-16-bom"),  # Python writes the LE BOM
-    pytest.param(_reencoded("utf-16-be", b"\xfe\xff"), id="utf-16-be-bom"),
-    pytest.param(_reencoded("utf-16-le"), id="utf-16-no-bom"),
-    pytest.param(_reencoded("utf-32"), id="utf-32-bom"),
-    pytest.param(swap(valid(), b'encoding="UTF-8"', b'encoding="ISO-8859-1"'),
-                 id="declared-iso-8859-1"),
-    pytest.param(swap(valid(), b'encoding="UTF-8"', b"encoding='windows-1258'"),
-                 id="declared-windows-1258"),
-    pytest.param(swap(valid(), b'encoding="UTF-8"', b'encoding="UTF-16"'),
-                 id="declared-utf-16-written-utf-8"),
-    pytest.param(b"\xef\xbb\xbf" + swap(valid(), b'encoding="UTF-8"', b'encoding="latin1"'),
-                 id="bom-then-declared-latin1"),
-])
+@pytest.mark.parametrize(
+    "package",
+    [
+        pytest.param(_reencoded("utf-16"), id="utf-16-bom"),  # Python writes the LE BOM
+        pytest.param(_reencoded("utf-16-be", b"\xfe\xff"), id="utf-16-be-bom"),
+        pytest.param(_reencoded("utf-16-le"), id="utf-16-no-bom"),
+        pytest.param(_reencoded("utf-32"), id="utf-32-bom"),
+        pytest.param(
+            swap(valid(), b'encoding="UTF-8"', b'encoding="ISO-8859-1"'), id="declared-iso-8859-1"
+        ),
+        pytest.param(
+            swap(valid(), b'encoding="UTF-8"', b"encoding='windows-1258'"),
+            id="declared-windows-1258",
+        ),
+        pytest.param(
+            swap(valid(), b'encoding="UTF-8"', b'encoding="UTF-16"'),
+            id="declared-utf-16-written-utf-8",
+        ),
+        pytest.param(
+            b"\xef\xbb\xbf" + swap(valid(), b'encoding="UTF-8"', b'encoding="latin1"'),
+            id="bom-then-declared-latin1",
+        ),
+    ],
+)
 def test_wrong_encoding(package: bytes, tmp_path: Path) -> None:
     refusal = refuse(package, tmp_path, memory=False)
     assert refusal.found == {("XML_ENCODING", "/")}
@@ -507,8 +567,11 @@ def test_latin1_bytes_without_a_declaration(tmp_path: Path) -> None:
     assert len(refusal.codes) == 1 and refusal.codes <= {"XML_ENCODING", "XML_MALFORMED"}
 
 
-@pytest.mark.parametrize("prefix", [b" ", b"\t", b"junk", b"<!-- first -->", b"\xef\xbb\xbf "],
-                         ids=["space", "tab", "junk", "comment", "bom-then-space"])
+@pytest.mark.parametrize(
+    "prefix",
+    [b" ", b"\t", b"junk", b"<!-- first -->", b"\xef\xbb\xbf "],
+    ids=["space", "tab", "junk", "comment", "bom-then-space"],
+)
 def test_content_before_the_xml_declaration(prefix: bytes, tmp_path: Path) -> None:
     refusal = refuse(prefix + valid(), tmp_path, memory=False)
     assert refusal.found == {("XML_MALFORMED", "line 1")}
@@ -516,25 +579,37 @@ def test_content_before_the_xml_declaration(prefix: bytes, tmp_path: Path) -> No
 
 # -- root and namespaces -----------------------------------------------------------------------
 
+
 def _soap_wrapped() -> bytes:
     body = valid().removeprefix(DECLARATION)
-    return (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-            b"<soap:Body>" + body + b"</soap:Body></soap:Envelope>")
+    return (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soap:Body>" + body + b"</soap:Body></soap:Envelope>"
+    )
 
 
-@pytest.mark.parametrize("package", [
-    pytest.param(b"<edXML/>", id="no-namespace"),
-    pytest.param(b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2015"/>',
-                 id="2015-namespace"),
-    pytest.param(swap(valid(), f'<edXML xmlns="{QCVN_NS}">'.encode(),
-                      b'<edXML xmlns="urn:other">'), id="whole-package-other-namespace"),
-    pytest.param(f'<MessageHeader xmlns="{QCVN_NS}"/>'.encode(), id="wrong-root-name"),
-    pytest.param(b"<html><body>hello</body></html>", id="html"),
-    pytest.param(_soap_wrapped(), id="soap-wrapped"),
-    pytest.param(f'<Signature xmlns="{DSIG_NS}"><SignatureValue>AA==</SignatureValue>'
-                 f"</Signature>".encode(), id="dsig-signature-root"),
-    pytest.param(f'<Signature xmlns="{QCVN_NS}"/>'.encode(), id="qcvn-signature-root"),
-])
+@pytest.mark.parametrize(
+    "package",
+    [
+        pytest.param(b"<edXML/>", id="no-namespace"),
+        pytest.param(
+            b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2015"/>', id="2015-namespace"
+        ),
+        pytest.param(
+            swap(valid(), f'<edXML xmlns="{QCVN_NS}">'.encode(), b'<edXML xmlns="urn:other">'),
+            id="whole-package-other-namespace",
+        ),
+        pytest.param(f'<MessageHeader xmlns="{QCVN_NS}"/>'.encode(), id="wrong-root-name"),
+        pytest.param(b"<html><body>hello</body></html>", id="html"),
+        pytest.param(_soap_wrapped(), id="soap-wrapped"),
+        pytest.param(
+            f'<Signature xmlns="{DSIG_NS}"><SignatureValue>AA==</SignatureValue>'
+            f"</Signature>".encode(),
+            id="dsig-signature-root",
+        ),
+        pytest.param(f'<Signature xmlns="{QCVN_NS}"/>'.encode(), id="qcvn-signature-root"),
+    ],
+)
 def test_wrong_root_or_namespace(package: bytes, tmp_path: Path) -> None:
     refusal = refuse(package, tmp_path, memory=False)
     assert len(refusal.codes) == 1, refusal.shown
@@ -560,6 +635,7 @@ def test_undeclared_attribute_prefix_is_a_warning(where: str) -> None:
 
 # -- status packages ---------------------------------------------------------------------------
 
+
 def status_package() -> bytes:
     return status(RECEIVER, SENDER, f"{SENDER},2026/11/20,12/UBND-VP")
 
@@ -569,21 +645,27 @@ def test_status_base_is_valid() -> None:
 
 
 def test_status_with_a_body(tmp_path: Path) -> None:
-    body = (b"<edXML:edXMLBody><edXML:edXMLManifest version=\"1.0\"><edXML:Reference>"
-            b"<edXML:ContentId>cid:1</edXML:ContentId></edXML:Reference>"
-            b"</edXML:edXMLManifest></edXML:edXMLBody>")
+    body = (
+        b'<edXML:edXMLBody><edXML:edXMLManifest version="1.0"><edXML:Reference>'
+        b"<edXML:ContentId>cid:1</edXML:ContentId></edXML:Reference>"
+        b"</edXML:edXMLManifest></edXML:edXMLBody>"
+    )
     package = swap(status_package(), b"</edXML:edXMLHeader>", b"</edXML:edXMLHeader>" + body)
     refusal = refuse(package, tmp_path, memory=False)
     assert refusal.found == {("EDXML_STATUS_WITH_BODY", "edXMLBody")}
 
 
 def test_status_with_attachments(tmp_path: Path) -> None:
-    attachments = (b"<AttachmentEncoded><Attachment><ContentId>cid:1</ContentId>"
-                   b"<AttachmentName>a.zip</AttachmentName><ContentType>application/zip"
-                   b"</ContentType><ContentTransferEncoded>" + EMPTY_ZIP +
-                   b"</ContentTransferEncoded></Attachment></AttachmentEncoded>")
-    package = swap(status_package(), b"</edXML:edXMLEnvelope>",
-                   b"</edXML:edXMLEnvelope>" + attachments)
+    attachments = (
+        b"<AttachmentEncoded><Attachment><ContentId>cid:1</ContentId>"
+        b"<AttachmentName>a.zip</AttachmentName><ContentType>application/zip"
+        b"</ContentType><ContentTransferEncoded>"
+        + EMPTY_ZIP
+        + b"</ContentTransferEncoded></Attachment></AttachmentEncoded>"
+    )
+    package = swap(
+        status_package(), b"</edXML:edXMLEnvelope>", b"</edXML:edXMLEnvelope>" + attachments
+    )
     refusal = refuse(package, tmp_path, memory=False)
     # The schema (EDXML_SCHEMA) or the status rule (EDXML_STATUS_WITH_BODY) may say it first.
     assert len(refusal.found) == 1, refusal.shown
@@ -592,6 +674,7 @@ def test_status_with_attachments(tmp_path: Path) -> None:
 
 
 # -- binary garbage ----------------------------------------------------------------------------
+
 
 def _zip_of(package: bytes) -> bytes:
     buffer = io.BytesIO()
@@ -604,8 +687,11 @@ GARBAGE: dict[str, Callable[[], bytes]] = {
     "random-1mib": lambda: b"L" + random.Random(102).randbytes(MIB),
     "random-20mib": lambda: b"L" + random.Random(103).randbytes(20 * MIB),
     "gzip": lambda: gzip.compress(valid()),
-    "pdf": lambda: (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
-                    + random.Random(104).randbytes(100_000) + b"\n%%EOF\n"),
+    "pdf": lambda: (
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+        + random.Random(104).randbytes(100_000)
+        + b"\n%%EOF\n"
+    ),
     "zip": lambda: _zip_of(valid()),
     "nul-bytes": lambda: b"\x00" * 10_000,
     "empty": lambda: b"",
@@ -624,39 +710,49 @@ def test_binary_garbage(kind: str, tmp_path: Path) -> None:
 
 # -- attachments -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    pytest.param(b"!!!!not base64!!", id="punctuation"),
-    pytest.param(EMPTY_ZIP[:-1], id="truncated"),
-    pytest.param("ÀÁÂÃ".encode(), id="non-ascii"),
-    pytest.param(b"QQ==QQ==", id="padding-in-the-middle"),
-    pytest.param(b"QUJD" * 300_000 + b"*QJD" + b"QUJD" * 1000, id="bad-after-1mb"),
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b"!!!!not base64!!", id="punctuation"),
+        pytest.param(EMPTY_ZIP[:-1], id="truncated"),
+        pytest.param("ÀÁÂÃ".encode(), id="non-ascii"),
+        pytest.param(b"QQ==QQ==", id="padding-in-the-middle"),
+        pytest.param(b"QUJD" * 300_000 + b"*QJD" + b"QUJD" * 1000, id="bad-after-1mb"),
+    ],
+)
 def test_invalid_base64(text: bytes, tmp_path: Path) -> None:
     refusal = refuse(with_attachment_text(valid(), text), tmp_path)
-    assert refusal.found == {("EDXML_BASE64",
-                              "AttachmentEncoded/Attachment[1]/ContentTransferEncoded")}
+    assert refusal.found == {
+        ("EDXML_BASE64", "AttachmentEncoded/Attachment[1]/ContentTransferEncoded")
+    }
     refusal.assert_fast_and_small()
 
 
 def test_manifest_reference_without_attachment(tmp_path: Path) -> None:
-    package = re.sub(rb"\s*<AttachmentEncoded>.*</AttachmentEncoded>", b"", valid(),
-                     count=1, flags=re.S)
+    package = re.sub(
+        rb"\s*<AttachmentEncoded>.*</AttachmentEncoded>", b"", valid(), count=1, flags=re.S
+    )
     assert b"<AttachmentEncoded>" not in package
     refusal = refuse(package, tmp_path, memory=False)
-    assert refusal.found == {("EDXML_ATTACHMENT_MISSING",
-                              "edXMLBody/edXMLManifest/Reference[1]/ContentId")}
+    assert refusal.found == {
+        ("EDXML_ATTACHMENT_MISSING", "edXMLBody/edXMLManifest/Reference[1]/ContentId")
+    }
 
 
 def test_attachment_without_manifest_reference(tmp_path: Path) -> None:
-    package = re.sub(rb"\s*<edXML:Reference>.*?</edXML:Reference>", b"", valid(),
-                     count=1, flags=re.S)
+    package = re.sub(
+        rb"\s*<edXML:Reference>.*?</edXML:Reference>", b"", valid(), count=1, flags=re.S
+    )
     assert b"<edXML:Reference>" not in package
     refusal = refuse(package, tmp_path, memory=False)
-    assert refusal.found == {("EDXML_REFERENCE_MISSING",
-                              "AttachmentEncoded/Attachment[1]/ContentId")}
+    assert refusal.found == {
+        ("EDXML_REFERENCE_MISSING", "AttachmentEncoded/Attachment[1]/ContentId")
+    }
 
 
 # -- over HTTP ---------------------------------------------------------------------------------
+
 
 async def systems(node: Node) -> tuple[dict[str, str], dict[str, str]]:
     sender = await node.add_system("sys.hostile.sender", SENDER)
@@ -669,10 +765,12 @@ def spooled(node: Node) -> list[Path]:
     return sorted(spool.iterdir()) if spool.exists() else []
 
 
-async def assert_still_serves(node: Node, sender: dict[str, str],
-                              receiver: dict[str, str]) -> None:
-    answer = await node.http.post("/api/v1/packages", content=document(SENDER, [RECEIVER]),
-                                  headers={**sender, "Content-Type": "application/xml"})
+async def assert_still_serves(node: Node, sender: dict[str, str], receiver: dict[str, str]) -> None:
+    answer = await node.http.post(
+        "/api/v1/packages",
+        content=document(SENDER, [RECEIVER]),
+        headers={**sender, "Content-Type": "application/xml"},
+    )
     assert answer.status_code == 201, answer.text
     message_id = answer.json()["id"]
     for _ in range(200):
@@ -698,8 +796,9 @@ async def test_oversized_body_is_refused_while_streaming(make_node: Any) -> None
             yield b"x" * chunk
             sent += chunk
 
-    answer = await node.http.post("/api/v1/packages", content=body(),
-                                  headers={**sender, "Content-Type": "application/xml"})
+    answer = await node.http.post(
+        "/api/v1/packages", content=body(), headers={**sender, "Content-Type": "application/xml"}
+    )
     assert answer.status_code == 413, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["code"] == "PACKAGE_TOO_LARGE"
@@ -711,8 +810,11 @@ async def test_oversized_body_is_refused_while_streaming(make_node: Any) -> None
 
 async def test_billion_laughs_over_http(node: Node) -> None:
     sender, receiver = await systems(node)
-    answer = await node.http.post("/api/v1/packages", content=billion_laughs(),
-                                  headers={**sender, "Content-Type": "application/xml"})
+    answer = await node.http.post(
+        "/api/v1/packages",
+        content=billion_laughs(),
+        headers={**sender, "Content-Type": "application/xml"},
+    )
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     problem = answer.json()

@@ -24,13 +24,15 @@ def assert_refused(response: httpx.Response, status: int = 400) -> None:
     assert response.json()["code"] == "INVALID_REQUEST"
 
 
-@pytest.mark.parametrize("cursor", ["²", "9" * 20, "-1", "abc", "gAAAAA" + "x" * 100,
-                                    "x" * 5000])
+@pytest.mark.parametrize("cursor", ["²", "9" * 20, "-1", "abc", "gAAAAA" + "x" * 100, "x" * 5000])
 async def test_cursors_this_api_never_issued_are_refused(node: Node, cursor: str) -> None:
     receiver = await node.add_system("sys.receiver", A)
     operator = await add_operator(node, "olga", "auditor")
-    assert_refused(await node.http.get("/api/v1/inbox", params={"cursor": cursor},
-                                       headers=node.rest_headers(receiver)))
+    assert_refused(
+        await node.http.get(
+            "/api/v1/inbox", params={"cursor": cursor}, headers=node.rest_headers(receiver)
+        )
+    )
     for path in ("/api/v1/operator/messages", "/api/v1/operator/actions"):
         assert_refused(await node.http.get(path, params={"cursor": cursor}, headers=operator))
 
@@ -42,36 +44,58 @@ async def test_cursors_reveal_no_row_id_and_work_only_for_their_caller(node: Nod
     for _ in range(3):
         assert (await sender.send_edoc(document(SENDER, [A]), SENDER))["status"] == "OK"
     await poll_until(receiver, 3)
-    page = (await node.http.get("/api/v1/inbox", params={"limit": 1},
-                                headers=node.rest_headers(receiver))).json()
+    page = (
+        await node.http.get(
+            "/api/v1/inbox", params={"limit": 1}, headers=node.rest_headers(receiver)
+        )
+    ).json()
     cursor = page["next_cursor"]
     assert not cursor.isdigit() and len(cursor) > 40
-    following = (await node.http.get("/api/v1/inbox", params={"limit": 1, "cursor": cursor},
-                                     headers=node.rest_headers(receiver))).json()
+    following = (
+        await node.http.get(
+            "/api/v1/inbox",
+            params={"limit": 1, "cursor": cursor},
+            headers=node.rest_headers(receiver),
+        )
+    ).json()
     assert following["items"][0]["delivery_id"] != page["items"][0]["delivery_id"]
     # Another system cannot use it; neither can the same system for status packages.
-    assert_refused(await node.http.get("/api/v1/inbox", params={"cursor": cursor},
-                                       headers=node.rest_headers(other)))
-    assert_refused(await node.http.get("/api/v1/inbox", params={"cursor": cursor,
-                                                                "type": "status"},
-                                       headers=node.rest_headers(receiver)))
+    assert_refused(
+        await node.http.get(
+            "/api/v1/inbox", params={"cursor": cursor}, headers=node.rest_headers(other)
+        )
+    )
+    assert_refused(
+        await node.http.get(
+            "/api/v1/inbox",
+            params={"cursor": cursor, "type": "status"},
+            headers=node.rest_headers(receiver),
+        )
+    )
 
 
-@pytest.mark.parametrize("params", [
-    {"until": "9999-12-31"}, {"since": "0001-01-01"}, {"until": "9999-12-31T23:59:59"},
-    {"older_than_seconds": "inf"}, {"older_than_seconds": "1e308"},
-    {"older_than_seconds": "nan"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"until": "9999-12-31"},
+        {"since": "0001-01-01"},
+        {"until": "9999-12-31T23:59:59"},
+        {"older_than_seconds": "inf"},
+        {"older_than_seconds": "1e308"},
+        {"older_than_seconds": "nan"},
+    ],
+)
 async def test_extreme_dates_and_ages_are_refused(node: Node, params: dict[str, str]) -> None:
     operator = await add_operator(node, "olga", "operator")
-    response = await node.http.get("/api/v1/operator/messages", params=params,
-                                   headers=operator)
+    response = await node.http.get("/api/v1/operator/messages", params=params, headers=operator)
     assert response.status_code in (400, 422), response.text
     key, value = next(iter(params.items()))
     literal = value if key == "older_than_seconds" else f'"{value}"'
     replay = await node.http.post(
-        "/api/v1/operator/replay", headers={**operator, "Content-Type": "application/json"},
-        content=f'{{"filter": {{"{key}": {literal}}}, "reason": "test"}}')
+        "/api/v1/operator/replay",
+        headers={**operator, "Content-Type": "application/json"},
+        content=f'{{"filter": {{"{key}": {literal}}}, "reason": "test"}}',
+    )
     assert replay.status_code in (400, 422), replay.text
 
 
@@ -79,14 +103,17 @@ async def test_attachment_names_are_made_safe_for_headers(node: Node) -> None:
     sender = await node.add_system("sys.sender", SENDER)
     receiver = await node.add_system("sys.receiver", A)
     package = document(SENDER, [A]).replace(
-        b"1896_QD-TTg_m_294779.doc", "Tờ trình&#13;&#10;Set-Cookie: x=1&#9;.doc".encode())
+        b"1896_QD-TTg_m_294779.doc", "Tờ trình&#13;&#10;Set-Cookie: x=1&#9;.doc".encode()
+    )
     message_id = (await sender.send_edoc(package, SENDER))["DocId"]
     assert message_id
     await poll_until(receiver, 1)
     for unzip in ("false", "true"):
-        response = await node.http.get(f"/api/v1/packages/{message_id}/attachments/1",
-                                       params={"unzip": unzip},
-                                       headers=node.rest_headers(receiver))
+        response = await node.http.get(
+            f"/api/v1/packages/{message_id}/attachments/1",
+            params={"unzip": unzip},
+            headers=node.rest_headers(receiver),
+        )
         assert response.status_code == 200, response.text
         disposition = response.headers["content-disposition"]
         assert "\r" not in disposition and "\n" not in disposition and "\t" not in disposition
@@ -98,28 +125,40 @@ def captured(client: VxpClient, params: dict[str, str], content_type: str) -> di
     return client.signed_headers(params, content_type)
 
 
-async def test_a_captured_request_replayed_to_another_operation_is_refused(node: Node
-                                                                          ) -> None:
+async def test_a_captured_request_replayed_to_another_operation_is_refused(node: Node) -> None:
     sender = await node.add_system("sys.sender", SENDER)
     await node.add_system("sys.receiver", A)
     package = document(SENDER, [A])
-    send_headers = captured(sender, {"messagetype": "edoc", "from": SENDER,
-                                     "hash-file": sdk_hex(hashlib.sha256(package).digest())},
-                            "application/octet-stream")
-    sent = (await node.http.post("/vxp/sendEdoc", content=package + b"\r\n",
-                                 headers=send_headers)).json()
+    send_headers = captured(
+        sender,
+        {
+            "messagetype": "edoc",
+            "from": SENDER,
+            "hash-file": sdk_hex(hashlib.sha256(package).digest()),
+        },
+        "application/octet-stream",
+    )
+    sent = (
+        await node.http.post("/vxp/sendEdoc", content=package + b"\r\n", headers=send_headers)
+    ).json()
     assert sent["status"] == "OK", sent
-    for operation in ("getReceivedEdocList", "getSentEdocList", "updateStatus",
-                      "countReceiveEdoc"):
-        replayed = (await node.http.post(f"/vxp/{operation}", content=b"{}",
-                                         headers=send_headers)).json()
-        assert (replayed["status"], replayed["ErrorCode"]) == ("FAIL", "15"), (operation,
-                                                                               replayed)
-    list_headers = captured(sender, {"messagetype": "edoc", "from": SENDER, "hash-file":
-                                     sdk_hex(hashlib.sha256(package).digest())},
-                            "application/json")
-    replayed = (await node.http.post("/vxp/sendEdoc", content=package + b"\r\n",
-                                     headers=list_headers)).json()
+    for operation in ("getReceivedEdocList", "getSentEdocList", "updateStatus", "countReceiveEdoc"):
+        replayed = (
+            await node.http.post(f"/vxp/{operation}", content=b"{}", headers=send_headers)
+        ).json()
+        assert (replayed["status"], replayed["ErrorCode"]) == ("FAIL", "15"), (operation, replayed)
+    list_headers = captured(
+        sender,
+        {
+            "messagetype": "edoc",
+            "from": SENDER,
+            "hash-file": sdk_hex(hashlib.sha256(package).digest()),
+        },
+        "application/json",
+    )
+    replayed = (
+        await node.http.post("/vxp/sendEdoc", content=package + b"\r\n", headers=list_headers)
+    ).json()
     assert (replayed["ErrorCode"], replayed["DocId"]) == ("15", "")
 
 

@@ -52,8 +52,7 @@ async def register(backing: Backing, system_id: str, *serves: str) -> str:
 
 
 @pytest.mark.backends("embedded")  # the HTTP protocol layer: the same on every backend
-async def test_huge_headers_are_refused_at_once_and_memory_stays_flat(backing: Backing
-                                                                       ) -> None:
+async def test_huge_headers_are_refused_at_once_and_memory_stays_flat(backing: Backing) -> None:
     """The attack: eight requests with a 32 MiB XroadVnpt-sign-header took the process from
     127 to 752 MiB. Now each is refused after the first 64 KiB, and RSS does not move."""
     async with serving(backing.environment(), backing.data_dir / "gateway.log") as gateway:
@@ -72,16 +71,19 @@ async def test_huge_headers_are_refused_at_once_and_memory_stays_flat(backing: B
             async def attack() -> tuple[int, int | None]:
                 connection = await RawConnection.open(gateway.port)
                 try:
-                    ok = await connection.send(b"POST /vxp/sendEdoc HTTP/1.1\r\nHost: x\r\n"
-                                               b"XroadVnpt-systemid: x\r\n"
-                                               b"XroadVnpt-sign-header: ")
+                    ok = await connection.send(
+                        b"POST /vxp/sendEdoc HTTP/1.1\r\nHost: x\r\n"
+                        b"XroadVnpt-systemid: x\r\n"
+                        b"XroadVnpt-sign-header: "
+                    )
                     for _ in range(32):
                         ok = ok and await connection.send(b"a" * MIB)
                     if ok:
                         await connection.send(b"\r\n\r\n")
                     status = None
-                    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError,
-                                             TimeoutError):
+                    with contextlib.suppress(
+                        ConnectionError, asyncio.IncompleteReadError, TimeoutError
+                    ):
                         status = (await connection.answer(timeout=10)).status
                     return connection.sent, status
                 finally:
@@ -120,12 +122,17 @@ async def test_head_limits_answer_in_each_apis_shape(backing: Backing) -> None:
 
         # Too many fields, on /vxp: the operation's envelope, every field present.
         connection = await RawConnection.open(gateway.port)
-        await connection.send(head("POST", "/vxp/sendEdoc",
-                                   [(f"X-Field-{n}", "1") for n in range(41)]))
+        await connection.send(
+            head("POST", "/vxp/sendEdoc", [(f"X-Field-{n}", "1") for n in range(41)])
+        )
         answer = await connection.answer()
         assert answer.status == 431 and answer.closed
-        assert answer.json() == {"status": "FAIL", "ErrorCode": "27", "DocId": "",
-                                 "ErrorDesc": answer.json()["ErrorDesc"]}
+        assert answer.json() == {
+            "status": "FAIL",
+            "ErrorCode": "27",
+            "DocId": "",
+            "ErrorDesc": answer.json()["ErrorDesc"],
+        }
         assert "more than 40 header fields" in answer.json()["ErrorDesc"]
 
         # The limit is exact, however the head is cut into reads.
@@ -134,7 +141,7 @@ async def test_head_limits_answer_in_each_apis_shape(backing: Backing) -> None:
             request = head("GET", "/healthz", {"X-Pad": "p" * pad})
             connection = await RawConnection.open(gateway.port)
             for cut in range(0, len(request), 10_000):
-                await connection.send(request[cut:cut + 10_000])
+                await connection.send(request[cut : cut + 10_000])
                 await asyncio.sleep(0.01)
             assert (await connection.answer()).status == status, extra
             connection.close()
@@ -148,9 +155,17 @@ async def test_head_limits_answer_in_each_apis_shape(backing: Backing) -> None:
             # Framing that is not body inside a body (a 1 MiB chunked trailer) is refused
             # like a head, while the upload streams.
             connection = await RawConnection.open(gateway.port)
-            await connection.send(head("POST", "/api/v1/packages", {
-                "Authorization": f"Bearer sys.limits.sender:{secret}",
-                "Content-Type": "application/xml", "Transfer-Encoding": "chunked"}))
+            await connection.send(
+                head(
+                    "POST",
+                    "/api/v1/packages",
+                    {
+                        "Authorization": f"Bearer sys.limits.sender:{secret}",
+                        "Content-Type": "application/xml",
+                        "Transfer-Encoding": "chunked",
+                    },
+                )
+            )
             await connection.send(b"5\r\n<edXM\r\n0\r\nX-Trailer: ")
             for _ in range(8):
                 if not await connection.send(b"t" * (128 * 1024)):
@@ -171,15 +186,18 @@ async def test_strangers_json_bodies_are_refused_without_reading_them(node: Node
     answered 400; operator replay and cancel alike. Now 401 (403 for a role that may not)
     comes first and the body is never asked for."""
     auditor = await add_operator(node, "aud.limits", "auditor")
-    cases = [("/api/v1/inbox/d-1/ack", {}, 401),
-             (f"{OPERATOR_API}/replay", {}, 401),
-             (f"{OPERATOR_API}/cancel", {"Authorization": "Bearer nobody:x"}, 401),
-             (f"{OPERATOR_API}/replay", auditor, 403),
-             (f"{OPERATOR_API}/cancel", auditor, 403)]
+    cases = [
+        ("/api/v1/inbox/d-1/ack", {}, 401),
+        (f"{OPERATOR_API}/replay", {}, 401),
+        (f"{OPERATOR_API}/cancel", {"Authorization": "Bearer nobody:x"}, 401),
+        (f"{OPERATOR_API}/replay", auditor, 403),
+        (f"{OPERATOR_API}/cancel", auditor, 403),
+    ]
     for path, headers, status in cases:
         body = CountingBody(b"x" * (256 * 1024), 256)  # 64 MiB if anyone reads it
-        answer = await node.http.post(path, content=body, headers={
-            **headers, "Content-Type": "application/json"})
+        answer = await node.http.post(
+            path, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
         assert answer.status_code == status, (path, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert body.pulled <= 256 * 1024, f"{path}: read {body.pulled} bytes of a refused body"
@@ -191,27 +209,34 @@ async def test_json_bodies_are_capped_and_typed(node: Node) -> None:
     limit = 65_536  # LIENTHONG_MAX_JSON_BODY_BYTES's default
     # Declared too large: refused from the Content-Length, nothing read.
     declared = CountingBody(b" " * 65_536, 32)
-    answer = await node.http.post("/api/v1/inbox/d-1/ack", content=declared, headers={
-        **auth, "Content-Type": "application/json", "Content-Length": str(2 * MIB)})
+    answer = await node.http.post(
+        "/api/v1/inbox/d-1/ack",
+        content=declared,
+        headers={**auth, "Content-Type": "application/json", "Content-Length": str(2 * MIB)},
+    )
     assert answer.status_code == 413, answer.text
     assert answer.json()["code"] == "REQUEST_TOO_LARGE" and str(limit) in answer.json()["detail"]
     assert declared.pulled == 0
     # Streamed (chunked) past the limit: refused as soon as it is exceeded.
     streamed = CountingBody(b" " * 16_384, 64)
-    answer = await node.http.post("/api/v1/inbox/d-1/ack", content=streamed,
-                                  headers={**auth, "Content-Type": "application/json"})
+    answer = await node.http.post(
+        "/api/v1/inbox/d-1/ack",
+        content=streamed,
+        headers={**auth, "Content-Type": "application/json"},
+    )
     assert answer.status_code == 413 and answer.json()["code"] == "REQUEST_TOO_LARGE"
     assert streamed.pulled <= limit + 16_384
     # Not JSON: the accepted type is named. Wrong JSON: every field's problem.
-    answer = await node.http.post("/api/v1/inbox/d-1/ack", content=b"status=done",
-                                  headers={**auth, "Content-Type": "text/plain"})
+    answer = await node.http.post(
+        "/api/v1/inbox/d-1/ack",
+        content=b"status=done",
+        headers={**auth, "Content-Type": "text/plain"},
+    )
     assert answer.status_code == 415 and answer.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert "application/json" in answer.json()["detail"]
-    answer = await node.http.post("/api/v1/inbox/d-1/ack", json={"status": "maybe"},
-                                  headers=auth)
+    answer = await node.http.post("/api/v1/inbox/d-1/ack", json={"status": "maybe"}, headers=auth)
     assert answer.status_code == 400 and "body/status" in answer.json()["detail"]
-    answer = await node.http.post("/api/v1/inbox/d-1/ack", json={"status": "done"},
-                                  headers=auth)
+    answer = await node.http.post("/api/v1/inbox/d-1/ack", json={"status": "done"}, headers=auth)
     assert answer.status_code == 404, answer.text  # well-formed: on to the delivery itself
     # The body stays documented.
     schema = (await node.http.get("/openapi.json")).json()
@@ -229,48 +254,74 @@ async def test_package_media_types_are_checked_and_named(node: Node) -> None:
     await node.add_system("sys.limits.receiver", RECEIVER)
     auth = node.rest_headers(sender)
     multipart = "multipart/form-data; boundary=xyz"
-    answer = await node.http.post("/api/v1/packages", content=document(SENDER, [RECEIVER]),
-                                  headers={**auth, "Content-Type": multipart})
+    answer = await node.http.post(
+        "/api/v1/packages",
+        content=document(SENDER, [RECEIVER]),
+        headers={**auth, "Content-Type": multipart},
+    )
     assert answer.status_code == 415, answer.text
     problem = answer.json()
     assert problem["code"] == "UNSUPPORTED_MEDIA_TYPE"
-    for named in ("multipart/form-data", "application/octet-stream", "application/xml",
-                  "text/xml", "multipart form upload is not accepted"):
+    for named in (
+        "multipart/form-data",
+        "application/octet-stream",
+        "application/xml",
+        "text/xml",
+        "multipart form upload is not accepted",
+    ):
         assert named in problem["detail"], problem["detail"]
     package = document(SENDER, [RECEIVER])
-    refused = await sender.call("sendEdoc", {
-        "messagetype": "edoc", "from": SENDER,
-        "hash-file": sdk_hex(hashlib.sha256(package).digest())},
-        package + b"\r\n", multipart)
+    refused = await sender.call(
+        "sendEdoc",
+        {
+            "messagetype": "edoc",
+            "from": SENDER,
+            "hash-file": sdk_hex(hashlib.sha256(package).digest()),
+        },
+        package + b"\r\n",
+        multipart,
+    )
     assert refused["status"] == "FAIL" and refused["ErrorCode"] == "10", refused
     assert refused["DocId"] == "" and "application/octet-stream" in refused["ErrorDesc"]
     # What real clients send is accepted: the SDK's octet-stream, XML types, or nothing.
-    for content_type in ("application/octet-stream", "application/xml",
-                         "text/xml; charset=utf-8", None):
+    for content_type in (
+        "application/octet-stream",
+        "application/xml",
+        "text/xml; charset=utf-8",
+        None,
+    ):
         headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
-        answer = await node.http.post("/api/v1/packages", headers=headers,
-                                      content=document(SENDER, [RECEIVER]))
+        answer = await node.http.post(
+            "/api/v1/packages", headers=headers, content=document(SENDER, [RECEIVER])
+        )
         assert answer.status_code == 201, (content_type, answer.text)
     assert (await sender.send_edoc(document(SENDER, [RECEIVER]), SENDER))["status"] == "OK"
 
 
-async def test_a_declared_length_over_the_limit_is_refused_before_reading(make_node: Any
-                                                                          ) -> None:
+async def test_a_declared_length_over_the_limit_is_refused_before_reading(make_node: Any) -> None:
     """The attack: a body announcing more than LIENTHONG_MAX_PACKAGE_BYTES was refused only
     after ~108 MB had been read. Now its Content-Length refuses it."""
     node = await make_node(max_package_bytes=MIB)
     sender = await node.add_system("sys.limits.sender", SENDER)
     body = CountingBody(b"x" * 65_536, 64)
-    answer = await node.http.post("/api/v1/packages", content=body, headers={
-        **node.rest_headers(sender), "Content-Type": "application/xml",
-        "Content-Length": str(108 * 1000 * 1000)})
+    answer = await node.http.post(
+        "/api/v1/packages",
+        content=body,
+        headers={
+            **node.rest_headers(sender),
+            "Content-Type": "application/xml",
+            "Content-Length": str(108 * 1000 * 1000),
+        },
+    )
     assert answer.status_code == 413 and answer.json()["code"] == "PACKAGE_TOO_LARGE"
     assert body.pulled == 0
     body = CountingBody(b"x" * 65_536, 64)
-    headers = sender.signed_headers({"messagetype": "edoc", "from": SENDER,
-                                     "hash-file": "0" * 64}, "application/octet-stream")
-    response = await node.http.post("/vxp/sendEdoc", content=body, headers={
-        **headers, "Content-Length": str(108 * 1000 * 1000)})
+    headers = sender.signed_headers(
+        {"messagetype": "edoc", "from": SENDER, "hash-file": "0" * 64}, "application/octet-stream"
+    )
+    response = await node.http.post(
+        "/vxp/sendEdoc", content=body, headers={**headers, "Content-Length": str(108 * 1000 * 1000)}
+    )
     answer = response.json()
     assert answer["status"] == "FAIL" and answer["ErrorCode"] == "10", answer
     assert answer["DocId"] == "" and str(MIB) in answer["ErrorDesc"]

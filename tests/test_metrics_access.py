@@ -29,8 +29,10 @@ async def test_metrics_with_a_token_need_it(make_node: NodeFactory) -> None:
 async def test_metrics_on_a_listener_of_their_own(backing: Backing) -> None:
     port = free_port()
     env = backing.environment(metrics_bind=f"127.0.0.1:{port}", metrics_token=TOKEN)
-    async with serving(env, backing.data_dir / "gateway.log") as gateway, \
-            httpx.AsyncClient(timeout=10) as http:
+    async with (
+        serving(env, backing.data_dir / "gateway.log") as gateway,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert (await http.get(f"{gateway.url}/metrics", headers=bearer)).status_code == 404
         assert (await http.get(f"{gateway.url}/healthz")).status_code == 200

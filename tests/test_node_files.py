@@ -15,13 +15,16 @@ from adapters.db.engine import create_engine
 from gateway.cli import main
 from tests.support.samples import document
 
-CLEAN_ENV = {"LIENTHONG_DATA_DIR": None, "LIENTHONG_DATABASE_URL": None,
-             "LIENTHONG_SECRET_KEY": None, "LIENTHONG_BROKER_URL": None}
+CLEAN_ENV = {
+    "LIENTHONG_DATA_DIR": None,
+    "LIENTHONG_DATABASE_URL": None,
+    "LIENTHONG_SECRET_KEY": None,
+    "LIENTHONG_BROKER_URL": None,
+}
 
 
 def lienthong(*args: str, **env: str) -> Result:
-    return CliRunner().invoke(main, list(args), env={**CLEAN_ENV, **env},
-                              catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), env={**CLEAN_ENV, **env}, catch_exceptions=False)
 
 
 def mode(path: Path) -> int:
@@ -62,8 +65,10 @@ def test_a_command_away_from_the_node_names_it_and_creates_nothing(elsewhere: Pa
     for args in (("systems", "list"), ("agencies", "list"), ("messages", "stuck")):
         result = lienthong(*args)
         assert result.exit_code == 1, (args, result.output)
-        assert f"no node database at {elsewhere / 'lienthong-data' / 'lienthong.sqlite3'}" \
-            in result.output, result.output
+        assert (
+            f"no node database at {elsewhere / 'lienthong-data' / 'lienthong.sqlite3'}"
+            in result.output
+        ), result.output
         assert "LIENTHONG_DATA_DIR" in result.output and "unreachable" not in result.output
         assert not (elsewhere / "lienthong-data").exists()
     # A relative LIENTHONG_DATA_DIR is named absolute too.

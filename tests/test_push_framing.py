@@ -39,8 +39,12 @@ async def test_a_push_carries_a_content_length_and_a_plain_receiver_reads_it_all
 
     client = PushClient(timeout=10)
     try:
-        result = await client.push(f"http://127.0.0.1:{server.server_address[1]}/in", "secret",
-                                   chunks, {"X-Lienthong-Delivery-Id": "d-1"})
+        result = await client.push(
+            f"http://127.0.0.1:{server.server_address[1]}/in",
+            "secret",
+            chunks,
+            {"X-Lienthong-Delivery-Id": "d-1"},
+        )
     finally:
         await client.close()
         server.shutdown()

@@ -21,8 +21,9 @@ async def systems(node: Node) -> tuple[dict[str, str], dict[str, str], dict[str,
     return node.rest_headers(sender), node.rest_headers(receiver), node.rest_headers(other)
 
 
-async def submit(http: httpx.AsyncClient, auth: dict[str, str], package: bytes,
-                 key: str | None = None) -> httpx.Response:
+async def submit(
+    http: httpx.AsyncClient, auth: dict[str, str], package: bytes, key: str | None = None
+) -> httpx.Response:
     headers = {**auth, "Content-Type": "application/xml"}
     if key:
         headers["Idempotency-Key"] = key
@@ -37,16 +38,22 @@ async def test_submit_download_acknowledge_with_timeline(node: Node) -> None:
     assert created.headers["Location"] == f"/api/v1/packages/{package['id']}"
     [item] = await inbox_until(node.http, receiver, 1)
     assert item["message_id"] == package["id"] and item["new"] is True
-    content = await node.http.get(f"/api/v1/inbox/{item['delivery_id']}/content",
-                                  headers=receiver)
+    content = await node.http.get(f"/api/v1/inbox/{item['delivery_id']}/content", headers=receiver)
     assert content.status_code == 200 and b"<TraceHeader xmlns=" in content.content
-    ack = await node.http.post(f"/api/v1/inbox/{item['delivery_id']}/ack", headers=receiver,
-                               json={"status": "done"})
+    ack = await node.http.post(
+        f"/api/v1/inbox/{item['delivery_id']}/ack", headers=receiver, json={"status": "done"}
+    )
     assert ack.json() == {"delivery_id": item["delivery_id"], "state": "done"}
-    timeline = (await node.http.get(f"/api/v1/packages/{package['id']}/timeline",
-                                    headers=sender)).json()
+    timeline = (
+        await node.http.get(f"/api/v1/packages/{package['id']}/timeline", headers=sender)
+    ).json()
     assert [e["to_state"] for e in timeline[0]["timeline"]] == [
-        "accepted", "queued", "available", "downloaded", "done"]
+        "accepted",
+        "queued",
+        "available",
+        "downloaded",
+        "done",
+    ]
     assert (await inbox_until(node.http, receiver, 0)) == []
 
 
@@ -57,8 +64,10 @@ async def test_idempotency_key_returns_the_original_answer(node: Node) -> None:
     second = await submit(node.http, sender, package, key="retry-1")
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["id"] == first.json()["id"] and second.json()["duplicate"] is True
-    assert second.json()["recipients"][0]["delivery_id"] == \
-        first.json()["recipients"][0]["delivery_id"]
+    assert (
+        second.json()["recipients"][0]["delivery_id"]
+        == first.json()["recipients"][0]["delivery_id"]
+    )
     await asyncio.sleep(0.3)
     assert len(await inbox_until(node.http, receiver, 1)) == 1
 
@@ -76,9 +85,13 @@ async def test_same_document_id_without_key_is_a_conflict(node: Node) -> None:
 
 async def test_invalid_package_lists_every_problem_with_its_path(node: Node) -> None:
     sender, _, _ = await systems(node)
-    package = document(SENDER, [RECEIVER, RECEIVER]).replace(
-        b"<edXML:Subject>V/v", b"<edXML:Subject></edXML:Subject><edXML:X>", 1).replace(
-        b"</edXML:Subject>\r\n        <edXML:Content>", b"</edXML:X>\r\n        <edXML:Content>")
+    package = (
+        document(SENDER, [RECEIVER, RECEIVER])
+        .replace(b"<edXML:Subject>V/v", b"<edXML:Subject></edXML:Subject><edXML:X>", 1)
+        .replace(
+            b"</edXML:Subject>\r\n        <edXML:Content>", b"</edXML:X>\r\n        <edXML:Content>"
+        )
+    )
     answer = await submit(node.http, sender, package)
     assert answer.status_code == 422, answer.text
     problem = answer.json()
@@ -104,23 +117,25 @@ async def test_authentication_and_isolation(node: Node) -> None:
     created = (await submit(node.http, sender, document(SENDER, [RECEIVER]))).json()
     [item] = await inbox_until(node.http, receiver, 1)
     delivery = item["delivery_id"]
-    for url in (f"/api/v1/inbox/{delivery}/content", f"/api/v1/packages/{created['id']}",
-                f"/api/v1/packages/{created['id']}/original"):
+    for url in (
+        f"/api/v1/inbox/{delivery}/content",
+        f"/api/v1/packages/{created['id']}",
+        f"/api/v1/packages/{created['id']}/original",
+    ):
         answer = await node.http.get(url, headers=other)
         assert answer.status_code == 404, url
-    steal = await node.http.post(f"/api/v1/inbox/{delivery}/ack", headers=other,
-                                 json={"status": "done"})
+    steal = await node.http.post(
+        f"/api/v1/inbox/{delivery}/ack", headers=other, json={"status": "done"}
+    )
     assert steal.status_code == 404
-    original = await node.http.get(f"/api/v1/packages/{created['id']}/original",
-                                   headers=receiver)
+    original = await node.http.get(f"/api/v1/packages/{created['id']}/original", headers=receiver)
     assert original.status_code == 200 and b"<TraceHeader xmlns=" not in original.content
 
 
 async def test_inbox_pages_with_a_cursor_and_leases_hand_out_once(node: Node) -> None:
     sender, receiver, _ = await systems(node)
     for _ in range(5):
-        assert (await submit(node.http, sender, document(SENDER, [RECEIVER]))).status_code \
-            == 201
+        assert (await submit(node.http, sender, document(SENDER, [RECEIVER]))).status_code == 201
     await inbox_until(node.http, receiver, 5)
     seen: list[str] = []
     cursor: str | None = None
@@ -139,8 +154,7 @@ async def test_inbox_pages_with_a_cursor_and_leases_hand_out_once(node: Node) ->
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"
 
 
-async def test_package_over_the_size_limit_is_refused_while_streaming(make_node: Any
-                                                                      ) -> None:
+async def test_package_over_the_size_limit_is_refused_while_streaming(make_node: Any) -> None:
     node = await make_node(max_package_bytes=100_000)
     sender, _, _ = await systems(node)
     answer = await submit(node.http, sender, document(SENDER, [RECEIVER]))

@@ -12,8 +12,11 @@ from gateway.types import AgencyCode, RouteKind, SystemId
 
 
 def system(system_id: str, *patterns: str, enabled: bool = True) -> SystemRecord:
-    return SystemRecord(system_id=SystemId(system_id),
-                        patterns=tuple(ServePattern.parse(p) for p in patterns), enabled=enabled)
+    return SystemRecord(
+        system_id=SystemId(system_id),
+        patterns=tuple(ServePattern.parse(p) for p in patterns),
+        enabled=enabled,
+    )
 
 
 def to_path(index: int) -> str:
@@ -29,12 +32,15 @@ DEPARTMENT = system("00.53.W13", "*.*.13.H53")
 EXACT = system("00.53.W99", "000.20.13.H53")
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("000.00.00.H53", "00.53.W00"),
-    ("000.00.13.H53", "00.53.W13"),
-    ("000.20.13.H53", "00.53.W99"),
-    ("000.00.00.H41", None),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("000.00.00.H53", "00.53.W00"),
+        ("000.00.13.H53", "00.53.W13"),
+        ("000.20.13.H53", "00.53.W99"),
+        ("000.00.00.H41", None),
+    ],
+)
 def test_most_specific_pattern_wins(code: str, expected: str | None) -> None:
     for systems in ([PROVINCE, DEPARTMENT, EXACT], [EXACT, DEPARTMENT, PROVINCE]):
         chosen = serving_system(code, systems)
@@ -55,8 +61,9 @@ def test_disabled_systems_are_ignored() -> None:
 
 
 def test_plan_gives_each_recipient_its_system_and_key() -> None:
-    plans = plan_recipients(codes("000.00.13.H53", "000.00.00.H53"), {},
-                            [PROVINCE, DEPARTMENT], 4, to_path)
+    plans = plan_recipients(
+        codes("000.00.13.H53", "000.00.00.H53"), {}, [PROVINCE, DEPARTMENT], 4, to_path
+    )
     assert [(p.requested_code, p.recipient_code, p.system_id) for p in plans] == [
         ("000.00.13.H53", "000.00.13.H53", "00.53.W13"),
         ("000.00.00.H53", "000.00.00.H53", "00.53.W00"),
@@ -76,10 +83,12 @@ def test_merged_agency_redirects_to_its_successor() -> None:
 
 def test_two_recipients_merged_into_one_are_delivered_once() -> None:
     current = {"000.00.00.H41": "000.00.00.H53", "000.00.00.H42": "000.00.00.H53"}
-    plans = plan_recipients(codes("000.00.00.H41", "000.00.00.H42"), current, [PROVINCE], 4,
-                            to_path)
+    plans = plan_recipients(
+        codes("000.00.00.H41", "000.00.00.H42"), current, [PROVINCE], 4, to_path
+    )
     assert [(p.requested_code, p.recipient_code) for p in plans] == [
-        ("000.00.00.H41", "000.00.00.H53")]
+        ("000.00.00.H41", "000.00.00.H53")
+    ]
 
 
 def test_every_unserved_recipient_is_named_with_its_element() -> None:
@@ -98,25 +107,35 @@ def test_every_unserved_recipient_is_named_with_its_element() -> None:
 
 def test_unserved_successor_is_reported_under_the_requested_element() -> None:
     with pytest.raises(RecipientUnknown) as caught:
-        plan_recipients(codes("000.00.00.H53", "000.00.00.H41"),
-                        {"000.00.00.H41": "000.00.00.H99"}, [PROVINCE], 4, to_path)
+        plan_recipients(
+            codes("000.00.00.H53", "000.00.00.H41"),
+            {"000.00.00.H41": "000.00.00.H99"},
+            [PROVINCE],
+            4,
+            to_path,
+        )
     (problem,) = caught.value.problems
     assert problem.path == "MessageHeader/To[2]/OrganId"
     assert "000.00.00.H99" in problem.message
 
 
-def test_closed_recipients_are_refused_with_their_status_though_a_pattern_covers_them(
-        ) -> None:
+def test_closed_recipients_are_refused_with_their_status_though_a_pattern_covers_them() -> None:
     closed = {"000.00.14.H53": "deleted", "000.00.15.H53": "retired"}
     with pytest.raises(RecipientUnknown) as caught:
-        plan_recipients(codes("000.00.13.H53", "000.00.14.H53", "000.00.41.H53",
-                              "000.00.00.H41"), {"000.00.41.H53": "000.00.15.H53"},
-                        [PROVINCE], 4, to_path, closed)
+        plan_recipients(
+            codes("000.00.13.H53", "000.00.14.H53", "000.00.41.H53", "000.00.00.H41"),
+            {"000.00.41.H53": "000.00.15.H53"},
+            [PROVINCE],
+            4,
+            to_path,
+            closed,
+        )
     error = caught.value
     assert [(p.code, p.path) for p in error.problems] == [
         ("RECIPIENT_CLOSED", "MessageHeader/To[2]/OrganId"),
         ("RECIPIENT_CLOSED", "MessageHeader/To[3]/OrganId"),
-        ("RECIPIENT_UNKNOWN", "MessageHeader/To[4]/OrganId")]
+        ("RECIPIENT_UNKNOWN", "MessageHeader/To[4]/OrganId"),
+    ]
     assert "000.00.14.H53 (deleted)" in error.detail
     assert "000.00.15.H53 (retired)" in error.detail  # a merge into a retired successor
     assert "000.00.13.H53" not in error.detail and error.vxp_code == "18"

@@ -35,12 +35,12 @@ async def healthy(gateway: GatewayProcess) -> None:
 
 @pytest.mark.backends("embedded")  # the HTTP protocol layer: the same on every backend
 async def test_slowloris_connections_are_closed_and_healthz_keeps_answering(
-        backing: Backing) -> None:
+    backing: Backing,
+) -> None:
     env = backing.environment(header_timeout_seconds=HEADER_TIMEOUT)
     async with serving(env, backing.data_dir / "gateway.log") as gateway:
         trickling, silent = 150, 50
-        connections = [await RawConnection.open(gateway.port)
-                       for _ in range(trickling + silent)]
+        connections = [await RawConnection.open(gateway.port) for _ in range(trickling + silent)]
 
         async def trickle(connection: RawConnection) -> None:
             if not await connection.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "):
@@ -52,8 +52,9 @@ async def test_slowloris_connections_are_closed_and_healthz_keeps_answering(
         try:
             await asyncio.sleep(0.5)
             await healthy(gateway)  # 200 slow connections cost the event loop nothing
-            closed = await asyncio.gather(*(c.closed_by_server(HEADER_TIMEOUT + MARGIN)
-                                            for c in connections))
+            closed = await asyncio.gather(
+                *(c.closed_by_server(HEADER_TIMEOUT + MARGIN) for c in connections)
+            )
         finally:
             for task in dripping:
                 task.cancel()
@@ -61,16 +62,22 @@ async def test_slowloris_connections_are_closed_and_healthz_keeps_answering(
                 connection.close()
         assert closed.count(True) == len(connections), (
             f"{closed[:trickling].count(False)} trickling and {closed[trickling:].count(False)}"
-            " silent connections still open")
+            " silent connections still open"
+        )
         await healthy(gateway)
 
 
 async def register(backing: Backing) -> dict[str, str]:
     store = build_store(backing.settings())
     try:
-        return {system_id: await add_system(store, system_id, [code])
-                for system_id, code in (("sys.slow.sender", SENDER), ("sys.slow.other", OTHER),
-                                        ("sys.slow.receiver", RECEIVER))}
+        return {
+            system_id: await add_system(store, system_id, [code])
+            for system_id, code in (
+                ("sys.slow.sender", SENDER),
+                ("sys.slow.other", OTHER),
+                ("sys.slow.receiver", RECEIVER),
+            )
+        }
     finally:
         await store.close()
 
@@ -78,30 +85,38 @@ async def register(backing: Backing) -> dict[str, str]:
 async def test_stalled_uploads_are_dropped_and_capped_per_system(backing: Backing) -> None:
     secrets = await register(backing)
     env = backing.environment(body_timeout_seconds=BODY_TIMEOUT, max_uploads_per_system=4)
-    async with serving(env, backing.data_dir / "gateway.log") as gateway, \
-            httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+    async with (
+        serving(env, backing.data_dir / "gateway.log") as gateway,
+        httpx.AsyncClient(base_url=gateway.url, timeout=30) as http,
+    ):
         sender = VxpClient(http, "sys.slow.sender", secrets["sys.slow.sender"])
         other = VxpClient(http, "sys.slow.other", secrets["sys.slow.other"])
         package = document(SENDER, [RECEIVER])
         body = package + b"\r\n"
-        headers = sender.signed_headers({
-            "servicetype": "eDoc", "messagetype": "edoc", "from": SENDER,
-            "hash-file": sdk_hex(hashlib.sha256(package).digest())}, "application/octet-stream")
+        headers = sender.signed_headers(
+            {
+                "servicetype": "eDoc",
+                "messagetype": "edoc",
+                "from": SENDER,
+                "hash-file": sdk_hex(hashlib.sha256(package).digest()),
+            },
+            "application/octet-stream",
+        )
         stop_dripping = asyncio.Event()
 
         async def slow_upload(connection: RawConnection) -> None:
-            await connection.send(head("POST", "/vxp/sendEdoc", {
-                **headers, "Content-Length": str(len(body))}) + body[:1024])
+            await connection.send(
+                head("POST", "/vxp/sendEdoc", {**headers, "Content-Length": str(len(body))})
+                + body[:1024]
+            )
             for offset in range(1024, len(body) - 1):
-                if stop_dripping.is_set() or not await connection.send(
-                        body[offset:offset + 1]):
+                if stop_dripping.is_set() or not await connection.send(body[offset : offset + 1]):
                     return
                 await asyncio.sleep(0.5)
 
         connections = [await RawConnection.open(gateway.port) for _ in range(6)]
         drips = [asyncio.create_task(slow_upload(c)) for c in connections]
-        answers = {asyncio.create_task(c.answer(timeout=BODY_TIMEOUT + 30)): c
-                   for c in connections}
+        answers = {asyncio.create_task(c.answer(timeout=BODY_TIMEOUT + 30)): c for c in connections}
         try:
             # Four hold the system's slots; the other two are refused at once, whichever
             # arrived last: throttled, not judged (HTTP 200 for the SDK, FAIL 28).
@@ -109,8 +124,7 @@ async def test_stalled_uploads_are_dropped_and_capped_per_system(backing: Backin
             pending = set(answers)
             async with asyncio.timeout(20):
                 while len(refused) < 2:
-                    done, pending = await asyncio.wait(pending,
-                                                       return_when=asyncio.FIRST_COMPLETED)
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     refused |= done
             done, pending = await asyncio.wait(pending, timeout=1.0)
             assert not done, "more than two uploads were refused"
@@ -131,8 +145,9 @@ async def test_stalled_uploads_are_dropped_and_capped_per_system(backing: Backin
                 assert answer.json()["ErrorCode"] == "27", answer
                 assert "LIENTHONG_BODY_TIMEOUT_SECONDS" in answer.json()["ErrorDesc"]
                 assert answer.closed
-            assert all(await asyncio.gather(*(answers[t].closed_by_server(MARGIN)
-                                              for t in pending)))
+            assert all(
+                await asyncio.gather(*(answers[t].closed_by_server(MARGIN) for t in pending))
+            )
         finally:
             stop_dripping.set()
             for task in (*drips, *answers):
@@ -150,8 +165,14 @@ async def test_a_body_left_after_its_answer_is_not_waited_for(backing: Backing) 
         # A stranger's large upload: 401 at once, and the connection closed rather than the
         # rest of the 10 MiB read.
         connection = await RawConnection.open(gateway.port)
-        await connection.send(head("POST", "/api/v1/packages", {
-            "Content-Type": "application/xml", "Content-Length": str(10 << 20)}) + b"<" * 65536)
+        await connection.send(
+            head(
+                "POST",
+                "/api/v1/packages",
+                {"Content-Type": "application/xml", "Content-Length": str(10 << 20)},
+            )
+            + b"<" * 65536
+        )
         answer = await connection.answer()
         assert answer.status == 401 and answer.closed
         assert await connection.closed_by_server(MARGIN)
@@ -160,8 +181,14 @@ async def test_a_body_left_after_its_answer_is_not_waited_for(backing: Backing) 
         # A small rest is drained to keep the connection, but it must come: one that stalls
         # is closed after the body timeout.
         connection = await RawConnection.open(gateway.port)
-        await connection.send(head("POST", "/api/v1/inbox/d-1/ack", {
-            "Content-Type": "application/json", "Content-Length": "100"}) + b'{"status"')
+        await connection.send(
+            head(
+                "POST",
+                "/api/v1/inbox/d-1/ack",
+                {"Content-Type": "application/json", "Content-Length": "100"},
+            )
+            + b'{"status"'
+        )
         answer = await connection.answer()
         assert answer.status == 401 and not answer.closed
         assert await connection.closed_by_server(BODY_TIMEOUT + MARGIN)
@@ -171,9 +198,14 @@ async def test_a_body_left_after_its_answer_is_not_waited_for(backing: Backing) 
         connection = await RawConnection.open(gateway.port)
         payload = b'{"status": "done"}'
         for _ in range(2):
-            await connection.send(head("POST", "/api/v1/inbox/d-1/ack", {
-                "Content-Type": "application/json", "Content-Length": str(len(payload))})
-                + payload)
+            await connection.send(
+                head(
+                    "POST",
+                    "/api/v1/inbox/d-1/ack",
+                    {"Content-Type": "application/json", "Content-Length": str(len(payload))},
+                )
+                + payload
+            )
             assert (await connection.answer()).status == 401
         with contextlib.suppress(Exception):
             connection.close()

@@ -22,7 +22,7 @@ RENDERINGS: list[Render] = [sdk_hex, bytes.hex]
 
 async def chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
-        yield data[start:start + size]
+        yield data[start : start + size]
 
 
 class Endless:
@@ -57,8 +57,7 @@ def short_hex_file() -> bytes:
 FILE = short_hex_file()
 
 
-async def spool(data: bytes, directory: Path, chunk: int = 4096, limit: int = LIMIT
-                ) -> SpooledBody:
+async def spool(data: bytes, directory: Path, chunk: int = 4096, limit: int = LIMIT) -> SpooledBody:
     return await spool_body(chunks(data, chunk), directory, limit)
 
 
@@ -80,8 +79,9 @@ async def test_wire_capture_body_is_stored_without_the_sdk_crlf(tmp_path: Path) 
 
 @pytest.mark.parametrize("render", RENDERINGS, ids=["sdk-hex", "plain-hex"])
 @pytest.mark.parametrize("chunk", [1, 2, 3, 4096])
-async def test_sdk_crlf_is_cut_when_the_hash_is_of_the_file(tmp_path: Path, render: Render,
-                                                            chunk: int) -> None:
+async def test_sdk_crlf_is_cut_when_the_hash_is_of_the_file(
+    tmp_path: Path, render: Render, chunk: int
+) -> None:
     body = await spool(FILE + CRLF, tmp_path, chunk)
     assert body.size == len(FILE) + 2
     body.keep_matching(render(sha256(FILE)))

@@ -14,42 +14,57 @@ C = StatusCode
 SENDER, A, B = "000.00.01.H53", "000.00.21.H53", "000.00.22.H53"
 
 
-@pytest.mark.parametrize(("history", "code"), [
-    ([], C.ARRIVED), ([C.ARRIVED], C.ACCEPTED), ([C.ARRIVED], C.REJECTED),
-    ([C.ARRIVED, C.ACCEPTED], C.ASSIGNED), ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED], C.PROCESSING),
-    ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.PROCESSING], C.PROCESSING),
-    ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED], C.COMPLETED),
-    ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.PROCESSING, C.PROCESSING], C.COMPLETED),
-    ([], C.RECALL_REQUEST), ([C.ARRIVED, C.RECALL_REQUEST], C.RECALL_AGREED),
-    ([C.RECALL_REQUEST], C.RECALL_REFUSED),
-    ([C.RECALL_REQUEST, C.RECALL_REFUSED], C.RECALL_REQUEST),
-])
+@pytest.mark.parametrize(
+    ("history", "code"),
+    [
+        ([], C.ARRIVED),
+        ([C.ARRIVED], C.ACCEPTED),
+        ([C.ARRIVED], C.REJECTED),
+        ([C.ARRIVED, C.ACCEPTED], C.ASSIGNED),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED], C.PROCESSING),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.PROCESSING], C.PROCESSING),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED], C.COMPLETED),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.PROCESSING, C.PROCESSING], C.COMPLETED),
+        ([], C.RECALL_REQUEST),
+        ([C.ARRIVED, C.RECALL_REQUEST], C.RECALL_AGREED),
+        ([C.RECALL_REQUEST], C.RECALL_REFUSED),
+        ([C.RECALL_REQUEST, C.RECALL_REFUSED], C.RECALL_REQUEST),
+    ],
+)
 def test_legal_steps(history: list[StatusCode], code: StatusCode) -> None:
     assert check(code, history).ok
 
 
-@pytest.mark.parametrize(("history", "code", "words"), [
-    ([], C.ACCEPTED, "needs 01"), ([C.ARRIVED], C.ASSIGNED, "needs 03"),
-    ([C.ARRIVED, C.REJECTED], C.ACCEPTED, "ended with 02"),
-    ([C.ARRIVED, C.ACCEPTED], C.PROCESSING, "needs 04"),
-    ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.COMPLETED], C.PROCESSING, "ended with 06"),
-    ([C.ARRIVED, C.ACCEPTED], C.COMPLETED, "needs 04"),
-    ([C.ARRIVED], C.RECALL_AGREED, "none is waiting"),
-    ([C.RECALL_REQUEST, C.RECALL_AGREED], C.RECALL_REFUSED, "none is waiting"),
-])
-def test_broken_flow_is_named(history: list[StatusCode], code: StatusCode,
-                              words: str) -> None:
+@pytest.mark.parametrize(
+    ("history", "code", "words"),
+    [
+        ([], C.ACCEPTED, "needs 01"),
+        ([C.ARRIVED], C.ASSIGNED, "needs 03"),
+        ([C.ARRIVED, C.REJECTED], C.ACCEPTED, "ended with 02"),
+        ([C.ARRIVED, C.ACCEPTED], C.PROCESSING, "needs 04"),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.COMPLETED], C.PROCESSING, "ended with 06"),
+        ([C.ARRIVED, C.ACCEPTED], C.COMPLETED, "needs 04"),
+        ([C.ARRIVED], C.RECALL_AGREED, "none is waiting"),
+        ([C.RECALL_REQUEST, C.RECALL_AGREED], C.RECALL_REFUSED, "none is waiting"),
+    ],
+)
+def test_broken_flow_is_named(history: list[StatusCode], code: StatusCode, words: str) -> None:
     verdict = check(code, history)
     assert not verdict.duplicate and verdict.problem is not None and words in verdict.problem
 
 
-@pytest.mark.parametrize(("history", "code"), [
-    ([C.ARRIVED], C.ARRIVED), ([C.ARRIVED, C.ACCEPTED], C.ACCEPTED),
-    ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.COMPLETED], C.COMPLETED),
-    ([C.RECALL_REQUEST], C.RECALL_REQUEST),
-])
-def test_repeats_are_duplicates_except_processing(history: list[StatusCode],
-                                                  code: StatusCode) -> None:
+@pytest.mark.parametrize(
+    ("history", "code"),
+    [
+        ([C.ARRIVED], C.ARRIVED),
+        ([C.ARRIVED, C.ACCEPTED], C.ACCEPTED),
+        ([C.ARRIVED, C.ACCEPTED, C.ASSIGNED, C.COMPLETED], C.COMPLETED),
+        ([C.RECALL_REQUEST], C.RECALL_REQUEST),
+    ],
+)
+def test_repeats_are_duplicates_except_processing(
+    history: list[StatusCode], code: StatusCode
+) -> None:
     assert check(code, history).duplicate
 
 
@@ -68,8 +83,9 @@ async def test_statuses_are_routed_back_and_shown_per_recipient(node: Node) -> N
     assert len(await poll_until(sender, 3, "status")) == 3
     rows = {row["toCode"]: row for row in (await sender.get_sent(message_id))["data"]}
     assert (rows[A]["receiveStatus"], rows[B]["receiveStatus"]) == ("03", "01")
-    view = (await node.http.get(f"/api/v1/packages/{message_id}",
-                                headers=node.rest_headers(sender))).json()
+    view = (
+        await node.http.get(f"/api/v1/packages/{message_id}", headers=node.rest_headers(sender))
+    ).json()
     shown = {d["to"]: d["business_status"]["code"] for d in view["deliveries"]}
     assert shown == {A: "03", B: "01"}
     # B's flow is its own: B may not skip from 01 to 04, A may not send 01 again.
@@ -84,12 +100,13 @@ async def test_a_status_for_an_unknown_document_is_refused(node: Node) -> None:
     recipients = await node.add_system("sys.recipients", A)
     await sender.send_edoc(document(SENDER, [A]), SENDER)
     stray = status(A, SENDER, f"{SENDER},2020/01/01,999/NOWHERE", "01").replace(
-        b"7816/VPCP-TT\xc4\x90T", b"999/NOWHERE")
+        b"7816/VPCP-TT\xc4\x90T", b"999/NOWHERE"
+    )
     answer = await recipients.send_edoc(stray, A, "status")
-    assert (answer["ErrorCode"], answer["errors"][0]["code"]) == ("22",
-                                                                 "STATUS_UNKNOWN_DOCUMENT")
-    response = await node.http.post("/api/v1/packages", content=stray,
-                                    headers=node.rest_headers(recipients))
+    assert (answer["ErrorCode"], answer["errors"][0]["code"]) == ("22", "STATUS_UNKNOWN_DOCUMENT")
+    response = await node.http.post(
+        "/api/v1/packages", content=stray, headers=node.rest_headers(recipients)
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "STATUS_UNKNOWN_DOCUMENT"
 
@@ -101,7 +118,11 @@ async def test_a_status_is_matched_by_code_when_the_document_id_differs(node: No
     message_id = (await sender.send_edoc(document(SENDER, [A]), SENDER))["DocId"]
     answer = await recipients.send_edoc(
         status(A, SENDER, "a-recipient-side-id", "01").replace(
-            b"7816/VPCP-TT\xc4\x90T", "74fass22/VPCP-TTĐT".encode()), A, "status")
+            b"7816/VPCP-TT\xc4\x90T", "74fass22/VPCP-TTĐT".encode()
+        ),
+        A,
+        "status",
+    )
     assert answer["status"] == "OK", answer
     [row] = (await sender.get_sent(message_id))["data"]
     assert row["receiveStatus"] == "01"

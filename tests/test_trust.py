@@ -76,8 +76,9 @@ class CrlServer:
 
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -136,31 +137,49 @@ def pki(hanging_socket: socket.socket) -> Pki:
     other_inter = intermediate(other_root, "Unrelated Intermediate CA (test)")
 
     port = free_port()
-    http_inter = intermediate(root, "HTTP Intermediate CA (test)",
-                              crl_url=f"http://127.0.0.1:{port}/int.crl")
+    http_inter = intermediate(
+        root, "HTTP Intermediate CA (test)", crl_url=f"http://127.0.0.1:{port}/int.crl"
+    )
     http_revoked = http_inter.issue("Agency revoked over HTTP")
     http_inter.revoke(http_revoked)
-    closed_inter = intermediate(root, "Closed Intermediate CA (test)",
-                                crl_url=f"http://127.0.0.1:{free_port()}/int.crl")
+    closed_inter = intermediate(
+        root, "Closed Intermediate CA (test)", crl_url=f"http://127.0.0.1:{free_port()}/int.crl"
+    )
     hanging_port = hanging_socket.getsockname()[1]
-    hanging_inter = intermediate(root, "Hanging Intermediate CA (test)",
-                                 crl_url=f"http://127.0.0.1:{hanging_port}/int.crl")
+    hanging_inter = intermediate(
+        root, "Hanging Intermediate CA (test)", crl_url=f"http://127.0.0.1:{hanging_port}/int.crl"
+    )
     return Pki(
-        root=root, inter=inter, good=inter.issue("So Noi vu (test)"),
-        expired=inter.issue("Agency expired", not_before=NOW - timedelta(days=60),
-                            not_after=NOW - timedelta(days=10)),
-        future=inter.issue("Agency future", not_before=NOW + timedelta(days=10),
-                           not_after=NOW + timedelta(days=100)),
+        root=root,
+        inter=inter,
+        good=inter.issue("So Noi vu (test)"),
+        expired=inter.issue(
+            "Agency expired",
+            not_before=NOW - timedelta(days=60),
+            not_after=NOW - timedelta(days=10),
+        ),
+        future=inter.issue(
+            "Agency future",
+            not_before=NOW + timedelta(days=10),
+            not_after=NOW + timedelta(days=100),
+        ),
         expires_soon=inter.issue("Agency expires soon", not_after=NOW + timedelta(days=10)),
         encipherment=inter.issue("Agency encipherment", key_usage="encipherment"),
-        revoked=revoked, other_root=other_root, other_inter=other_inter,
+        revoked=revoked,
+        other_root=other_root,
+        other_inter=other_inter,
         stranger=other_inter.issue("Agency of another PKI"),
         revoked_inter=revoked_inter,
         under_revoked_inter=revoked_inter.issue("Agency under revoked CA"),
-        http_port=port, http_inter=http_inter, http_good=http_inter.issue("Agency over HTTP"),
-        http_revoked=http_revoked, closed_inter=closed_inter,
+        http_port=port,
+        http_inter=http_inter,
+        http_good=http_inter.issue("Agency over HTTP"),
+        http_revoked=http_revoked,
+        closed_inter=closed_inter,
         closed_good=closed_inter.issue("Agency with unreachable CRL"),
-        hanging_inter=hanging_inter, hanging_good=hanging_inter.issue("Agency with slow CRL"))
+        hanging_inter=hanging_inter,
+        hanging_good=hanging_inter.issue("Agency with slow CRL"),
+    )
 
 
 @pytest.fixture
@@ -182,13 +201,16 @@ def store(tmp_path: Path, *files: tuple[str, bytes], **options: object) -> Trust
 
 def forged_crl(authority: Authority, key: rsa.RSAPrivateKey) -> x509.CertificateRevocationList:
     """A CRL naming `authority` as issuer, listing nothing, signed by some other key."""
-    return (x509.CertificateRevocationListBuilder().issuer_name(authority.certificate.subject)
-            .last_update(NOW - timedelta(hours=1)).next_update(NOW + timedelta(days=7))
-            .sign(key, hashes.SHA256()))
+    return (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(authority.certificate.subject)
+        .last_update(NOW - timedelta(hours=1))
+        .next_update(NOW + timedelta(days=7))
+        .sign(key, hashes.SHA256())
+    )
 
 
-def resign_sha1(certificate: x509.Certificate, issuer_key: rsa.RSAPrivateKey
-                ) -> x509.Certificate:
+def resign_sha1(certificate: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.Certificate:
     """The same certificate, signed with sha1WithRSAEncryption (cryptography no longer makes
     those, legacy CAs still have them)."""
     parsed = asn1_x509.Certificate.load(certificate.public_bytes(DER))
@@ -196,24 +218,33 @@ def resign_sha1(certificate: x509.Certificate, issuer_key: rsa.RSAPrivateKey
     tbs["signature"] = {"algorithm": "sha1_rsa"}
     tbs_der = tbs.dump(force=True)
     signature = issuer_key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA1())
-    rebuilt = asn1_x509.Certificate({"tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
-                                     "signature_algorithm": {"algorithm": "sha1_rsa"},
-                                     "signature_value": signature})
+    rebuilt = asn1_x509.Certificate(
+        {
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
+            "signature_algorithm": {"algorithm": "sha1_rsa"},
+            "signature_value": signature,
+        }
+    )
     return x509.load_der_x509_certificate(rebuilt.dump())
 
 
-def corrupt_key_usage(certificate: x509.Certificate, issuer_key: rsa.RSAPrivateKey
-                      ) -> x509.Certificate:
+def corrupt_key_usage(
+    certificate: x509.Certificate, issuer_key: rsa.RSAPrivateKey
+) -> x509.Certificate:
     """The certificate with an undecodable keyUsage value (re-signed, so only the content
     is wrong)."""
     tbs = asn1_x509.Certificate.load(certificate.public_bytes(DER))["tbs_certificate"].dump()
     key_usage = bytes.fromhex("0603551d0f0101ff0404")  # OID, critical, OCTET STRING(4)
     at = tbs.index(key_usage) + len(key_usage)
-    tbs = tbs[:at] + b"\x09" + tbs[at + 1:]  # BIT STRING tag → REAL
+    tbs = tbs[:at] + b"\x09" + tbs[at + 1 :]  # BIT STRING tag → REAL
     signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-    rebuilt = asn1_x509.Certificate({"tbs_certificate": asn1_x509.TbsCertificate.load(tbs),
-                                     "signature_algorithm": {"algorithm": "sha256_rsa"},
-                                     "signature_value": signature})
+    rebuilt = asn1_x509.Certificate(
+        {
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs),
+            "signature_algorithm": {"algorithm": "sha256_rsa"},
+            "signature_value": signature,
+        }
+    )
     return x509.load_der_x509_certificate(rebuilt.dump())
 
 
@@ -225,11 +256,13 @@ def subjects(*issued: Issued) -> tuple[str, ...]:
 
 
 async def test_chain_through_package_intermediate_with_crl_file_is_trusted(
-        pki: Pki, tmp_path: Path) -> None:
+    pki: Pki, tmp_path: Path
+) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
     result = await trust.evaluate(pki.good.certificate, [pki.inter.certificate], at=NOW, now=NOW)
-    assert result == TrustResult("trusted", None, None, subjects(pki.good, pki.inter, pki.root),
-                                 "good", True)
+    assert result == TrustResult(
+        "trusted", None, None, subjects(pki.good, pki.inter, pki.root), "good", True
+    )
     assert trust.anchors == (pki.root.certificate,)
 
 
@@ -250,9 +283,12 @@ async def test_intermediate_only_in_trust_dir(pki: Pki, tmp_path: Path) -> None:
 
 
 async def test_der_files_are_read(pki: Pki, tmp_path: Path) -> None:
-    trust = store(tmp_path, ("root.cer", pki.root.certificate.public_bytes(DER)),
-                  ("int.crt", pki.inter.certificate.public_bytes(DER)),
-                  ("int.crl", pki.inter.crl().public_bytes(DER)))
+    trust = store(
+        tmp_path,
+        ("root.cer", pki.root.certificate.public_bytes(DER)),
+        ("int.crt", pki.inter.certificate.public_bytes(DER)),
+        ("int.crl", pki.inter.crl().public_bytes(DER)),
+    )
     result = await trust.evaluate(pki.good.certificate, [], at=NOW)
     assert (result.outcome, result.revocation) == ("trusted", "good")
 
@@ -276,8 +312,9 @@ async def test_not_yet_valid_at_signing_time(pki: Pki, tmp_path: Path) -> None:
 async def test_valid_at_signing_time_but_expired_now(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
     later = NOW + timedelta(days=20)
-    result = await trust.evaluate(pki.expires_soon.certificate, [pki.inter.certificate],
-                                  at=NOW, now=later)
+    result = await trust.evaluate(
+        pki.expires_soon.certificate, [pki.inter.certificate], at=NOW, now=later
+    )
     assert (result.outcome, result.code, result.revocation) == ("trusted", None, "good")
     assert result.valid_now is False
     assert result.reason and "Agency expires soon" in result.reason and "expired" in result.reason
@@ -305,8 +342,9 @@ async def test_unrelated_root_is_untrusted(pki: Pki, tmp_path: Path) -> None:
     assert (result.outcome, result.code, result.chain) == ("untrusted", "CERT_UNTRUSTED_ROOT", ())
     assert result.reason and "Unrelated Root CA (test)" in result.reason
     # the unrelated root sent along with the package changes nothing
-    result = await trust.evaluate(pki.stranger.certificate, [pki.other_inter.certificate,
-                                                             pki.other_root.certificate], at=NOW)
+    result = await trust.evaluate(
+        pki.stranger.certificate, [pki.other_inter.certificate, pki.other_root.certificate], at=NOW
+    )
     assert (result.outcome, result.code) == ("untrusted", "CERT_UNTRUSTED_ROOT")
     assert result.reason and "ends at the root CA 'Unrelated Root CA (test)'" in result.reason
 
@@ -322,8 +360,9 @@ async def test_certificate_issued_by_a_non_ca_is_a_chain_error(pki: Pki, tmp_pat
     as_issuer = Authority(pki.good.key, pki.good.certificate)  # basicConstraints CA:FALSE
     sub = as_issuer.issue("Issued by an end entity")
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    result = await trust.evaluate(sub.certificate, [pki.inter.certificate, pki.good.certificate],
-                                  at=NOW)
+    result = await trust.evaluate(
+        sub.certificate, [pki.inter.certificate, pki.good.certificate], at=NOW
+    )
     assert (result.outcome, result.code) == ("untrusted", "CERT_CHAIN")
     assert result.reason and "not a CA" in result.reason
 
@@ -343,19 +382,24 @@ async def test_sha1_signed_certificate_is_accepted(pki: Pki, tmp_path: Path) -> 
 async def test_revoked_by_crl_file(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
     result = await trust.evaluate(pki.revoked.certificate, [pki.inter.certificate], at=NOW)
-    assert (result.outcome, result.code, result.revocation) == ("revoked", "CERT_REVOKED",
-                                                                "revoked")
+    assert (result.outcome, result.code, result.revocation) == (
+        "revoked",
+        "CERT_REVOKED",
+        "revoked",
+    )
     assert result.reason and "Agency revoked" in result.reason and stamp(NOW) in result.reason
     assert result.chain == subjects(pki.revoked, pki.inter, pki.root)
 
 
 async def test_signed_before_revocation_is_trusted_but_not_valid_now(
-        pki: Pki, tmp_path: Path) -> None:
+    pki: Pki, tmp_path: Path
+) -> None:
     # revoked at NOW - 65 min; the CRL itself is issued at NOW - 60 min, after this signing
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
     signed = NOW - timedelta(hours=2)
-    result = await trust.evaluate(pki.revoked.certificate, [pki.inter.certificate], at=signed,
-                                  now=NOW)
+    result = await trust.evaluate(
+        pki.revoked.certificate, [pki.inter.certificate], at=signed, now=NOW
+    )
     assert (result.outcome, result.revocation, result.valid_now) == ("trusted", "good", False)
     assert result.reason and "revoked" in result.reason
 
@@ -365,13 +409,13 @@ async def test_revoked_exactly_at_signing_time(pki: Pki, tmp_path: Path) -> None
     entry = crl.get_revoked_certificate_by_serial_number(pki.revoked.certificate.serial_number)
     assert entry is not None
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", crl.public_bytes(DER)))
-    result = await trust.evaluate(pki.revoked.certificate, [pki.inter.certificate],
-                                  at=entry.revocation_date_utc)
+    result = await trust.evaluate(
+        pki.revoked.certificate, [pki.inter.certificate], at=entry.revocation_date_utc
+    )
     assert (result.outcome, result.code) == ("revoked", "CERT_REVOKED")
 
 
-async def test_out_of_date_crl_still_proves_an_earlier_revocation(pki: Pki,
-                                                                  tmp_path: Path) -> None:
+async def test_out_of_date_crl_still_proves_an_earlier_revocation(pki: Pki, tmp_path: Path) -> None:
     # the issuer's signed word that the certificate was revoked does not go stale
     old = pki.inter.crl(this_update=NOW - timedelta(days=30))
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", old.public_bytes(DER)))
@@ -381,8 +425,9 @@ async def test_out_of_date_crl_still_proves_an_earlier_revocation(pki: Pki,
 
 async def test_revoked_intermediate_by_root_crl_file(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("root.crl", pki.root.crl_pem()))
-    result = await trust.evaluate(pki.under_revoked_inter.certificate,
-                                  [pki.revoked_inter.certificate], at=NOW)
+    result = await trust.evaluate(
+        pki.under_revoked_inter.certificate, [pki.revoked_inter.certificate], at=NOW
+    )
     assert (result.outcome, result.code) == ("revoked", "CERT_REVOKED")
     assert result.reason and "CA certificate 'Revoked Intermediate CA (test)'" in result.reason
 
@@ -392,7 +437,10 @@ async def test_crl_file_with_wrong_signature_is_not_used(pki: Pki, tmp_path: Pat
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", forged))
     result = await trust.evaluate(pki.revoked.certificate, [pki.inter.certificate], at=NOW)
     assert (result.outcome, result.code, result.revocation) == (
-        "unverifiable", "CERT_CRL_UNAVAILABLE", "unavailable")
+        "unverifiable",
+        "CERT_CRL_UNAVAILABLE",
+        "unavailable",
+    )
 
 
 async def test_stale_crl_file_is_unavailable(pki: Pki, tmp_path: Path) -> None:
@@ -408,10 +456,14 @@ async def test_stale_crl_file_is_unavailable(pki: Pki, tmp_path: Path) -> None:
 
 async def test_revoked_by_crl_over_http(pki: Pki, tmp_path: Path, crl_server: CrlServer) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    result = await trust.evaluate(pki.http_revoked.certificate, [pki.http_inter.certificate],
-                                  at=NOW)
-    assert (result.outcome, result.code, result.revocation) == ("revoked", "CERT_REVOKED",
-                                                                "revoked")
+    result = await trust.evaluate(
+        pki.http_revoked.certificate, [pki.http_inter.certificate], at=NOW
+    )
+    assert (result.outcome, result.code, result.revocation) == (
+        "revoked",
+        "CERT_REVOKED",
+        "revoked",
+    )
     assert result.reason and "Agency revoked over HTTP" in result.reason
     assert crl_server.hits == 1
 
@@ -436,50 +488,61 @@ async def test_crl_over_http_is_cached(pki: Pki, tmp_path: Path, crl_server: Crl
     os.utime(cached[0], (fetched_long_ago, fetched_long_ago))
     expired = await trust.evaluate(pki.http_good.certificate, intermediates, at=NOW)
     assert (expired.outcome, expired.code, expired.revocation) == (
-        "unverifiable", "CERT_CRL_UNAVAILABLE", "unavailable")
+        "unverifiable",
+        "CERT_CRL_UNAVAILABLE",
+        "unavailable",
+    )
     assert expired.reason and crl_server.url("int.crl") in expired.reason
 
 
-async def test_concurrent_evaluations_fetch_once(pki: Pki, tmp_path: Path,
-                                                crl_server: CrlServer) -> None:
+async def test_concurrent_evaluations_fetch_once(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    results = await asyncio.gather(*(
-        trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
-        for _ in range(8)))
+    results = await asyncio.gather(
+        *(
+            trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
+            for _ in range(8)
+        )
+    )
     assert {(r.outcome, r.revocation) for r in results} == {("trusted", "good")}
     assert crl_server.hits == 1
 
 
-async def test_crl_file_covers_when_the_server_is_down(pki: Pki, tmp_path: Path,
-                                                       crl_server: CrlServer) -> None:
+async def test_crl_file_covers_when_the_server_is_down(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
     crl_server.stop()
-    trust = store(tmp_path, ("root.pem", pki.root.cert_pem),
-                  ("int.crl", pki.http_inter.crl_pem()))
-    result = await trust.evaluate(pki.http_revoked.certificate, [pki.http_inter.certificate],
-                                  at=NOW)
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.http_inter.crl_pem()))
+    result = await trust.evaluate(
+        pki.http_revoked.certificate, [pki.http_inter.certificate], at=NOW
+    )
     assert (result.outcome, result.code) == ("revoked", "CERT_REVOKED")
     result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
     assert (result.outcome, result.revocation) == ("trusted", "good")
 
 
-async def test_crl_over_http_signed_by_wrong_key_is_not_used(pki: Pki, tmp_path: Path,
-                                                             crl_server: CrlServer) -> None:
+async def test_crl_over_http_signed_by_wrong_key_is_not_used(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
     crl_server.files["/int.crl"] = forged_crl(pki.http_inter, rsa_key()).public_bytes(DER)
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate],
-                                  at=NOW)
+    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
     assert (result.outcome, result.code, result.revocation) == (
-        "unverifiable", "CERT_CRL_UNAVAILABLE", "unavailable")
+        "unverifiable",
+        "CERT_CRL_UNAVAILABLE",
+        "unavailable",
+    )
     assert result.reason and "not signed by" in result.reason
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 
-async def test_crl_missing_on_server_is_unavailable(pki: Pki, tmp_path: Path,
-                                                    crl_server: CrlServer) -> None:
+async def test_crl_missing_on_server_is_unavailable(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
     del crl_server.files["/int.crl"]
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate],
-                                  at=NOW)
+    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
     assert (result.outcome, result.code) == ("unverifiable", "CERT_CRL_UNAVAILABLE")
     assert result.reason and "HTTP 404" in result.reason
 
@@ -487,11 +550,15 @@ async def test_crl_missing_on_server_is_unavailable(pki: Pki, tmp_path: Path,
 async def test_unreachable_crl_url_is_unavailable_quickly(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), fetch_timeout=1.0)
     started = time.monotonic()
-    result = await trust.evaluate(pki.closed_good.certificate, [pki.closed_inter.certificate],
-                                  at=NOW)
+    result = await trust.evaluate(
+        pki.closed_good.certificate, [pki.closed_inter.certificate], at=NOW
+    )
     assert time.monotonic() - started < 3
     assert (result.outcome, result.code, result.revocation) == (
-        "unverifiable", "CERT_CRL_UNAVAILABLE", "unavailable")
+        "unverifiable",
+        "CERT_CRL_UNAVAILABLE",
+        "unavailable",
+    )
     assert result.chain == subjects(pki.closed_good, pki.closed_inter, pki.root)
     assert result.reason and "Agency with unreachable CRL" in result.reason
 
@@ -501,17 +568,18 @@ async def test_silent_crl_server_times_out(pki: Pki, tmp_path: Path) -> None:
     started = time.monotonic()
     result = await asyncio.wait_for(
         trust.evaluate(pki.hanging_good.certificate, [pki.hanging_inter.certificate], at=NOW),
-        timeout=10)
+        timeout=10,
+    )
     assert 0.4 < time.monotonic() - started < 3
     assert (result.outcome, result.code) == ("unverifiable", "CERT_CRL_UNAVAILABLE")
     assert result.reason and "timed out" in result.reason
 
 
-async def test_fetching_disabled_without_cache_is_unavailable(pki: Pki, tmp_path: Path,
-                                                              crl_server: CrlServer) -> None:
+async def test_fetching_disabled_without_cache_is_unavailable(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem), fetch_crls=False)
-    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate],
-                                  at=NOW)
+    result = await trust.evaluate(pki.http_good.certificate, [pki.http_inter.certificate], at=NOW)
     assert (result.outcome, result.code) == ("unverifiable", "CERT_CRL_UNAVAILABLE")
     assert crl_server.hits == 0
 
@@ -521,9 +589,13 @@ async def test_fetching_disabled_without_cache_is_unavailable(pki: Pki, tmp_path
 
 async def test_no_trust_anchors(pki: Pki, tmp_path: Path) -> None:
     result = await TrustStore(None, cache_dir=tmp_path).evaluate(
-        pki.good.certificate, [pki.inter.certificate], at=NOW)
-    assert (result.outcome, result.code, result.chain) == ("unverifiable", "TRUST_NOT_CONFIGURED",
-                                                           ())
+        pki.good.certificate, [pki.inter.certificate], at=NOW
+    )
+    assert (result.outcome, result.code, result.chain) == (
+        "unverifiable",
+        "TRUST_NOT_CONFIGURED",
+        (),
+    )
     assert result.reason and "So Noi vu (test)" in result.reason
     only_intermediate = store(tmp_path, ("int.pem", pki.inter.cert_pem))
     assert only_intermediate.anchors == ()
@@ -535,8 +607,9 @@ async def test_reload_picks_up_new_roots(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path)
     assert trust.anchors == ()
     (tmp_path / "trust" / "root.pem").write_bytes(pki.root.cert_pem)
-    (tmp_path / "trust" / "garbage.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n"
-                                                     b"-----END CERTIFICATE-----\n")
+    (tmp_path / "trust" / "garbage.pem").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    )
     (tmp_path / "trust" / "junk.crl").write_bytes(b"not a CRL")
     trust.reload()
     assert trust.anchors == (pki.root.certificate,)
@@ -545,19 +618,24 @@ async def test_reload_picks_up_new_roots(pki: Pki, tmp_path: Path) -> None:
 
 
 async def test_naive_signing_time_is_utc_and_junk_intermediates_are_ignored(
-        pki: Pki, tmp_path: Path) -> None:
+    pki: Pki, tmp_path: Path
+) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
     naive = NOW.replace(tzinfo=None)
-    result = await trust.evaluate(pki.good.certificate,
-                                  [pki.good.certificate, pki.other_root.certificate,
-                                   pki.inter.certificate], at=naive, now=naive)
+    result = await trust.evaluate(
+        pki.good.certificate,
+        [pki.good.certificate, pki.other_root.certificate, pki.inter.certificate],
+        at=naive,
+        now=naive,
+    )
     assert result.outcome == "trusted" and result.valid_now
 
 
 async def test_bad_input_is_a_result_not_an_exception(pki: Pki, tmp_path: Path) -> None:
     trust = store(tmp_path, ("root.pem", pki.root.cert_pem))
-    broken = corrupt_key_usage(pki.inter.issue("Agency with broken key usage").certificate,
-                               pki.inter.key)
+    broken = corrupt_key_usage(
+        pki.inter.issue("Agency with broken key usage").certificate, pki.inter.key
+    )
     result = await trust.evaluate(broken, [pki.inter.certificate], at=NOW)
     assert (result.outcome, result.code) == ("untrusted", "CERT_CHAIN")
     assert result.reason and "could not be read" in result.reason

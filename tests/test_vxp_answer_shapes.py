@@ -26,8 +26,7 @@ SENDER, RECIPIENT = "000.00.13.H53", "000.00.14.H53"
 OPERATIONS = sorted(READS)
 
 
-async def delivered_item(sender: StickySdkClient, receiver: StickySdkClient
-                         ) -> tuple[str, str]:
+async def delivered_item(sender: StickySdkClient, receiver: StickySdkClient) -> tuple[str, str]:
     """Send one document and poll until the receiver sees it: (message id, its docId)."""
     sent = await sender.send_edoc(document(SENDER, [RECIPIENT]), SENDER)
     assert sent["status"] == "OK", sent
@@ -50,8 +49,9 @@ async def test_wrong_secret_is_a_complete_fail_answer(node: Node, operation: str
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_unknown_system_reads_like_a_wrong_secret(node: Node, operation: str) -> None:
-    answer = sdk_parse(operation, (await StickySdkClient(node.http, "99.99.W99", "x").call(
-        operation)).json())
+    answer = sdk_parse(
+        operation, (await StickySdkClient(node.http, "99.99.W99", "x").call(operation)).json()
+    )
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "15")
 
 
@@ -59,19 +59,22 @@ async def test_send_refusals_carry_an_empty_doc_id(node: Node) -> None:
     client = await sdk(node, "00.53.W00", SENDER)
     await sdk(node, "00.53.W01", RECIPIENT)
     cases = {
-        "18": (document(SENDER, ["000.00.99.H99"]), SENDER),       # nobody serves it
+        "18": (document(SENDER, ["000.00.99.H99"]), SENDER),  # nobody serves it
         "19": (document("000.00.77.H53", [RECIPIENT]), "000.00.77.H53"),  # not served
         "22": (b"<edXML xmlns='http://www.mic.gov.vn/TBT/QCVN_102_2016'/>", SENDER),
     }
     for code, (package, sender) in cases.items():
         answer = await client.send_edoc(package, sender)
-        assert (answer["status"], answer["ErrorCode"], answer["DocId"]) == ("FAIL", code, ""), \
+        assert (answer["status"], answer["ErrorCode"], answer["DocId"]) == ("FAIL", code, ""), (
             answer
+        )
         assert answer["ErrorDesc"]
-    wrong_hash = await client.parsed("sendEdoc", {"from": SENDER, "messagetype": "edoc",
-                                                  "hash-file": "0" * 64},
-                                     document(SENDER, [RECIPIENT]) + b"\r\n",
-                                     "application/octet-stream")
+    wrong_hash = await client.parsed(
+        "sendEdoc",
+        {"from": SENDER, "messagetype": "edoc", "hash-file": "0" * 64},
+        document(SENDER, [RECIPIENT]) + b"\r\n",
+        "application/octet-stream",
+    )
     assert (wrong_hash["ErrorCode"], wrong_hash["DocId"]) == ("10", "")
     missing = await client.parsed("sendEdoc", {"messagetype": "edoc"}, b"x")
     assert missing["status"] == "FAIL" and missing["DocId"] == ""
@@ -84,16 +87,25 @@ async def test_duplicate_send_returns_the_original_doc_id(node: Node) -> None:
     first = await client.send_edoc(package, SENDER)
     again = await client.send_edoc(package, SENDER)
     assert first["status"] == "OK" and first["DocId"]
-    assert (again["status"], again["ErrorCode"], again["DocId"]) == ("FAIL", "24",
-                                                                     first["DocId"])
+    assert (again["status"], again["ErrorCode"], again["DocId"]) == ("FAIL", "24", first["DocId"])
 
 
 async def test_refused_package_names_every_problem_in_error_desc(node: Node) -> None:
     client = await sdk(node, "00.53.W00", SENDER)
-    package = re.sub(rb"<edXML:Subject>.*?</edXML:Subject>", b"<edXML:Subject/>",
-                     document(SENDER, [RECIPIENT]), count=1, flags=re.S)
-    package = re.sub(rb"<edXML:CodeNotation>.*?</edXML:CodeNotation>",
-                     b"<edXML:CodeNotation/>", package, count=1, flags=re.S)
+    package = re.sub(
+        rb"<edXML:Subject>.*?</edXML:Subject>",
+        b"<edXML:Subject/>",
+        document(SENDER, [RECIPIENT]),
+        count=1,
+        flags=re.S,
+    )
+    package = re.sub(
+        rb"<edXML:CodeNotation>.*?</edXML:CodeNotation>",
+        b"<edXML:CodeNotation/>",
+        package,
+        count=1,
+        flags=re.S,
+    )
     answer = await client.send_edoc(package, SENDER)
     assert answer["ErrorCode"] == "22", answer
     problems = [p for p in answer["errors"] if p["severity"] == "error"]
@@ -118,19 +130,22 @@ async def test_error_desc_is_bounded_and_counts_what_it_leaves_out(node: Node) -
 async def test_every_operation_answers_completely_on_success(node: Node) -> None:
     sender = await sdk(node, "00.53.W00", SENDER)
     receiver = await sdk(node, "00.53.W01", RECIPIENT)
-    await node.runtime.store.upsert_agencies([
-        AgencyRecord(AgencyCode("000.00.00.H53"), "UBND tinh"),  # a root: pid is ""
-        AgencyRecord(AgencyCode(RECIPIENT), "So", parent_code="000.00.00.H53")])
+    await node.runtime.store.upsert_agencies(
+        [
+            AgencyRecord(AgencyCode("000.00.00.H53"), "UBND tinh"),  # a root: pid is ""
+            AgencyRecord(AgencyCode(RECIPIENT), "So", parent_code="000.00.00.H53"),
+        ]
+    )
     message_id, doc_id = await delivered_item(sender, receiver)
     assert (await receiver.parsed("countReceiveEdoc"))["count"] == 1
     assert (await receiver.parsed("countReceiveStatus"))["count"] == 0
     got = await receiver.parsed("getEdoc", {"docId": doc_id, "filePath": "xml"})
     assert base64.b64decode(got["data"]).startswith(b"<?xml")
     assert (await receiver.parsed("updateStatus", {"docid": doc_id, "status": "done"}))[
-        "status"] == "OK"
+        "status"
+    ] == "OK"
     sent = await sender.parsed("getSentEdocList", {"docId": message_id})
-    assert [(e["senderDocId"], e["receiverDocId"]) for e in sent["data"]] == [
-        (message_id, doc_id)]
+    assert [(e["senderDocId"], e["receiverDocId"]) for e in sent["data"]] == [(message_id, doc_id)]
     agencies = await sender.parsed("getAgenciesList")
     roots = [a for a in agencies["data"] if a["code"] == "000.00.00.H53"]
     assert roots and roots[0]["pid"] == ""
@@ -140,19 +155,22 @@ async def test_every_operation_answers_completely_on_success(node: Node) -> None
         assert {a["code"] for a in (await sender.parsed(operation))["data"]} >= {RECIPIENT}
 
 
-@pytest.mark.parametrize("operation,params,code", [
-    ("getEdoc", {"docId": "no-such-doc", "filePath": "xml"}, "26"),
-    ("getEdoc", {}, "27"),
-    ("updateStatus", {"docid": "no-such-doc", "status": "done"}, "26"),
-    ("updateStatus", {"docid": "x", "status": "read"}, "27"),
-    ("getReceivedEdocList", {"messagetype": "letter"}, "27"),
-    ("getReceivedEdocList", {"pageSize": "ten"}, "27"),
-    ("getReceivedEdocList", {"fromDate": "yesterday"}, "27"),
-    ("countReceiveEdoc", {"messagetype": "letter"}, None),
-])
-async def test_parameter_refusals_are_complete(node: Node, operation: str,
-                                               params: dict[str, str], code: str | None
-                                               ) -> None:
+@pytest.mark.parametrize(
+    "operation,params,code",
+    [
+        ("getEdoc", {"docId": "no-such-doc", "filePath": "xml"}, "26"),
+        ("getEdoc", {}, "27"),
+        ("updateStatus", {"docid": "no-such-doc", "status": "done"}, "26"),
+        ("updateStatus", {"docid": "x", "status": "read"}, "27"),
+        ("getReceivedEdocList", {"messagetype": "letter"}, "27"),
+        ("getReceivedEdocList", {"pageSize": "ten"}, "27"),
+        ("getReceivedEdocList", {"fromDate": "yesterday"}, "27"),
+        ("countReceiveEdoc", {"messagetype": "letter"}, None),
+    ],
+)
+async def test_parameter_refusals_are_complete(
+    node: Node, operation: str, params: dict[str, str], code: str | None
+) -> None:
     client = await sdk(node, "00.53.W00", SENDER)
     answer = await client.parsed(operation, params)
     if code is None:  # a stale messagetype does not matter to a counter
@@ -172,8 +190,9 @@ async def test_download_edoc_returns_the_raw_package(node: Node) -> None:
     sender = await sdk(node, "00.53.W00", SENDER)
     receiver = await sdk(node, "00.53.W01", RECIPIENT)
     _, doc_id = await delivered_item(sender, receiver)
-    response = await receiver.call("downloadEdoc", {"docId": doc_id, "filePath": "D:/vb"},
-                                   method="GET")
+    response = await receiver.call(
+        "downloadEdoc", {"docId": doc_id, "filePath": "D:/vb"}, method="GET"
+    )
     assert response.status_code == 200
     assert response.content.startswith(b"<?xml") and b"<edXML:TraceHeader>" in response.content
     assert response.headers["content-length"] == str(len(response.content))
@@ -205,7 +224,6 @@ async def test_status_answers_parse_on_the_status_path(node: Node) -> None:
     sender = await sdk(node, "00.53.W00", SENDER)
     receiver = await sdk(node, "00.53.W01", RECIPIENT)
     await delivered_item(sender, receiver)
-    answer = await receiver.send_edoc(status(RECIPIENT, SENDER, "unknown-doc"), RECIPIENT,
-                                      "status")
+    answer = await receiver.send_edoc(status(RECIPIENT, SENDER, "unknown-doc"), RECIPIENT, "status")
     assert (answer["status"], answer["DocId"]) == ("FAIL", ""), answer
     assert "STATUS_UNKNOWN_DOCUMENT" in json.dumps(answer["errors"])

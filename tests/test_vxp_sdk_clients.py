@@ -21,8 +21,9 @@ SENDER = "000.00.13.H53"
 A, B, C = "000.00.21.H53", "000.00.22.H53", "000.00.23.H53"
 
 
-async def wait_count(client: StickySdkClient, count: int, operation: str = "countReceiveEdoc"
-                     ) -> None:
+async def wait_count(
+    client: StickySdkClient, count: int, operation: str = "countReceiveEdoc"
+) -> None:
     for _ in range(400):
         if (await client.parsed(operation))["count"] >= count:
             return
@@ -56,18 +57,22 @@ async def test_sticky_headers_in_both_spellings(node: Node, style: str) -> None:
         assert got["status"] == "OK", got
         downloaded[item["docId"]] = base64.b64decode(got["data"])
         if style != "download-all-first":
-            acked = await receiver.parsed("updateStatus", {ack_name: item["docId"],
-                                                           "status": "done"})
+            acked = await receiver.parsed(
+                "updateStatus", {ack_name: item["docId"], "status": "done"}
+            )
             assert acked["status"] == "OK", acked
     if style == "download-all-first":  # acknowledged later, while docId holds the last one
         for item in items:
-            acked = await receiver.parsed("updateStatus", {"docid": item["docId"],
-                                                           "status": "done"})
+            acked = await receiver.parsed(
+                "updateStatus", {"docid": item["docId"], "status": "done"}
+            )
             assert acked["status"] == "OK", acked
     assert "XroadVnpt-docId" in receiver.headers
     assert len({document_id_of(body) for body in downloaded.values()}) == 3
-    states = {e["receiverDocId"]: e["sendStatus"]
-              for e in (await sender.parsed("getSentEdocList", {"docId": ""}))["data"]}
+    states = {
+        e["receiverDocId"]: e["sendStatus"]
+        for e in (await sender.parsed("getSentEdocList", {"docId": ""}))["data"]
+    }
     assert states == {item["docId"]: "done" for item in items}
     assert (await receiver.parsed("countReceiveEdoc"))["count"] == 0
 
@@ -86,8 +91,7 @@ async def test_to_header_picks_recipients_of_the_package(node: Node) -> None:
     assert (second["status"], second["DocId"]) == ("OK", first["DocId"]), second
     await wait_count(receivers[C], 1)
     again = await sender.send_edoc(package, SENDER, to=json.dumps([C]))
-    assert (again["status"], again["ErrorCode"], again["DocId"]) == ("FAIL", "24",
-                                                                     first["DocId"])
+    assert (again["status"], again["ErrorCode"], again["DocId"]) == ("FAIL", "24", first["DocId"])
     sent = (await sender.parsed("getSentEdocList", {"docId": first["DocId"]}))["data"]
     assert sorted(e["toCode"] for e in sent) == [A, B, C]
     for client in receivers.values():
@@ -118,15 +122,18 @@ async def test_received_list_filters(node: Node) -> None:
     await send_documents(sender, 3, [A])
     await send_documents(sender, 2, [B])
     await wait_count(receiver, 5)
-    to_b = await receiver.parsed("getReceivedEdocList", {"messagetype": "edoc", "to": B,
-                                                         "pageSize": "1"})
+    to_b = await receiver.parsed(
+        "getReceivedEdocList", {"messagetype": "edoc", "to": B, "pageSize": "1"}
+    )
     assert [e["to"] for e in to_b["data"]] == [B]
-    far_past = await receiver.parsed("getReceivedEdocList", {
-        "to": "", "pageSize": "", "fromDate": "2000-01-01", "toDate": "01/01/2001"})
+    far_past = await receiver.parsed(
+        "getReceivedEdocList",
+        {"to": "", "pageSize": "", "fromDate": "2000-01-01", "toDate": "01/01/2001"},
+    )
     assert far_past["data"] == []
-    fresh = await receiver.parsed("getReceivedEdocList", {"status": "new",
-                                                          "fromDate": "2000-01-01",
-                                                          "toDate": ""})
+    fresh = await receiver.parsed(
+        "getReceivedEdocList", {"status": "new", "fromDate": "2000-01-01", "toDate": ""}
+    )
     assert len(fresh["data"]) == 4 and all(e["status"] == "new" for e in fresh["data"])
     # Pages count over what is not handed out right now; every item comes round again.
     again = await receiver.parsed("getReceivedEdocList", {"status": "pending"})
@@ -163,8 +170,9 @@ async def test_update_status_keeps_the_description(node: Node) -> None:
     item = (await receiver.parsed("getReceivedEdocList"))["data"][0]
     await receiver.parsed("getEdoc", {"docId": item["docId"], "filePath": "Văn bản đến"})
     reason = "Không mở được tệp đính kèm"
-    answer = await receiver.parsed("updateStatus", {"docid": item["docId"], "status": "fail",
-                                                    "description": reason})
+    answer = await receiver.parsed(
+        "updateStatus", {"docid": item["docId"], "status": "fail", "description": reason}
+    )
     assert answer["status"] == "OK", answer
     views = await node.runtime.store.sent_deliveries("00.53.W00", None, with_timeline=True)
     reasons = [entry.reason for view in views for entry in view.timeline]
@@ -191,10 +199,18 @@ async def test_header_values_that_cannot_match_are_refused_with_15(node: Node) -
         + [("XroadVnpt-hash-header", "é".encode() * 32)],
         "latin-1 hmac": [(n, v) for n, v in signed if n != "XroadVnpt-hash-header"]
         + [("XroadVnpt-hash-header", b"\xe9" * 64)],
-        "invalid utf-8 sign-header": [(n, v) for n, v in signed if n not in (
-            "XroadVnpt-sign-header", "XroadVnpt-hash-header")]
-        + [("XroadVnpt-sign-header", b'{"a":"\xff"}'), ("XroadVnpt-hash-header", hmac.new(
-            sender._secret.encode(), b'{"a":"\xff"}', hashlib.sha256).hexdigest().encode())],
+        "invalid utf-8 sign-header": [
+            (n, v) for n, v in signed if n not in ("XroadVnpt-sign-header", "XroadVnpt-hash-header")
+        ]
+        + [
+            ("XroadVnpt-sign-header", b'{"a":"\xff"}'),
+            (
+                "XroadVnpt-hash-header",
+                hmac.new(sender._secret.encode(), b'{"a":"\xff"}', hashlib.sha256)
+                .hexdigest()
+                .encode(),
+            ),
+        ],
     }
     for case, headers in cases.items():
         request = node.http.build_request("POST", "/vxp/getReceivedEdocList", content=b"{}")

@@ -26,8 +26,9 @@ def request_parts(record: dict[str, Any]) -> tuple[str, list[tuple[str, str]], b
     return record["path"], headers, body
 
 
-async def replay(node: Node, path: str, headers: list[tuple[str, str]], body: bytes
-                 ) -> dict[str, Any]:
+async def replay(
+    node: Node, path: str, headers: list[tuple[str, str]], body: bytes
+) -> dict[str, Any]:
     response = await node.http.post(path, content=body, headers=headers)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
@@ -42,29 +43,35 @@ async def sdk_node(node: Node) -> Node:
 
 # What each captured call must answer once authenticated: the capture was made against a stub,
 # so `from` does not match the packages' senders and `d1` does not exist here.
-EXPECTED = {1: ("FAIL", "19"), 2: ("OK", "0"), 3: ("FAIL", "26"), 4: ("FAIL", "26"),
-            5: ("OK", "0"), 6: ("OK", "0"), 7: ("FAIL", "19")}
+EXPECTED = {
+    1: ("FAIL", "19"),
+    2: ("OK", "0"),
+    3: ("FAIL", "26"),
+    4: ("FAIL", "26"),
+    5: ("OK", "0"),
+    6: ("OK", "0"),
+    7: ("FAIL", "19"),
+}
 
 
 @pytest.mark.parametrize("record", captured(), ids=lambda r: f"{r['seq']}-{r['path']}")
-async def test_captured_sdk_request_authenticates(sdk_node: Node, record: dict[str, Any]
-                                                  ) -> None:
+async def test_captured_sdk_request_authenticates(sdk_node: Node, record: dict[str, Any]) -> None:
     answer = await replay(sdk_node, *request_parts(record))
     assert (answer["status"], answer["ErrorCode"]) == EXPECTED[record["seq"]], answer
     if record["seq"] in (1, 7):  # authenticated and hash-checked, refused on the sender
-        assert "from" in answer["ErrorDesc"] and "MessageHeader/From/OrganId" in \
-            answer["ErrorDesc"]
+        assert "from" in answer["ErrorDesc"] and "MessageHeader/From/OrganId" in answer["ErrorDesc"]
 
 
 @pytest.mark.parametrize("record", captured(), ids=lambda r: f"{r['seq']}-{r['path']}")
-async def test_changing_one_byte_of_any_signed_header_is_refused(sdk_node: Node,
-                                                                 record: dict[str, Any]
-                                                                 ) -> None:
+async def test_changing_one_byte_of_any_signed_header_is_refused(
+    sdk_node: Node, record: dict[str, Any]
+) -> None:
     path, headers, body = request_parts(record)
     signed = json.loads(dict(headers)["XroadVnpt-sign-header"])
     for name in signed:
-        tampered = [(k, (v[:-1] + ("0" if v[-1] != "0" else "1")) if k == name else v)
-                    for k, v in headers]
+        tampered = [
+            (k, (v[:-1] + ("0" if v[-1] != "0" else "1")) if k == name else v) for k, v in headers
+        ]
         answer = await replay(sdk_node, path, tampered, body)
         assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "15"), (name, answer)
 

@@ -43,8 +43,7 @@ EC_SIGNER = INTERMEDIATE.issue("EC signer (test)", key=ec_key())
 DS = f"{{{DSIG_NS}}}"
 Q = f"{{{QCVN_NS}}}"
 DSIG_DECLARATION = f' xmlns="{DSIG_NS}"'.encode()
-ALGORITHMS = ["rsa-sha1", "rsa-sha256", "rsa-sha384", "rsa-sha512", "ecdsa-sha256",
-              "ecdsa-sha384"]
+ALGORITHMS = ["rsa-sha1", "rsa-sha256", "rsa-sha384", "rsa-sha512", "ecdsa-sha256", "ecdsa-sha384"]
 SIGNATURE_HREFS = {
     "rsa-sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
     "rsa-sha256": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
@@ -53,8 +52,10 @@ SIGNATURE_HREFS = {
     "ecdsa-sha256": "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
     "ecdsa-sha384": "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
 }
-C14N_HREFS = {"c14n": "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-              "exc-c14n": "http://www.w3.org/2001/10/xml-exc-c14n#"}
+C14N_HREFS = {
+    "c14n": "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "exc-c14n": "http://www.w3.org/2001/10/xml-exc-c14n#",
+}
 
 
 def document() -> bytes:
@@ -72,15 +73,21 @@ def status_package() -> bytes:
 
 
 DOCUMENT = document()
-SIGNED = sign_package(DOCUMENT, SIGNER.key_pem, SIGNER.cert_pem,
-                      extra_certs=[INTERMEDIATE.cert_pem])
+SIGNED = sign_package(
+    DOCUMENT, SIGNER.key_pem, SIGNER.cert_pem, extra_certs=[INTERMEDIATE.cert_pem]
+)
 
 
 def signed(algorithm: str = "rsa-sha256", canonicalization: str = "exc-c14n") -> bytes:
     who = EC_SIGNER if algorithm.startswith("ecdsa") else SIGNER
-    return sign_package(DOCUMENT, who.key_pem, who.cert_pem, algorithm=algorithm,  # type: ignore[arg-type]
-                        canonicalization=canonicalization,  # type: ignore[arg-type]
-                        extra_certs=[INTERMEDIATE.cert_pem])
+    return sign_package(
+        DOCUMENT,
+        who.key_pem,
+        who.cert_pem,
+        algorithm=algorithm,  # type: ignore[arg-type]
+        canonicalization=canonicalization,  # type: ignore[arg-type]
+        extra_certs=[INTERMEDIATE.cert_pem],
+    )
 
 
 def assert_invalid(check: SignatureCheck, code: str, reason: str | None = None) -> None:
@@ -96,8 +103,7 @@ def assert_unverifiable(check: SignatureCheck, code: str, reason: str | None = N
 
 
 def der_b64(certificate_pem: bytes) -> bytes:
-    der = x509.load_pem_x509_certificate(certificate_pem).public_bytes(
-        serialization.Encoding.DER)
+    der = x509.load_pem_x509_certificate(certificate_pem).public_bytes(serialization.Encoding.DER)
     return base64.b64encode(der)
 
 
@@ -121,6 +127,7 @@ def header_of(root: etree._Element) -> etree._Element:
 
 # --- the installed environment -----------------------------------------------------------------
 
+
 def test_lxml_and_xmlsec_share_libxml2_and_sign_and_verify() -> None:
     import lxml.etree
     import xmlsec
@@ -135,10 +142,12 @@ def test_lxml_and_xmlsec_share_libxml2_and_sign_and_verify() -> None:
 
 # --- signing and verifying -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("canonicalization", ["c14n", "exc-c14n"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_every_algorithm_and_canonicalization_signs_and_verifies(algorithm: str,
-                                                                 canonicalization: str) -> None:
+def test_every_algorithm_and_canonicalization_signs_and_verifies(
+    algorithm: str, canonicalization: str
+) -> None:
     check = check_signature(signed(algorithm, canonicalization))
     assert (check.outcome, check.reason, check.code) == ("valid", None, None)
     assert check.signature_method == SIGNATURE_HREFS[algorithm]
@@ -161,8 +170,10 @@ def test_signature_is_the_last_child_of_the_header() -> None:
     reference = signature_of(root).find(f"{DS}SignedInfo/{DS}Reference")
     assert reference is not None and reference.get("URI") == ""
     transforms = [t.get("Algorithm") for t in reference.iter(f"{DS}Transform")]
-    assert transforms == ["http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-                          C14N_HREFS["exc-c14n"]]
+    assert transforms == [
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        C14N_HREFS["exc-c14n"],
+    ]
 
 
 def test_the_signer_is_the_leaf_whatever_the_keyinfo_order() -> None:
@@ -182,23 +193,25 @@ def test_reference_to_the_root_id_verifies() -> None:
 
     root = etree.fromstring(DOCUMENT, hardened_parser())
     root.set("Id", "package-1")
-    signature = xmlsec.template.create(root, xmlsec.constants.TransformInclC14N,
-                                       xmlsec.constants.TransformRsaSha256)
+    signature = xmlsec.template.create(
+        root, xmlsec.constants.TransformInclC14N, xmlsec.constants.TransformRsaSha256
+    )
     header_of(root).append(signature)
-    reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
-                                              uri="#package-1")
+    reference = xmlsec.template.add_reference(
+        signature, xmlsec.constants.TransformSha256, uri="#package-1"
+    )
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     x509_data = xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
-    xmlsec.template.x509_data_add_certificate(x509_data).text = der_b64(
-        SIGNER.cert_pem).decode()
+    xmlsec.template.x509_data_add_certificate(x509_data).text = der_b64(SIGNER.cert_pem).decode()
     context = xmlsec.SignatureContext()
     context.key = xmlsec.Key.from_memory(SIGNER.key_pem, xmlsec.constants.KeyDataFormatPem)
     context.register_id(root, "Id")
     context.sign(signature)
     package = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
     assert check_signature(package).outcome == "valid"
-    assert_invalid(check_signature(package.replace(b"V/v k", b"V/w k", 1)),
-                   "SIGNATURE_DIGEST_MISMATCH")
+    assert_invalid(
+        check_signature(package.replace(b"V/v k", b"V/w k", 1)), "SIGNATURE_DIGEST_MISMATCH"
+    )
 
 
 def test_attachment_beyond_libxml2_default_text_limit() -> None:
@@ -213,12 +226,14 @@ def test_attachment_beyond_libxml2_default_text_limit() -> None:
 
 def test_extra_certificates_may_be_der() -> None:
     der = INTERMEDIATE.certificate.public_bytes(serialization.Encoding.DER)
-    check = check_signature(sign_package(status_package(), SIGNER.key_pem, SIGNER.cert_pem,
-                                         extra_certs=[der]))
+    check = check_signature(
+        sign_package(status_package(), SIGNER.key_pem, SIGNER.cert_pem, extra_certs=[der])
+    )
     assert check.certificates == (SIGNER.certificate, INTERMEDIATE.certificate)
 
 
 # --- tampering -----------------------------------------------------------------------------------
+
 
 def change_subject(package: bytes) -> bytes:
     changed = re.sub(rb"(<edXML:Subject>V/)v", rb"\1w", package, count=1)
@@ -229,9 +244,9 @@ def change_subject(package: bytes) -> bytes:
 def change_attachment(package: bytes) -> bytes:
     start = package.index(b"<edXML:ContentTransferEncoded")
     position = package.index(b">", start) + 1 + 5000
-    old = package[position:position + 1]
+    old = package[position : position + 1]
     assert old.isalnum()
-    return package[:position] + (b"B" if old == b"A" else b"A") + package[position + 1:]
+    return package[:position] + (b"B" if old == b"A" else b"A") + package[position + 1 :]
 
 
 def remove_a_recipient(package: bytes) -> bytes:
@@ -242,19 +257,24 @@ def remove_a_recipient(package: bytes) -> bytes:
 
 @pytest.mark.parametrize("canonicalization", ["c14n", "exc-c14n"])
 @pytest.mark.parametrize("tamper", [change_subject, change_attachment, remove_a_recipient])
-def test_document_altered_after_signing(tamper: Callable[[bytes], bytes],
-                                        canonicalization: str) -> None:
+def test_document_altered_after_signing(
+    tamper: Callable[[bytes], bytes], canonicalization: str
+) -> None:
     check = check_signature(tamper(signed(canonicalization=canonicalization)))
-    assert_invalid(check, "SIGNATURE_DIGEST_MISMATCH",
-                   "document altered after signing: digest mismatch")
+    assert_invalid(
+        check, "SIGNATURE_DIGEST_MISMATCH", "document altered after signing: digest mismatch"
+    )
     assert check.signer == SIGNER.certificate
 
 
 def test_swapped_certificate() -> None:
     package = SIGNED.replace(der_b64(SIGNER.cert_pem), der_b64(OTHER.cert_pem))
     check = check_signature(package)
-    assert_invalid(check, "SIGNATURE_VALUE_MISMATCH",
-                   "SignatureValue does not verify with the certificate's key")
+    assert_invalid(
+        check,
+        "SIGNATURE_VALUE_MISMATCH",
+        "SignatureValue does not verify with the certificate's key",
+    )
     assert check.signer == OTHER.certificate
 
 
@@ -271,8 +291,11 @@ def test_signature_value_altered(algorithm: str, canonicalization: str) -> None:
         return match.group(1) + (b"B" if first == b"A" else b"A")
 
     package = re.sub(rb"(<SignatureValue>)(.)", alter, signed(algorithm, canonicalization))
-    assert_invalid(check_signature(package), "SIGNATURE_VALUE_MISMATCH",
-                   "SignatureValue does not verify with the certificate's key")
+    assert_invalid(
+        check_signature(package),
+        "SIGNATURE_VALUE_MISMATCH",
+        "SignatureValue does not verify with the certificate's key",
+    )
 
 
 def test_signed_info_altered() -> None:
@@ -281,6 +304,7 @@ def test_signed_info_altered() -> None:
 
 
 # --- refused before any cryptography -------------------------------------------------------------
+
 
 def sub(parent: etree._Element, name: str, **attributes: str) -> etree._Element:
     return etree.SubElement(parent, f"{DS}{name}", attributes)
@@ -293,8 +317,9 @@ def extra_reference(root: etree._Element) -> None:
     signed_info.append(copy.deepcopy(reference))
 
 
-def reference_to(uri: str, *, root_id: str | None = None,
-                 element_id: str | None = None) -> Callable[[etree._Element], None]:
+def reference_to(
+    uri: str, *, root_id: str | None = None, element_id: str | None = None
+) -> Callable[[etree._Element], None]:
     def change(root: etree._Element) -> None:
         if root_id:
             root.set("Id", root_id)
@@ -308,6 +333,7 @@ def reference_to(uri: str, *, root_id: str | None = None,
             del reference.attrib["URI"]
         else:
             reference.set("URI", uri)
+
     return change
 
 
@@ -317,6 +343,7 @@ def second_signature(where: str) -> Callable[[etree._Element], None]:
         parent = header_of(root) if where == "header" else root.find(f".//{Q}edXMLBody")
         assert parent is not None
         parent.append(twin)
+
     return change
 
 
@@ -338,12 +365,12 @@ def moved_signature(where: str) -> Callable[[etree._Element], None]:
             original = copy.deepcopy(root)
             forged = copy.deepcopy(root.find(f"{Q}edXMLEnvelope"))
             assert forged is not None
-            forged.find(f".//{DS}Signature").getparent().remove(
-                forged.find(f".//{DS}Signature"))
+            forged.find(f".//{DS}Signature").getparent().remove(forged.find(f".//{DS}Signature"))
             for child in list(root):
                 root.remove(child)
             root.append(forged)
             etree.SubElement(root, f"{Q}Wrapper").append(original)
+
     return change
 
 
@@ -355,6 +382,7 @@ def add_transform(algorithm: str, body: str | None = None) -> Callable[[etree._E
         if body is not None:
             etree.SubElement(transform, f"{DS}XPath").text = body
         transforms.insert(1, transform)
+
     return change
 
 
@@ -363,14 +391,21 @@ def set_algorithm(element: str, algorithm: str) -> Callable[[etree._Element], No
         found = signature_of(root).find(f".//{DS}{element}")
         assert found is not None
         found.set("Algorithm", algorithm)
+
     return change
 
 
 def retrieval_method(root: etree._Element) -> None:
     key_info = signature_of(root).find(f"{DS}KeyInfo")
     assert key_info is not None
-    key_info.insert(0, etree.Element(f"{DS}RetrievalMethod", URI="http://attacker.example/c",
-                                     Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate"))
+    key_info.insert(
+        0,
+        etree.Element(
+            f"{DS}RetrievalMethod",
+            URI="http://attacker.example/c",
+            Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate",
+        ),
+    )
 
 
 def other_key_info(root: etree._Element) -> None:
@@ -409,58 +444,134 @@ XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
 
 REFUSALS = [
     ("extra Reference", extra_reference, "SIGNATURE_WRAPPING", "2 Reference elements"),
-    ("Reference to another id", reference_to("#mh", element_id="mh"), "SIGNATURE_WRAPPING",
-     "Reference URI '#mh' does not designate the document root"),
-    ("Reference to an unknown id", reference_to("#nowhere"), "SIGNATURE_WRAPPING",
-     "does not designate the document root"),
-    ("Reference to a duplicated root id", reference_to("#p", root_id="p", element_id="p"),
-     "SIGNATURE_WRAPPING", "is not unique"),
-    ("Reference to an external URI", reference_to("http://attacker.example/doc.xml"),
-     "SIGNATURE_WRAPPING", "does not designate the document root"),
+    (
+        "Reference to another id",
+        reference_to("#mh", element_id="mh"),
+        "SIGNATURE_WRAPPING",
+        "Reference URI '#mh' does not designate the document root",
+    ),
+    (
+        "Reference to an unknown id",
+        reference_to("#nowhere"),
+        "SIGNATURE_WRAPPING",
+        "does not designate the document root",
+    ),
+    (
+        "Reference to a duplicated root id",
+        reference_to("#p", root_id="p", element_id="p"),
+        "SIGNATURE_WRAPPING",
+        "is not unique",
+    ),
+    (
+        "Reference to an external URI",
+        reference_to("http://attacker.example/doc.xml"),
+        "SIGNATURE_WRAPPING",
+        "does not designate the document root",
+    ),
     ("Reference without URI", reference_to("(none)"), "SIGNATURE_WRAPPING", "no URI"),
-    ("second Signature in the header", second_signature("header"), "SIGNATURE_MULTIPLE",
-     "two Signature elements"),
-    ("second Signature in the body", second_signature("body"), "SIGNATURE_MULTIPLE",
-     "two Signature elements"),
-    ("Signature moved into the body", moved_signature("body"), "SIGNATURE_MISPLACED",
-     "edXML/edXMLEnvelope/edXMLBody/Signature"),
+    (
+        "second Signature in the header",
+        second_signature("header"),
+        "SIGNATURE_MULTIPLE",
+        "two Signature elements",
+    ),
+    (
+        "second Signature in the body",
+        second_signature("body"),
+        "SIGNATURE_MULTIPLE",
+        "two Signature elements",
+    ),
+    (
+        "Signature moved into the body",
+        moved_signature("body"),
+        "SIGNATURE_MISPLACED",
+        "edXML/edXMLEnvelope/edXMLBody/Signature",
+    ),
     ("Signature moved to the root", moved_signature("root"), "SIGNATURE_MISPLACED", None),
-    ("Signature in a wrapper element", moved_signature("wrapper in header"),
-     "SIGNATURE_MISPLACED", "edXMLHeader/Wrapper/Signature"),
-    ("document in a wrapper element", moved_signature("wrapper around the document"),
-     "SIGNATURE_MISPLACED", None),
-    ("RetrievalMethod", retrieval_method, "SIGNATURE_KEYINFO",
-     "KeyInfo/RetrievalMethod points outside the signature"),
+    (
+        "Signature in a wrapper element",
+        moved_signature("wrapper in header"),
+        "SIGNATURE_MISPLACED",
+        "edXMLHeader/Wrapper/Signature",
+    ),
+    (
+        "document in a wrapper element",
+        moved_signature("wrapper around the document"),
+        "SIGNATURE_MISPLACED",
+        None,
+    ),
+    (
+        "RetrievalMethod",
+        retrieval_method,
+        "SIGNATURE_KEYINFO",
+        "KeyInfo/RetrievalMethod points outside the signature",
+    ),
     ("other KeyInfo content", other_key_info, "SIGNATURE_KEYINFO", "KeyInfo/SPKIData"),
-    ("XSLT transform", add_transform(XSLT), "SIGNATURE_WRAPPING",
-     f"the XSLT transform ({XSLT}) can make a signature cover something else"),
-    ("XPath transform", add_transform(XPATH, "not(ancestor-or-self::*[local-name()='To'])"),
-     "SIGNATURE_WRAPPING", f"the XPath transform ({XPATH})"),
-    ("XPath Filter 2.0 transform", add_transform("http://www.w3.org/2002/06/xmldsig-filter2"),
-     "SIGNATURE_WRAPPING", "xmldsig-filter2"),
-    ("base64 transform", add_transform("http://www.w3.org/2000/09/xmldsig#base64"),
-     "SIGNATURE_WRAPPING", "#base64"),
-    ("unknown transform with parameters", add_transform("urn:vendor:filter", "//To"),
-     "SIGNATURE_WRAPPING", "urn:vendor:filter carries parameters (XPath)"),
-    ("XSLT canonicalization of SignedInfo", set_algorithm("CanonicalizationMethod", XSLT),
-     "SIGNATURE_WRAPPING", "CanonicalizationMethod: the XSLT transform"),
+    (
+        "XSLT transform",
+        add_transform(XSLT),
+        "SIGNATURE_WRAPPING",
+        f"the XSLT transform ({XSLT}) can make a signature cover something else",
+    ),
+    (
+        "XPath transform",
+        add_transform(XPATH, "not(ancestor-or-self::*[local-name()='To'])"),
+        "SIGNATURE_WRAPPING",
+        f"the XPath transform ({XPATH})",
+    ),
+    (
+        "XPath Filter 2.0 transform",
+        add_transform("http://www.w3.org/2002/06/xmldsig-filter2"),
+        "SIGNATURE_WRAPPING",
+        "xmldsig-filter2",
+    ),
+    (
+        "base64 transform",
+        add_transform("http://www.w3.org/2000/09/xmldsig#base64"),
+        "SIGNATURE_WRAPPING",
+        "#base64",
+    ),
+    (
+        "unknown transform with parameters",
+        add_transform("urn:vendor:filter", "//To"),
+        "SIGNATURE_WRAPPING",
+        "urn:vendor:filter carries parameters (XPath)",
+    ),
+    (
+        "XSLT canonicalization of SignedInfo",
+        set_algorithm("CanonicalizationMethod", XSLT),
+        "SIGNATURE_WRAPPING",
+        "CanonicalizationMethod: the XSLT transform",
+    ),
     ("Object/Manifest", object_manifest, "SIGNATURE_WRAPPING", "Manifest"),
-    ("no enveloped-signature transform", without_enveloped, "SIGNATURE_MALFORMED",
-     "enveloped-signature"),
-    ("HMAC signature method",
-     set_algorithm("SignatureMethod", "http://www.w3.org/2000/09/xmldsig#hmac-sha1"),
-     "SIGNATURE_FORBIDDEN_ALGORITHM", "HMAC signature method"),
-    ("HMACOutputLength", hmac_output_length, "SIGNATURE_FORBIDDEN_ALGORITHM",
-     "HMACOutputLength"),
-    ("MD5 digest", set_algorithm("DigestMethod", "http://www.w3.org/2001/04/xmldsig-more#md5"),
-     "SIGNATURE_FORBIDDEN_ALGORITHM", "MD5"),
+    (
+        "no enveloped-signature transform",
+        without_enveloped,
+        "SIGNATURE_MALFORMED",
+        "enveloped-signature",
+    ),
+    (
+        "HMAC signature method",
+        set_algorithm("SignatureMethod", "http://www.w3.org/2000/09/xmldsig#hmac-sha1"),
+        "SIGNATURE_FORBIDDEN_ALGORITHM",
+        "HMAC signature method",
+    ),
+    ("HMACOutputLength", hmac_output_length, "SIGNATURE_FORBIDDEN_ALGORITHM", "HMACOutputLength"),
+    (
+        "MD5 digest",
+        set_algorithm("DigestMethod", "http://www.w3.org/2001/04/xmldsig-more#md5"),
+        "SIGNATURE_FORBIDDEN_ALGORITHM",
+        "MD5",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("change", "code", "reason"), [r[1:] for r in REFUSALS],
-                         ids=[r[0] for r in REFUSALS])
-def test_refused_before_any_cryptography(change: Callable[[etree._Element], None], code: str,
-                                         reason: str | None) -> None:
+@pytest.mark.parametrize(
+    ("change", "code", "reason"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
+)
+def test_refused_before_any_cryptography(
+    change: Callable[[etree._Element], None], code: str, reason: str | None
+) -> None:
     check = check_signature(mutate(SIGNED, change))
     assert_invalid(check, code, reason)
 
@@ -483,6 +594,7 @@ def set_transform(algorithm: str) -> Callable[[etree._Element], None]:
     def change(root: etree._Element) -> None:
         transform = signature_of(root).findall(f".//{DS}Transform")[-1]
         transform.set("Algorithm", algorithm)
+
     return change
 
 
@@ -497,20 +609,21 @@ def resign(package: bytes, change: Callable[[etree._Element], None]) -> bytes:
     assert signed_info is not None and value is not None
     method = signed_info.find(f"{DS}CanonicalizationMethod")
     assert method is not None
-    octets = signed_info_octets(signed_info, "exc-c14n" in (method.get("Algorithm") or ""),
-                                False, [])
+    octets = signed_info_octets(
+        signed_info, "exc-c14n" in (method.get("Algorithm") or ""), False, []
+    )
     key = SIGNER.key
     assert isinstance(key, rsa.RSAPrivateKey)
-    value.text = base64.b64encode(key.sign(octets, padding.PKCS1v15(),
-                                           hashes.SHA256())).decode()
+    value.text = base64.b64encode(key.sign(octets, padding.PKCS1v15(), hashes.SHA256())).decode()
     return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
 
 
 @pytest.mark.parametrize("form", ["xmldsig", "qcvn"])
 @pytest.mark.parametrize("canonicalization", ["c14n", "exc-c14n"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_signed_info_octets_are_what_xmlsec_signed(algorithm: str, canonicalization: str,
-                                                   form: str) -> None:
+def test_signed_info_octets_are_what_xmlsec_signed(
+    algorithm: str, canonicalization: str, form: str
+) -> None:
     """The SignedInfo-only check (used when the whole cannot be verified) canonicalizes
     SignedInfo exactly as xmlsec did when signing, inclusive C14N's inherited namespaces
     included."""
@@ -528,8 +641,9 @@ def test_signed_info_octets_are_what_xmlsec_signed(algorithm: str, canonicalizat
     method = _SIGNATURE_METHODS[SIGNATURE_HREFS[algorithm]][0]
     assert value_matches(octets, value, method, who.certificate)
     assert not value_matches(octets + b" ", value, method, who.certificate)
-    assert not value_matches(octets, value, method, OTHER.certificate if who is SIGNER
-                             else INTERMEDIATE.certificate)
+    assert not value_matches(
+        octets, value, method, OTHER.certificate if who is SIGNER else INTERMEDIATE.certificate
+    )
 
 
 def tampered(package: bytes) -> bytes:
@@ -538,47 +652,86 @@ def tampered(package: bytes) -> bytes:
 
 UNVERIFIABLE = [
     # name, package, code, reason, note proving what could be checked
-    ("the VPCP kit's transform URI, signed that way", lambda: resign(SIGNED, set_transform(
-        KIT_TRANSFORM)), "SIGNATURE_UNSUPPORTED_TRANSFORM", "the VPCP kit's misspelling",
-     VALUE_MATCHES_NOTE),
-    ("an unknown transform URI, signed that way", lambda: resign(SIGNED, set_transform(
-        "urn:vendor:c14n")), "SIGNATURE_UNSUPPORTED_TRANSFORM",
-     "unsupported transform urn:vendor:c14n", VALUE_MATCHES_NOTE),
-    ("an unknown digest method, signed that way", lambda: resign(SIGNED, set_algorithm(
-        "DigestMethod", SHA3)), "SIGNATURE_UNSUPPORTED_ALGORITHM",
-     f"unsupported digest method {SHA3}", VALUE_MATCHES_NOTE),
-    ("an unknown signature method", lambda: mutate(SIGNED, set_algorithm(
-        "SignatureMethod", RSA_PSS)), "SIGNATURE_UNSUPPORTED_ALGORITHM",
-     f"unsupported signature method {RSA_PSS}", DIGEST_MATCHES_NOTE),
-    ("an unknown SignedInfo canonicalization", lambda: mutate(SIGNED, set_algorithm(
-        "CanonicalizationMethod", "urn:vendor:c14n")), "SIGNATURE_UNSUPPORTED_ALGORITHM",
-     "unsupported canonicalization method urn:vendor:c14n", DIGEST_MATCHES_NOTE),
-    ("no KeyInfo", lambda: mutate(SIGNED, without_certificate), "SIGNATURE_NO_CERTIFICATE",
-     "no certificate in KeyInfo/X509Data", DIGEST_MATCHES_NOTE),
-    ("a corrupt certificate", lambda: SIGNED.replace(b"<X509Certificate>",
-                                                     b"<X509Certificate>!!", 1),
-     "SIGNATURE_NO_CERTIFICATE", "X509Certificate[1] is not a certificate",
-     DIGEST_MATCHES_NOTE),
-    ("a truncated certificate", lambda: re.sub(rb"(<X509Certificate>.{40})[^<]*", rb"\1",
-                                               SIGNED, count=1),
-     "SIGNATURE_NO_CERTIFICATE", "(truncated or corrupt)", DIGEST_MATCHES_NOTE),
+    (
+        "the VPCP kit's transform URI, signed that way",
+        lambda: resign(SIGNED, set_transform(KIT_TRANSFORM)),
+        "SIGNATURE_UNSUPPORTED_TRANSFORM",
+        "the VPCP kit's misspelling",
+        VALUE_MATCHES_NOTE,
+    ),
+    (
+        "an unknown transform URI, signed that way",
+        lambda: resign(SIGNED, set_transform("urn:vendor:c14n")),
+        "SIGNATURE_UNSUPPORTED_TRANSFORM",
+        "unsupported transform urn:vendor:c14n",
+        VALUE_MATCHES_NOTE,
+    ),
+    (
+        "an unknown digest method, signed that way",
+        lambda: resign(SIGNED, set_algorithm("DigestMethod", SHA3)),
+        "SIGNATURE_UNSUPPORTED_ALGORITHM",
+        f"unsupported digest method {SHA3}",
+        VALUE_MATCHES_NOTE,
+    ),
+    (
+        "an unknown signature method",
+        lambda: mutate(SIGNED, set_algorithm("SignatureMethod", RSA_PSS)),
+        "SIGNATURE_UNSUPPORTED_ALGORITHM",
+        f"unsupported signature method {RSA_PSS}",
+        DIGEST_MATCHES_NOTE,
+    ),
+    (
+        "an unknown SignedInfo canonicalization",
+        lambda: mutate(SIGNED, set_algorithm("CanonicalizationMethod", "urn:vendor:c14n")),
+        "SIGNATURE_UNSUPPORTED_ALGORITHM",
+        "unsupported canonicalization method urn:vendor:c14n",
+        DIGEST_MATCHES_NOTE,
+    ),
+    (
+        "no KeyInfo",
+        lambda: mutate(SIGNED, without_certificate),
+        "SIGNATURE_NO_CERTIFICATE",
+        "no certificate in KeyInfo/X509Data",
+        DIGEST_MATCHES_NOTE,
+    ),
+    (
+        "a corrupt certificate",
+        lambda: SIGNED.replace(b"<X509Certificate>", b"<X509Certificate>!!", 1),
+        "SIGNATURE_NO_CERTIFICATE",
+        "X509Certificate[1] is not a certificate",
+        DIGEST_MATCHES_NOTE,
+    ),
+    (
+        "a truncated certificate",
+        lambda: re.sub(rb"(<X509Certificate>.{40})[^<]*", rb"\1", SIGNED, count=1),
+        "SIGNATURE_NO_CERTIFICATE",
+        "(truncated or corrupt)",
+        DIGEST_MATCHES_NOTE,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("package", "code", "reason", "note"), [u[1:] for u in UNVERIFIABLE],
-                         ids=[u[0] for u in UNVERIFIABLE])
+@pytest.mark.parametrize(
+    ("package", "code", "reason", "note"),
+    [u[1:] for u in UNVERIFIABLE],
+    ids=[u[0] for u in UNVERIFIABLE],
+)
 def test_a_signature_that_cannot_be_checked_is_unverifiable(
-        package: Callable[[], bytes], code: str, reason: str, note: str) -> None:
+    package: Callable[[], bytes], code: str, reason: str, note: str
+) -> None:
     check = check_signature(package())
     assert_unverifiable(check, code, reason)
     assert note in check.notes
 
 
-@pytest.mark.parametrize(("package", "code", "reason", "note"),
-                         [u[1:] for u in UNVERIFIABLE if u[4] == DIGEST_MATCHES_NOTE],
-                         ids=[u[0] for u in UNVERIFIABLE if u[4] == DIGEST_MATCHES_NOTE])
+@pytest.mark.parametrize(
+    ("package", "code", "reason", "note"),
+    [u[1:] for u in UNVERIFIABLE if u[4] == DIGEST_MATCHES_NOTE],
+    ids=[u[0] for u in UNVERIFIABLE if u[4] == DIGEST_MATCHES_NOTE],
+)
 def test_an_altered_document_stays_invalid_when_only_the_value_cannot_be_checked(
-        package: Callable[[], bytes], code: str, reason: str, note: str) -> None:
+    package: Callable[[], bytes], code: str, reason: str, note: str
+) -> None:
     """Removing or breaking the certificate, or naming an unknown signature method, does
     not hide a forged document: its digest is still computed."""
     assert_invalid(check_signature(tampered(package())), "SIGNATURE_DIGEST_MISMATCH")
@@ -587,50 +740,89 @@ def test_an_altered_document_stays_invalid_when_only_the_value_cannot_be_checked
 DOWNGRADES = [
     # An attacker edits a URI of a valid signature (and perhaps the document) hoping for
     # "unverifiable": the SignatureValue no longer matches SignedInfo.
-    ("kit transform URI written in", lambda: mutate(SIGNED, set_transform(KIT_TRANSFORM)),
-     "SIGNATURE_VALUE_MISMATCH"),
-    ("kit transform URI written in, document altered",
-     lambda: tampered(mutate(SIGNED, set_transform(KIT_TRANSFORM))), "SIGNATURE_VALUE_MISMATCH"),
-    ("unknown digest written in, document altered",
-     lambda: tampered(mutate(SIGNED, set_algorithm("DigestMethod", SHA3))),
-     "SIGNATURE_VALUE_MISMATCH"),
+    (
+        "kit transform URI written in",
+        lambda: mutate(SIGNED, set_transform(KIT_TRANSFORM)),
+        "SIGNATURE_VALUE_MISMATCH",
+    ),
+    (
+        "kit transform URI written in, document altered",
+        lambda: tampered(mutate(SIGNED, set_transform(KIT_TRANSFORM))),
+        "SIGNATURE_VALUE_MISMATCH",
+    ),
+    (
+        "unknown digest written in, document altered",
+        lambda: tampered(mutate(SIGNED, set_algorithm("DigestMethod", SHA3))),
+        "SIGNATURE_VALUE_MISMATCH",
+    ),
     # Wrapping is checked before anything can make a signature unverifiable.
-    ("kit transform and a second Reference",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), extra_reference),
-     "SIGNATURE_WRAPPING"),
-    ("kit transform and a Reference to another element",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)),
-                    reference_to("#mh", element_id="mh")), "SIGNATURE_WRAPPING"),
-    ("kit transform and Object/Manifest",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), object_manifest),
-     "SIGNATURE_WRAPPING"),
-    ("kit transform and a second Signature",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), second_signature("body")),
-     "SIGNATURE_MULTIPLE"),
-    ("kit transform, document in a wrapper",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)),
-                    moved_signature("wrapper around the document")), "SIGNATURE_MISPLACED"),
-    ("kit transform and RetrievalMethod",
-     lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), retrieval_method),
-     "SIGNATURE_KEYINFO"),
-    ("no certificate and an XPath transform",
-     lambda: mutate(mutate(SIGNED, without_certificate), add_transform(XPATH, "//To")),
-     "SIGNATURE_WRAPPING"),
-    ("unknown signature method and an XSLT transform",
-     lambda: mutate(mutate(SIGNED, set_algorithm("SignatureMethod", RSA_PSS)),
-                    add_transform(XSLT)), "SIGNATURE_WRAPPING"),
-    ("unknown transform URI with an XPath inside, signed that way",
-     lambda: resign(SIGNED, lambda root: (set_transform("urn:vendor:c14n")(root),
-                                          sub(signature_of(root).findall(
-                                              f".//{DS}Transform")[-1], "XPath"))),
-     "SIGNATURE_WRAPPING"),
+    (
+        "kit transform and a second Reference",
+        lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), extra_reference),
+        "SIGNATURE_WRAPPING",
+    ),
+    (
+        "kit transform and a Reference to another element",
+        lambda: mutate(
+            resign(SIGNED, set_transform(KIT_TRANSFORM)), reference_to("#mh", element_id="mh")
+        ),
+        "SIGNATURE_WRAPPING",
+    ),
+    (
+        "kit transform and Object/Manifest",
+        lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), object_manifest),
+        "SIGNATURE_WRAPPING",
+    ),
+    (
+        "kit transform and a second Signature",
+        lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), second_signature("body")),
+        "SIGNATURE_MULTIPLE",
+    ),
+    (
+        "kit transform, document in a wrapper",
+        lambda: mutate(
+            resign(SIGNED, set_transform(KIT_TRANSFORM)),
+            moved_signature("wrapper around the document"),
+        ),
+        "SIGNATURE_MISPLACED",
+    ),
+    (
+        "kit transform and RetrievalMethod",
+        lambda: mutate(resign(SIGNED, set_transform(KIT_TRANSFORM)), retrieval_method),
+        "SIGNATURE_KEYINFO",
+    ),
+    (
+        "no certificate and an XPath transform",
+        lambda: mutate(mutate(SIGNED, without_certificate), add_transform(XPATH, "//To")),
+        "SIGNATURE_WRAPPING",
+    ),
+    (
+        "unknown signature method and an XSLT transform",
+        lambda: mutate(
+            mutate(SIGNED, set_algorithm("SignatureMethod", RSA_PSS)), add_transform(XSLT)
+        ),
+        "SIGNATURE_WRAPPING",
+    ),
+    (
+        "unknown transform URI with an XPath inside, signed that way",
+        lambda: resign(
+            SIGNED,
+            lambda root: (
+                set_transform("urn:vendor:c14n")(root),
+                sub(signature_of(root).findall(f".//{DS}Transform")[-1], "XPath"),
+            ),
+        ),
+        "SIGNATURE_WRAPPING",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("package", "code"), [d[1:] for d in DOWNGRADES],
-                         ids=[d[0] for d in DOWNGRADES])
-def test_a_forgery_cannot_be_downgraded_to_unverifiable(package: Callable[[], bytes],
-                                                        code: str) -> None:
+@pytest.mark.parametrize(
+    ("package", "code"), [d[1:] for d in DOWNGRADES], ids=[d[0] for d in DOWNGRADES]
+)
+def test_a_forgery_cannot_be_downgraded_to_unverifiable(
+    package: Callable[[], bytes], code: str
+) -> None:
     assert_invalid(check_signature(package()), code)
 
 
@@ -646,19 +838,22 @@ def test_a_signature_nobody_can_check_is_unverifiable_never_valid() -> None:
     """Both the SignedInfo canonicalization and the transform unknown: neither the value nor
     the digest can be computed, by this node or anyone. Unverifiable, like an absent
     signature (accepted under verify-if-present with a warning, refused under require)."""
+
     def both(root: etree._Element) -> None:
         set_transform(KIT_TRANSFORM)(root)
         set_algorithm("CanonicalizationMethod", KIT_TRANSFORM)(root)
 
     check = check_signature(tampered(mutate(SIGNED, both)))
-    assert_unverifiable(check, "SIGNATURE_UNSUPPORTED_ALGORITHM",
-                        "unsupported canonicalization method")
+    assert_unverifiable(
+        check, "SIGNATURE_UNSUPPORTED_ALGORITHM", "unsupported canonicalization method"
+    )
     assert VALUE_MATCHES_NOTE not in check.notes and DIGEST_MATCHES_NOTE not in check.notes
 
 
 def test_a_qcvn_form_signature_whose_value_does_not_match_is_unverifiable() -> None:
     """Which form a QCVN-namespace Signature's producer signed cannot be proven: a value
     that does not match the XML-DSig form is no proof of forgery (the digest is)."""
+
     def alter(match: re.Match[bytes]) -> bytes:
         return match.group(1) + (b"B" if match.group(2) == b"A" else b"A")
 
@@ -671,9 +866,11 @@ def test_a_qcvn_form_signature_whose_value_does_not_match_is_unverifiable() -> N
 
 # --- the QCVN-namespace form ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("canonicalization", ["c14n", "exc-c14n"])
 def test_signature_without_namespace_declaration_is_verified_as_xmldsig(
-        canonicalization: str) -> None:
+    canonicalization: str,
+) -> None:
     # Signed in XML-DSig form, then the declaration dropped as real producers do: the
     # Signature subtree falls into the QCVN default namespace of the root.
     package = signed(canonicalization=canonicalization)
@@ -690,12 +887,14 @@ def test_signature_without_namespace_declaration_is_verified_as_xmldsig(
 
 # --- the samples ---------------------------------------------------------------------------------
 
+
 def unbound_prefix_edoc() -> bytes:
     """edoc.edxml with its attachment part repaired, keeping the undeclared `xlink:` prefix (as
     tests/test_edxml_parser.py `unbound_prefix`)."""
     package = (SAMPLES / "edoc.edxml").read_bytes()
-    package = package.replace(b"<edXML:AttachmentEncoded>",
-                              f'<edXML:AttachmentEncoded xmlns:edXML="{QCVN_NS}">'.encode())
+    package = package.replace(
+        b"<edXML:AttachmentEncoded>", f'<edXML:AttachmentEncoded xmlns:edXML="{QCVN_NS}">'.encode()
+    )
     return package.replace(b"${__StringFromFile(test.txt,,,)}", b"JVBERi0xLjQK")
 
 
@@ -707,15 +906,20 @@ def test_sample_edoc_signature_is_fake() -> None:
     assert check.signer is not None and "VNPT" in check.signer.issuer.rfc4514_string()
 
 
-@pytest.mark.parametrize("name", ["edoc_new.edxml", "edoc_update.edxml",
-                                  "edoc_revocation.edxml", "edoc_replacement.edxml"])
+@pytest.mark.parametrize(
+    "name",
+    ["edoc_new.edxml", "edoc_update.edxml", "edoc_revocation.edxml", "edoc_replacement.edxml"],
+)
 def test_sample_qcvn_namespace_signatures_are_unverifiable(name: str) -> None:
     check = check_signature((SAMPLES / name).read_bytes())
     # Their exclusive-C14N transform is written with a wrong URI (…/TR/xml-exc-c14n#), and
     # their certificate is truncated: nobody can check them, nothing proves them false.
-    assert_unverifiable(check, "SIGNATURE_UNSUPPORTED_TRANSFORM",
-                        "unsupported transform http://www.w3.org/TR/xml-exc-c14n# (the VPCP "
-                        "kit's misspelling of exclusive C14N")
+    assert_unverifiable(
+        check,
+        "SIGNATURE_UNSUPPORTED_TRANSFORM",
+        "unsupported transform http://www.w3.org/TR/xml-exc-c14n# (the VPCP "
+        "kit's misspelling of exclusive C14N",
+    )
     assert "X509Certificate[1] is not a certificate" in (check.reason or "")
     assert check.namespace == "qcvn" and QCVN_NOTE in check.notes
     assert check.signer is None and check.weak_algorithm
@@ -723,8 +927,11 @@ def test_sample_qcvn_namespace_signatures_are_unverifiable(name: str) -> None:
 
 def test_sample_truncated_certificate_with_the_transform_repaired() -> None:
     # With a standard transform the document digest can be computed: the kit's is fake.
-    package = (SAMPLES / "edoc_new.edxml").read_bytes().replace(
-        b"http://www.w3.org/TR/xml-exc-c14n#", b"http://www.w3.org/2001/10/xml-exc-c14n#")
+    package = (
+        (SAMPLES / "edoc_new.edxml")
+        .read_bytes()
+        .replace(b"http://www.w3.org/TR/xml-exc-c14n#", b"http://www.w3.org/2001/10/xml-exc-c14n#")
+    )
     check = check_signature(package)
     assert_invalid(check, "SIGNATURE_DIGEST_MISMATCH")
     assert check.signer is None and check.certificates == ()
@@ -734,26 +941,35 @@ def test_sample_truncated_certificate_with_the_transform_repaired() -> None:
 def test_unsigned_status_packages_are_absent(path: Path) -> None:
     check = check_signature(path.read_bytes())
     assert (check.outcome, check.reason, check.code, check.namespace) == (
-        "absent", None, None, None)
+        "absent",
+        None,
+        None,
+        None,
+    )
 
 
 SKELETONS = {
     "xmldsig": f'<Signature xmlns="{DSIG_NS}"><SignedInfo/><SignatureValue/></Signature>',
-    "qcvn": "<Signature><SignedInfo><Reference URI=\"\"/></SignedInfo>"
-            "<SignatureValue> </SignatureValue><KeyInfo/></Signature>",
+    "qcvn": '<Signature><SignedInfo><Reference URI=""/></SignedInfo>'
+    "<SignatureValue> </SignatureValue><KeyInfo/></Signature>",
 }
 
 
 def with_skeleton(namespace: str) -> bytes:
-    return status_package().replace(b"</edXML:edXMLHeader>",
-                                    SKELETONS[namespace].encode() + b"</edXML:edXMLHeader>")
+    return status_package().replace(
+        b"</edXML:edXMLHeader>", SKELETONS[namespace].encode() + b"</edXML:edXMLHeader>"
+    )
 
 
 @pytest.mark.parametrize("namespace", ["xmldsig", "qcvn"])
 def test_empty_skeleton_is_absent(namespace: str) -> None:
     check = check_signature(with_skeleton(namespace))
     assert (check.outcome, check.reason, check.code, check.namespace) == (
-        "absent", SKELETON_REASON, None, namespace)
+        "absent",
+        SKELETON_REASON,
+        None,
+        namespace,
+    )
 
 
 @pytest.mark.parametrize("namespace", ["xmldsig", "qcvn"])
@@ -764,17 +980,25 @@ def test_signing_replaces_an_empty_skeleton(namespace: str) -> None:
 
 # --- hostile or broken input never crashes -------------------------------------------------------
 
-@pytest.mark.parametrize("package", [
-    b"", b"<edXML", b"\x00\x01garbage",
-    b'<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY a "b">]><edXML>&a;</edXML>',
-    SIGNED.replace(b"<DigestValue>", b"<DigestValue>%%%"),
-    SIGNED.replace(b"<SignatureValue>", b"<SignatureValue>%%%"),
-], ids=["empty", "truncated", "binary", "doctype", "digest-not-base64", "value-not-base64"])
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        b"",
+        b"<edXML",
+        b"\x00\x01garbage",
+        b'<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY a "b">]><edXML>&a;</edXML>',
+        SIGNED.replace(b"<DigestValue>", b"<DigestValue>%%%"),
+        SIGNED.replace(b"<SignatureValue>", b"<SignatureValue>%%%"),
+    ],
+    ids=["empty", "truncated", "binary", "doctype", "digest-not-base64", "value-not-base64"],
+)
 def test_broken_input_is_invalid_not_a_crash(package: bytes) -> None:
     assert_invalid(check_signature(package), "SIGNATURE_MALFORMED")
 
 
 # --- signing refusals ----------------------------------------------------------------------------
+
 
 def test_signing_refuses_what_it_cannot_sign() -> None:
     with pytest.raises(ValueError, match="already carries a signature"):

@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
-    def __init__(self, topology: Topology, prefetch: int = 32, redelivery_delay: float = 1.0,
-                 delivery_limit: int = 50) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        prefetch: int = 32,
+        redelivery_delay: float = 1.0,
+        delivery_limit: int = 50,
+    ) -> None:
         self._topology = topology
         self._prefetch = prefetch
         self._redelivery_delay = redelivery_delay
@@ -55,8 +60,9 @@ class EmbeddedBroker:
         self._route(envelope)
 
     def _route(self, envelope: BrokerEnvelope) -> None:
-        targets = [name for name, pattern in self._bindings
-                   if topic_matches(pattern, envelope.routing_key)]
+        targets = [
+            name for name, pattern in self._bindings if topic_matches(pattern, envelope.routing_key)
+        ]
         if not targets:
             raise BrokerUnavailable(f"no queue is bound for {envelope.routing_key} (NO_ROUTE)")
         for name in targets:

@@ -58,8 +58,11 @@ class Topology:
 
     def queues(self) -> list[tuple[str, str]]:
         """(queue, binding key) for every shard of every route this node consumes."""
-        return [(self.shard_queue(route, k), self.shard_binding(route, k))
-                for route in RouteKind for k in range(self.shards)]
+        return [
+            (self.shard_queue(route, k), self.shard_binding(route, k))
+            for route in RouteKind
+            for k in range(self.shards)
+        ]
 
 
 def topic_matches(pattern: str, key: str) -> bool:

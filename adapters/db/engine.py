@@ -46,8 +46,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     `BEGIN IMMEDIATE`, because a deferred transaction that reads and then writes fails at once
     with SQLITE_BUSY when another writer got there first, whatever the busy timeout."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                   pool_pre_ping=True, pool_recycle=1800)
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        )
     create_private_sqlite_file(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
 

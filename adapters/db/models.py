@@ -172,8 +172,7 @@ class MessageLink(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     relation: Mapped[str] = mapped_column(String(16))
     target_document_id: Mapped[str] = mapped_column(String(200))
-    target_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"),
-                                                          index=True)
+    target_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
 
 
 class Delivery(Base):

@@ -63,13 +63,16 @@ _POSITION = re.compile(r"(?:the )?(intermediate certificate (\d+)|end-entity cer
 def humanize(message: str, certs: list[x509.Certificate]) -> str:
     """pyhanko names certificates by position ("intermediate certificate 1", counted from
     the root, "the end-entity certificate"): name them by subject CN instead."""
+
     def name(match: re.Match[str]) -> str:
         if match.group(2) is None:
-            return (f"the signer's certificate {describe(certs[-1])}" if certs
-                    else match.group(0))
+            return f"the signer's certificate {describe(certs[-1])}" if certs else match.group(0)
         index = int(match.group(2))
-        return (f"the certificate {describe(certs[index])}" if 0 < index < len(certs)
-                else match.group(0))
+        return (
+            f"the certificate {describe(certs[index])}"
+            if 0 < index < len(certs)
+            else match.group(0)
+        )
 
     text = _POSITION.sub(name, message.removeprefix("The path could not be validated because "))
     return text[:1].upper() + text[1:]

@@ -33,16 +33,22 @@ FETCH_FAILURE_BACKOFF = 30.0
 an agency whose CA is unreachable does not wait ``fetch_timeout`` each)."""
 
 
-_VerifyingKey = (rsa.RSAPublicKey | dsa.DSAPublicKey | ec.EllipticCurvePublicKey
-                 | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+_VerifyingKey = (
+    rsa.RSAPublicKey
+    | dsa.DSAPublicKey
+    | ec.EllipticCurvePublicKey
+    | ed25519.Ed25519PublicKey
+    | ed448.Ed448PublicKey
+)
 
 
 class CrlFetcher:
     """Verified CRLs by URL: the cached copy while it is fresh, else a download (bounded by
     ``fetch_timeout`` and ``MAX_CRL_BYTES``); one download per URL at a time."""
 
-    def __init__(self, cache_dir: Path, *, max_age: timedelta, fetch_timeout: float,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, cache_dir: Path, *, max_age: timedelta, fetch_timeout: float, enabled: bool = True
+    ) -> None:
         self._cache_dir = cache_dir
         self._crl_max_age = max_age
         self._fetch_timeout = fetch_timeout
@@ -50,8 +56,9 @@ class CrlFetcher:
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, tuple[float, str]] = {}
 
-    async def fetch(self, url: str, issuer: x509.Certificate
-                    ) -> tuple[x509.CertificateRevocationList | None, str]:
+    async def fetch(
+        self, url: str, issuer: x509.Certificate
+    ) -> tuple[x509.CertificateRevocationList | None, str]:
         """A verified CRL for ``issuer`` from ``url``: the cached copy while it is fresh,
         else a new download (kept only once verified)."""
         cache = self._cache_dir / (hashlib.sha256(url.encode()).hexdigest() + ".crl")
@@ -61,8 +68,10 @@ class CrlFetcher:
             if cached is not None and crl_signed_by(cached, issuer):
                 return cached, ""
             if not self._fetch_crls:
-                return None, (f"there is no fresh cached copy of the CRL at {url} and CRL "
-                              f"fetching is disabled")
+                return None, (
+                    f"there is no fresh cached copy of the CRL at {url} and CRL "
+                    f"fetching is disabled"
+                )
             failed = self._failures.get(url)
             if failed and time.monotonic() - failed[0] < FETCH_FAILURE_BACKOFF:
                 return None, failed[1]
@@ -75,8 +84,10 @@ class CrlFetcher:
                 log.warning("%s", problem)
                 return None, problem
             if not crl_signed_by(crl, issuer):
-                problem = (f"the CRL at {url} is not signed by the issuing CA "
-                           f"{describe(issuer)} and was not used")
+                problem = (
+                    f"the CRL at {url} is not signed by the issuing CA "
+                    f"{describe(issuer)} and was not used"
+                )
                 self._failures[url] = (time.monotonic(), problem)
                 log.warning("%s", problem)
                 return None, problem
@@ -85,10 +96,15 @@ class CrlFetcher:
             return crl, ""
 
     async def _download(self, url: str) -> bytes:
-        async with asyncio.timeout(self._fetch_timeout), httpx.AsyncClient(
-                timeout=self._fetch_timeout, follow_redirects=True, max_redirects=3) as client:
-            async with client.stream("GET", url, headers={
-                    "Accept": "application/pkix-crl, application/x-pkcs7-crl, */*"}) as response:
+        async with (
+            asyncio.timeout(self._fetch_timeout),
+            httpx.AsyncClient(
+                timeout=self._fetch_timeout, follow_redirects=True, max_redirects=3
+            ) as client,
+        ):
+            async with client.stream(
+                "GET", url, headers={"Accept": "application/pkix-crl, application/x-pkcs7-crl, */*"}
+            ) as response:
                 response.raise_for_status()
                 chunks: list[bytes] = []
                 size = 0
@@ -120,8 +136,9 @@ def crl_urls(certificate: x509.Certificate) -> list[str]:
     urls = []
     for point in points:
         for name in point.full_name or ():
-            if (isinstance(name, x509.UniformResourceIdentifier)
-                    and urlsplit(name.value).scheme.lower() in ("http", "https")):
+            if isinstance(name, x509.UniformResourceIdentifier) and urlsplit(
+                name.value
+            ).scheme.lower() in ("http", "https"):
                 urls.append(name.value)
     return urls
 

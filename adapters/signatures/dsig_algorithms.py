@@ -41,7 +41,8 @@ decrypt): a wrapping vector whether this node supports them or not."""
 
 KNOWN_MISSPELLINGS = {
     "http://www.w3.org/TR/xml-exc-c14n#": (
-        f"the VPCP kit's misspelling of exclusive C14N ({EXC_C14N})"),
+        f"the VPCP kit's misspelling of exclusive C14N ({EXC_C14N})"
+    ),
 }
 """Non-standard URIs seen in real traffic, and what their writers meant (for the reason
 given to the sender; the node still cannot verify them)."""
@@ -53,22 +54,28 @@ _PARAMETERS_ALLOWED = frozenset({"InclusiveNamespaces"})
 def parameters(element: Any) -> list[str]:
     """Local names of the child elements of a Transform or method element that are not
     harmless parameters (anything but `InclusiveNamespaces`)."""
-    return [str(etree.QName(child).localname) for child in element
-            if isinstance(child.tag, str)
-            and etree.QName(child).localname not in _PARAMETERS_ALLOWED]
+    return [
+        str(etree.QName(child).localname)
+        for child in element
+        if isinstance(child.tag, str) and etree.QName(child).localname not in _PARAMETERS_ALLOWED
+    ]
 
 
 def selection_risk(algorithm: str, element: Any) -> str | None:
     """Why a transform or canonicalization could make a signature cover something else than
     the whole document (None when it cannot)."""
     if algorithm in CONTENT_SELECTING:
-        return (f"the {CONTENT_SELECTING[algorithm]} transform ({algorithm}) can make a "
-                "signature cover something else than the document a recipient reads")
+        return (
+            f"the {CONTENT_SELECTING[algorithm]} transform ({algorithm}) can make a "
+            "signature cover something else than the document a recipient reads"
+        )
     extra = parameters(element)
     if extra:
-        return (f"{algorithm or '(no Algorithm)'} carries parameters ({', '.join(extra)}): "
-                "only enveloped-signature and a canonicalization without parameters are "
-                "accepted, so that the signature covers the whole document")
+        return (
+            f"{algorithm or '(no Algorithm)'} carries parameters ({', '.join(extra)}): "
+            "only enveloped-signature and a canonicalization without parameters are "
+            "accepted, so that the signature covers the whole document"
+        )
     return None
 
 
@@ -76,14 +83,18 @@ def forbidden_method(algorithm: str | None, element: Any | None) -> str | None:
     """Why a SignatureMethod or DigestMethod is never acceptable (None when it may be)."""
     lowered = (algorithm or "").lower()
     if "hmac" in lowered:
-        return (f"HMAC signature method {algorithm}: a shared-secret code proves nothing about "
-                "who signed")
+        return (
+            f"HMAC signature method {algorithm}: a shared-secret code proves nothing about "
+            "who signed"
+        )
     if "md5" in lowered:
         return f"MD5 ({algorithm}) is broken (collisions)"
     extra = parameters(element) if element is not None else []
     if extra:
-        return (f"{algorithm} carries parameters ({', '.join(extra)}), such as an "
-                "HMACOutputLength that truncates the check")
+        return (
+            f"{algorithm} carries parameters ({', '.join(extra)}), such as an "
+            "HMACOutputLength that truncates the check"
+        )
     return None
 
 

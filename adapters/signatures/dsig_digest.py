@@ -42,56 +42,81 @@ class SignatureParts:
     signature_value: bytes
 
 
-def check_what_can_be(parts: SignatureParts, found: Findings, c14n: C14n | None,
-                      method: tuple[Any, str, str] | None, digest: tuple[Any, str] | None,
-                      signer: x509.Certificate | None) -> None:
+def check_what_can_be(
+    parts: SignatureParts,
+    found: Findings,
+    c14n: C14n | None,
+    method: tuple[Any, str, str] | None,
+    digest: tuple[Any, str] | None,
+    signer: x509.Certificate | None,
+) -> None:
     """For a signature that cannot be verified whole: the checks it still allows, each of
     which proves a forgery invalid (raises `Refused`) or adds a note. The SignatureValue
     first: the digest recomputation takes the Signature out of the tree."""
     if c14n is not None and method is not None and signer is not None:
-        octets = signed_info_octets(parts.signed_info, c14n.exclusive, c14n.with_comments,
-                                    _inclusive_prefixes(parts.signed_info))
+        octets = signed_info_octets(
+            parts.signed_info,
+            c14n.exclusive,
+            c14n.with_comments,
+            _inclusive_prefixes(parts.signed_info),
+        )
         if value_matches(octets, parts.signature_value, method[0], signer):
             found.notes.append(VALUE_MATCHES_NOTE)
         elif found.namespace != "qcvn":
-            raise Refused(VALUE_MISMATCH, "SignatureValue does not verify with the "
-                                          "certificate's key (SignedInfo altered, or another "
-                                          "signer's certificate)")
+            raise Refused(
+                VALUE_MISMATCH,
+                "SignatureValue does not verify with the "
+                "certificate's key (SignedInfo altered, or another "
+                "signer's certificate)",
+            )
         else:  # not proof: the QCVN-form signer may have signed another form (module doc)
-            found.notes.append("the SignatureValue does not match SignedInfo in its XML-DSig "
-                               "form")
+            found.notes.append("the SignatureValue does not match SignedInfo in its XML-DSig form")
     if digest is not None:
-        computed = reference_digest(parts.root, parts.signature, parts.uri, parts.transforms,
-                                    digest[1])
+        computed = reference_digest(
+            parts.root, parts.signature, parts.uri, parts.transforms, digest[1]
+        )
         if computed != parts.digest_value:
             raise Refused(DIGEST_MISMATCH, "document altered after signing: digest mismatch")
         found.notes.append(DIGEST_MATCHES_NOTE)
 
 
 def _inclusive_prefixes(signed_info: Any) -> list[str]:
-    return [prefix for method in dsig_children(signed_info, "CanonicalizationMethod")
-            for element in method if isinstance(element.tag, str)
-            and local_name(element) == "InclusiveNamespaces"
-            for prefix in (element.get("PrefixList") or "").split()]
+    return [
+        prefix
+        for method in dsig_children(signed_info, "CanonicalizationMethod")
+        for element in method
+        if isinstance(element.tag, str) and local_name(element) == "InclusiveNamespaces"
+        for prefix in (element.get("PrefixList") or "").split()
+    ]
 
 
-def diagnose(root: Any, signature: Any, uri: str, transforms: list[Any], hash_name: str,
-             digest_value: bytes, error: xmlsec.Error) -> tuple[Refused, bool]:
+def diagnose(
+    root: Any,
+    signature: Any,
+    uri: str,
+    transforms: list[Any],
+    hash_name: str,
+    digest_value: bytes,
+    error: xmlsec.Error,
+) -> tuple[Refused, bool]:
     """xmlsec refused: was the document altered (digest), or the SignatureValue/SignedInfo or
     certificate wrong? Also says whether the digest was recomputed and matches."""
     try:
         digest = reference_digest(root, signature, uri, transforms, hash_name)
     except Exception:  # the recomputation is only for the reason; xmlsec already decided
-        return Refused(VALUE_MISMATCH,
-                       f"the signature does not verify ({short(str(error))})"), False
+        return Refused(
+            VALUE_MISMATCH, f"the signature does not verify ({short(str(error))})"
+        ), False
     if digest != digest_value:
         return Refused(DIGEST_MISMATCH, "document altered after signing: digest mismatch"), False
-    return Refused(VALUE_MISMATCH,
-                   "SignatureValue does not verify with the certificate's key"), True
+    return Refused(
+        VALUE_MISMATCH, "SignatureValue does not verify with the certificate's key"
+    ), True
 
 
-def reference_digest(root: Any, signature: Any, uri: str, transforms: Sequence[Any],
-                     hash_name: str) -> bytes:
+def reference_digest(
+    root: Any, signature: Any, uri: str, transforms: Sequence[Any], hash_name: str
+) -> bytes:
     """The digest of the Reference: the document without its Signature (enveloped transform;
     the Signature is removed from `root`'s tree), canonicalized as the transforms say
     (inclusive C14N 1.0 when none is given), streamed into the hash."""
@@ -102,13 +127,18 @@ def reference_digest(root: Any, signature: Any, uri: str, transforms: Sequence[A
         algorithm = transform.get("Algorithm")
         if algorithm in CANONICALIZATIONS:
             method = CANONICALIZATIONS[algorithm]
-            prefixes = [p for element in transform
-                        if isinstance(element.tag, str) and local_name(element) ==
-                        "InclusiveNamespaces"
-                        for p in (element.get("PrefixList") or "").split()]
+            prefixes = [
+                p
+                for element in transform
+                if isinstance(element.tag, str) and local_name(element) == "InclusiveNamespaces"
+                for p in (element.get("PrefixList") or "").split()
+            ]
     digest = hashlib.new(hash_name)
-    options: dict[str, Any] = {"exclusive": method.exclusive, "with_comments": False,
-                               "inclusive_ns_prefixes": prefixes or None}
+    options: dict[str, Any] = {
+        "exclusive": method.exclusive,
+        "with_comments": False,
+        "inclusive_ns_prefixes": prefixes or None,
+    }
     if uri == "":
         root.getroottree().write_c14n(_HashWriter(digest), **options)
     else:  # "#<root Id>": the root element, without the prolog's processing instructions

@@ -28,8 +28,11 @@ def parse_document(document: bytes) -> Any:
         root = etree.fromstring(document, parser)
     except etree.XMLSyntaxError as exc:
         raise Refused(MALFORMED, f"the package is not well-formed XML: {exc}") from exc
-    errors = [e for e in parser.error_log
-              if e.level >= etree.ErrorLevels.ERROR and e.domain != etree.ErrorDomains.NAMESPACE]
+    errors = [
+        e
+        for e in parser.error_log
+        if e.level >= etree.ErrorLevels.ERROR and e.domain != etree.ErrorDomains.NAMESPACE
+    ]
     if root is None or errors:
         detail = f"line {errors[0].line}: {errors[0].message}" if errors else "no root element"
         raise Refused(MALFORMED, f"the package is not well-formed XML: {short(detail)}")
@@ -53,8 +56,12 @@ def local_name(element: Any) -> str:
 def has_value(signature: Any) -> bool:
     """Same rule as the edXML reader (`parser._has_signature_value`): a SignatureValue with
     text anywhere in the Signature; the skeleton real packages carry has none."""
-    return any(isinstance(element.tag, str) and local_name(element) == "SignatureValue"
-               and (element.text or "").strip() for element in signature.iter())
+    return any(
+        isinstance(element.tag, str)
+        and local_name(element) == "SignatureValue"
+        and (element.text or "").strip()
+        for element in signature.iter()
+    )
 
 
 def child_elements(parent: Any) -> list[Any]:
@@ -68,8 +75,11 @@ def dsig_children(parent: Any, name: str) -> list[Any]:
 def only_child(parent: Any, name: str, where: str) -> Any:
     found = dsig_children(parent, name)
     if len(found) != 1:
-        raise Refused(MALFORMED, f"{where} has {count_word(len(found), 'no')} {name}"
-                                 + ("" if not found else " elements"))
+        raise Refused(
+            MALFORMED,
+            f"{where} has {count_word(len(found), 'no')} {name}"
+            + ("" if not found else " elements"),
+        )
     return found[0]
 
 

@@ -46,8 +46,10 @@ QCVN_NAMESPACE = "SIGNATURE_QCVN_NAMESPACE"
 
 SKELETON_REASON = "empty signature skeleton (no SignatureValue)"
 SHA1_NOTE = "SHA-1 is accepted for legacy traffic and reported"
-QCVN_NOTE = ("Signature found in the QCVN namespace (its XML-DSig namespace declaration was "
-             "dropped): verified as its XML-DSig form")
+QCVN_NOTE = (
+    "Signature found in the QCVN namespace (its XML-DSig namespace declaration was "
+    "dropped): verified as its XML-DSig form"
+)
 DIGEST_MATCHES_NOTE = "the document digest matches: the document was not altered after signing"
 VALUE_MATCHES_NOTE = "the SignatureValue matches SignedInfo with the certificate's key"
 
@@ -79,12 +81,19 @@ class Findings:
     signer: x509.Certificate | None = None
     notes: list[str] = field(default_factory=list)
 
-    def result(self, outcome: Outcome, reason: str | None = None,
-               code: str | None = None) -> SignatureCheck:
-        return SignatureCheck(outcome=outcome, reason=reason, code=code,
-                              signature_method=self.signature_method,
-                              digest_method=self.digest_method,
-                              canonicalization=self.canonicalization,
-                              weak_algorithm=self.weak, certificates=self.certificates,
-                              signer=self.signer, namespace=self.namespace,
-                              notes=tuple(self.notes))
+    def result(
+        self, outcome: Outcome, reason: str | None = None, code: str | None = None
+    ) -> SignatureCheck:
+        return SignatureCheck(
+            outcome=outcome,
+            reason=reason,
+            code=code,
+            signature_method=self.signature_method,
+            digest_method=self.digest_method,
+            canonicalization=self.canonicalization,
+            weak_algorithm=self.weak,
+            certificates=self.certificates,
+            signer=self.signer,
+            namespace=self.namespace,
+            notes=tuple(self.notes),
+        )

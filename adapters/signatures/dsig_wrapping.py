@@ -41,18 +41,26 @@ _ID_ATTRIBUTES = ("Id", "ID", "id")
 def check_placement(root: Any, signature: Any) -> None:
     header = signature.getparent()
     envelope = header.getparent() if header is not None else None
-    if not (envelope is not None and is_qcvn_element(header, "edXMLHeader")
-            and is_qcvn_element(envelope, "edXMLEnvelope") and envelope.getparent() is root
-            and is_qcvn_element(root, "edXML")):
-        raise Refused(MISPLACED, f"the Signature is at {short(element_path(signature))}, not a "
-                                 "child of edXML/edXMLEnvelope/edXMLHeader")
+    if not (
+        envelope is not None
+        and is_qcvn_element(header, "edXMLHeader")
+        and is_qcvn_element(envelope, "edXMLEnvelope")
+        and envelope.getparent() is root
+        and is_qcvn_element(root, "edXML")
+    ):
+        raise Refused(
+            MISPLACED,
+            f"the Signature is at {short(element_path(signature))}, not a "
+            "child of edXML/edXMLEnvelope/edXMLHeader",
+        )
 
 
 def as_xmldsig(signature: Any) -> Any:
     """The Signature rebuilt in the XML-DSig namespace (QCVN-namespace elements renamed), in
     place of the QCVN one; the caller's bytes are untouched (this tree is our own parse)."""
-    replacement = etree.Element(f"{{{DSIG_NS}}}Signature", dict(signature.attrib),
-                                nsmap={None: DSIG_NS})
+    replacement = etree.Element(
+        f"{{{DSIG_NS}}}Signature", dict(signature.attrib), nsmap={None: DSIG_NS}
+    )
     _copy_renamed(signature, replacement)
     replacement.tail = signature.tail
     signature.getparent().replace(signature, replacement)
@@ -63,8 +71,9 @@ def _copy_renamed(source: Any, target: Any) -> None:
     target.text = source.text
     for child in source:
         if isinstance(child.tag, str) and namespace_of(child) == QCVN_NS:
-            copied = etree.SubElement(target, f"{{{DSIG_NS}}}{local_name(child)}",
-                                      dict(child.attrib))
+            copied = etree.SubElement(
+                target, f"{{{DSIG_NS}}}{local_name(child)}", dict(child.attrib)
+            )
             _copy_renamed(child, copied)
         else:  # comments, processing instructions, elements of other namespaces
             copied = copy.deepcopy(child)
@@ -73,24 +82,37 @@ def _copy_renamed(source: Any, target: Any) -> None:
 
 
 def check_uri(root: Any, uri: str | None) -> str | None:
-    """"" (the whole document) or "#<Id of the root>"; returns the root's Id attribute name
+    """ "" (the whole document) or "#<Id of the root>"; returns the root's Id attribute name
     for the latter."""
     if uri == "":
         return None
     if uri is None:
-        raise Refused(WRAPPING, "the Reference has no URI: it must designate the whole "
-                                "document (URI=\"\")")
-    attribute = next((name for name in _ID_ATTRIBUTES
-                      if uri.startswith("#") and root.get(name) == uri[1:]), None)
+        raise Refused(
+            WRAPPING, 'the Reference has no URI: it must designate the whole document (URI="")'
+        )
+    attribute = next(
+        (name for name in _ID_ATTRIBUTES if uri.startswith("#") and root.get(name) == uri[1:]), None
+    )
     if attribute is None:
-        raise Refused(WRAPPING, f"Reference URI '{short(uri)}' does not designate the "
-                                "document root")
-    holders = [element for element in root.iter() if isinstance(element.tag, str)
-               and uri[1:] in (element.get(name) for name in
-                               (*_ID_ATTRIBUTES, "{http://www.w3.org/XML/1998/namespace}id"))]
+        raise Refused(
+            WRAPPING, f"Reference URI '{short(uri)}' does not designate the document root"
+        )
+    holders = [
+        element
+        for element in root.iter()
+        if isinstance(element.tag, str)
+        and uri[1:]
+        in (
+            element.get(name)
+            for name in (*_ID_ATTRIBUTES, "{http://www.w3.org/XML/1998/namespace}id")
+        )
+    ]
     if len(holders) > 1:
-        raise Refused(WRAPPING, f"the document root's Id '{short(uri[1:])}' is not unique "
-                                f"({len(holders)} elements carry it)")
+        raise Refused(
+            WRAPPING,
+            f"the document root's Id '{short(uri[1:])}' is not unique "
+            f"({len(holders)} elements carry it)",
+        )
     return attribute
 
 
@@ -108,20 +130,26 @@ def check_transforms(reference: Any) -> tuple[list[Any], list[Unverifiable]]:
     for transform in transforms:
         algorithm = transform.get("Algorithm") or ""
         if transform.tag != f"{{{DSIG_NS}}}Transform":
-            raise Refused(MALFORMED, f"unexpected element {short(local_name(transform))} in "
-                                     "Transforms")
+            raise Refused(
+                MALFORMED, f"unexpected element {short(local_name(transform))} in Transforms"
+            )
         risk = selection_risk(algorithm, transform)
         if risk is not None:
             raise Refused(WRAPPING, short(risk, 300))
         if algorithm != ENVELOPED and algorithm not in CANONICALIZATIONS:
-            gaps.append(Unverifiable(UNSUPPORTED_TRANSFORM,
-                                     short(unknown_uri("transform", algorithm), 300)))
+            gaps.append(
+                Unverifiable(UNSUPPORTED_TRANSFORM, short(unknown_uri("transform", algorithm), 300))
+            )
         algorithms.append(algorithm)
     if ENVELOPED not in algorithms and not gaps:  # (an unknown one may be a misspelt one)
         raise Refused(MALFORMED, "the Reference has no enveloped-signature transform")
     if (ENVELOPED in algorithms and algorithms[0] != ENVELOPED) or len(algorithms) > 2:
-        raise Refused(MALFORMED, "unsupported transform chain " + " → ".join(algorithms)
-                      + ": expected enveloped-signature, then at most one canonicalization")
+        raise Refused(
+            MALFORMED,
+            "unsupported transform chain "
+            + " → ".join(algorithms)
+            + ": expected enveloped-signature, then at most one canonicalization",
+        )
     return transforms, gaps
 
 
@@ -142,8 +170,9 @@ def check_methods(signed_info: Any, reference: Any) -> None:
 def check_objects(signature: Any) -> None:
     for obj in dsig_children(signature, "Object"):
         if any(isinstance(e.tag, str) and local_name(e) == "Manifest" for e in obj.iter()):
-            raise Refused(WRAPPING, "Object holds a Manifest: references outside SignedInfo "
-                                    "are not accepted")
+            raise Refused(
+                WRAPPING, "Object holds a Manifest: references outside SignedInfo are not accepted"
+            )
 
 
 def check_key_info(signature: Any) -> list[str]:
@@ -158,9 +187,15 @@ def check_key_info(signature: Any) -> list[str]:
         if name == "RetrievalMethod":
             raise Refused(KEYINFO, "KeyInfo/RetrievalMethod points outside the signature")
         if name not in ("X509Data", "KeyValue", "KeyName"):
-            raise Refused(KEYINFO, f"KeyInfo/{short(local_name(child))} is not accepted (only "
-                                   "X509Data, KeyValue, KeyName)")
+            raise Refused(
+                KEYINFO,
+                f"KeyInfo/{short(local_name(child))} is not accepted (only "
+                "X509Data, KeyValue, KeyName)",
+            )
         if name == "X509Data":
-            texts += [item.text.strip() for item in dsig_children(child, "X509Certificate")
-                      if item.text and item.text.strip()]
+            texts += [
+                item.text.strip()
+                for item in dsig_children(child, "X509Certificate")
+                if item.text and item.text.strip()
+            ]
     return texts

@@ -52,10 +52,14 @@ class ChainLink:
     revoked_reason: str | None = None
 
 
-async def check_revocation(path: ValidationPath, links: list[ChainLink],
-                           anchor: x509.Certificate, at: datetime,
-                           on_file: Sequence[x509.CertificateRevocationList],
-                           fetcher: CrlFetcher) -> None:
+async def check_revocation(
+    path: ValidationPath,
+    links: list[ChainLink],
+    anchor: x509.Certificate,
+    at: datetime,
+    on_file: Sequence[x509.CertificateRevocationList],
+    fetcher: CrlFetcher,
+) -> None:
     """Set each link's revocation status: its issuer's CRL files (``on_file``) and the CRL
     at its distribution point (``fetcher``), checked by pyhanko one certificate at a time."""
     await asyncio.gather(*(_collect_crls(link, on_file, fetcher) for link in links))
@@ -69,13 +73,13 @@ async def check_revocation(path: ValidationPath, links: list[ChainLink],
         # (the SPEC says "at or before"), and ignores a CRL that is out of date for the
         # signing time, even one (verified) that lists the certificate as revoked before.
         entry = revocation_entry(link)
-        if entry and entry[0] <= at and (link.status == "good"
-                                         or entry[1] != "certificateHold"):
+        if entry and entry[0] <= at and (link.status == "good" or entry[1] != "certificateHold"):
             link.status, link.revoked_at, link.revoked_reason = "revoked", *entry
 
 
-async def _collect_crls(link: ChainLink, files: Sequence[x509.CertificateRevocationList],
-                        fetcher: CrlFetcher) -> None:
+async def _collect_crls(
+    link: ChainLink, files: Sequence[x509.CertificateRevocationList], fetcher: CrlFetcher
+) -> None:
     issuer = link.issuer
     on_file = [c for c in files if c.issuer == issuer.subject]
     link.crls = [c for c in on_file if crl_signed_by(c, issuer)]
@@ -90,18 +94,20 @@ async def _collect_crls(link: ChainLink, files: Sequence[x509.CertificateRevocat
     if link.crls:
         return
     if len(on_file) > len(link.crls):
-        problems.append(f"the CRL file(s) in the trust directory for its issuer "
-                        f"{describe(issuer)} are not signed by that CA's key")
+        problems.append(
+            f"the CRL file(s) in the trust directory for its issuer "
+            f"{describe(issuer)} are not signed by that CA's key"
+        )
     elif problems:
-        problems.append(f"no CRL file for its issuer {describe(issuer)} is in the trust "
-                        f"directory")
+        problems.append(f"no CRL file for its issuer {describe(issuer)} is in the trust directory")
     if problems:
         link.status = "unavailable"
         link.problem = "; ".join(problems)
 
 
-async def _pyhanko_revocation(path: ValidationPath, links: list[ChainLink], index: int,
-                              anchor: x509.Certificate, at: datetime) -> None:
+async def _pyhanko_revocation(
+    path: ValidationPath, links: list[ChainLink], index: int, anchor: x509.Certificate, at: datetime
+) -> None:
     """Check ``links[index]`` alone against its CRLs (the other CA certificates are
     asserted unrevoked for this run, the signer's rule is "no check" unless it is the
     one being checked). CRLs issued after the signing time count (``retroactive``):
@@ -110,21 +116,32 @@ async def _pyhanko_revocation(path: ValidationPath, links: list[ChainLink], inde
     is_signer = index == len(links) - 1
     required, skip = RevocationCheckingRule.CRL_REQUIRED, RevocationCheckingRule.NO_CHECK
     policy = CertRevTrustPolicy(
-        RevocationCheckingPolicy(required if is_signer else skip,
-                                 skip if is_signer else required),
-        retroactive_revinfo=True)
-    assertions = [NonRevokedStatusAssertion(hashlib.sha256(der_bytes(other.cert)).digest(), at)
-                  for other in links[:-1] if other is not link]
+        RevocationCheckingPolicy(required if is_signer else skip, skip if is_signer else required),
+        retroactive_revinfo=True,
+    )
+    assertions = [
+        NonRevokedStatusAssertion(hashlib.sha256(der_bytes(other.cert)).digest(), at)
+        for other in links[:-1]
+        if other is not link
+    ]
     registry = CertificateRegistry.build([to_asn1(other.cert) for other in links])
     revinfo = RevinfoManager(
-        certificate_registry=registry, poe_manager=POEManager(),
-        crls=process_legacy_crl_input([c.public_bytes(serialization.Encoding.DER)
-                                       for c in link.crls]),
-        ocsps=(), assertions=assertions)
+        certificate_registry=registry,
+        poe_manager=POEManager(),
+        crls=process_legacy_crl_input(
+            [c.public_bytes(serialization.Encoding.DER) for c in link.crls]
+        ),
+        ocsps=(),
+        assertions=assertions,
+    )
     context = ValidationContext(
         trust_manager=SimpleTrustManager.build(trust_roots=[to_asn1(anchor)]),
-        certificate_registry=registry, revinfo_manager=revinfo, moment=at,
-        revinfo_policy=policy, algorithm_usage_policy=ALGORITHM_POLICY)
+        certificate_registry=registry,
+        revinfo_manager=revinfo,
+        moment=at,
+        revinfo_policy=policy,
+        algorithm_usage_policy=ALGORITHM_POLICY,
+    )
     try:
         await async_validate_path(context, path)
     except RevokedError as exc:
@@ -138,8 +155,10 @@ async def _pyhanko_revocation(path: ValidationPath, links: list[ChainLink], inde
         if isinstance(exc, InsufficientRevinfoError):
             detail = detail.partition(" failed: ")[2] or detail
         link.status = "unavailable"
-        link.problem = (f"the CRL from its issuer {describe(link.issuer)} could not be "
-                        f"used: {humanize(detail, [])}")
+        link.problem = (
+            f"the CRL from its issuer {describe(link.issuer)} could not be "
+            f"used: {humanize(detail, [])}"
+        )
         return
     link.status = "good"
 

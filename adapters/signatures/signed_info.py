@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 
-def signed_info_octets(signed_info: Any, exclusive: bool, with_comments: bool,
-                       inclusive_prefixes: list[str]) -> bytes:
+def signed_info_octets(
+    signed_info: Any, exclusive: bool, with_comments: bool, inclusive_prefixes: list[str]
+) -> bytes:
     """SignedInfo canonicalized as the signer did: a standalone copy whose root declares
     every namespace in scope at SignedInfo (inclusive C14N renders them all; exclusive C14N
     only those used or listed in the PrefixList)."""
@@ -33,19 +34,25 @@ def signed_info_octets(signed_info: Any, exclusive: bool, with_comments: bool,
     for child in signed_info:
         apex.append(copy.deepcopy(child))
     out = io.BytesIO()
-    etree.ElementTree(apex).write_c14n(out, exclusive=exclusive, with_comments=with_comments,
-                                       inclusive_ns_prefixes=inclusive_prefixes or None)
+    etree.ElementTree(apex).write_c14n(
+        out,
+        exclusive=exclusive,
+        with_comments=with_comments,
+        inclusive_ns_prefixes=inclusive_prefixes or None,
+    )
     return out.getvalue()
 
 
-def value_matches(octets: bytes, signature_value: bytes, method: Any,
-                  signer: x509.Certificate) -> bool:
+def value_matches(
+    octets: bytes, signature_value: bytes, method: Any, signer: x509.Certificate
+) -> bool:
     """Whether `signature_value` is the signer's signature over `octets` with `method` (an
     xmlsec signature transform); False on any xmlsec error (never raises)."""
     context = xmlsec.SignatureContext()
     try:
-        context.key = xmlsec.Key.from_memory(signer.public_bytes(serialization.Encoding.PEM),
-                                             xmlsec.constants.KeyDataFormatCertPem)
+        context.key = xmlsec.Key.from_memory(
+            signer.public_bytes(serialization.Encoding.PEM), xmlsec.constants.KeyDataFormatCertPem
+        )
         context.verify_binary(octets, method, signature_value)
     except xmlsec.Error:
         return False

@@ -81,12 +81,19 @@ log = logging.getLogger(__name__)
 class TrustStore:
     """The trust directory's material and the CRL cache; evaluates signer certificates."""
 
-    def __init__(self, trust_dir: Path | None, *, cache_dir: Path,
-                 crl_max_age: timedelta = timedelta(hours=24), fetch_timeout: float = 5.0,
-                 fetch_crls: bool = True) -> None:
+    def __init__(
+        self,
+        trust_dir: Path | None,
+        *,
+        cache_dir: Path,
+        crl_max_age: timedelta = timedelta(hours=24),
+        fetch_timeout: float = 5.0,
+        fetch_crls: bool = True,
+    ) -> None:
         self._trust_dir = trust_dir
-        self._crls = CrlFetcher(cache_dir, max_age=crl_max_age, fetch_timeout=fetch_timeout,
-                                enabled=fetch_crls)
+        self._crls = CrlFetcher(
+            cache_dir, max_age=crl_max_age, fetch_timeout=fetch_timeout, enabled=fetch_crls
+        )
         self._material = TrustMaterial()
         self.reload()
 
@@ -102,38 +109,64 @@ class TrustStore:
 
     # -- evaluation -----------------------------------------------------------------------
 
-    async def evaluate(self, signer: x509.Certificate,
-                       intermediates: Sequence[x509.Certificate], at: datetime,
-                       now: datetime | None = None) -> TrustResult:
+    async def evaluate(
+        self,
+        signer: x509.Certificate,
+        intermediates: Sequence[x509.Certificate],
+        at: datetime,
+        now: datetime | None = None,
+    ) -> TrustResult:
         try:
-            return await self._evaluate(signer, intermediates, as_utc(at),
-                                        as_utc(now or datetime.now(UTC)))
+            return await self._evaluate(
+                signer, intermediates, as_utc(at), as_utc(now or datetime.now(UTC))
+            )
         except TrustRefusal as refusal:
             return refusal.result
         except Exception as exc:  # never raise: a bug must not pass a package as trusted
             log.exception("certificate trust evaluation failed")
-            return TrustResult("unverifiable", TRUST_ERROR,
-                               f"The certificate trust could not be evaluated ({exc}).",
-                               (), "not-checked", False)
+            return TrustResult(
+                "unverifiable",
+                TRUST_ERROR,
+                f"The certificate trust could not be evaluated ({exc}).",
+                (),
+                "not-checked",
+                False,
+            )
 
-    async def _evaluate(self, signer: x509.Certificate,
-                        intermediates: Sequence[x509.Certificate], at: datetime,
-                        now: datetime) -> TrustResult:
+    async def _evaluate(
+        self,
+        signer: x509.Certificate,
+        intermediates: Sequence[x509.Certificate],
+        at: datetime,
+        now: datetime,
+    ) -> TrustResult:
         material = self._material
         name = describe(signer)
         if not material.anchors:
-            where = (f"the trust directory {self._trust_dir} holds none" if self._trust_dir
-                     else "no trust directory is configured")
-            return TrustResult("unverifiable", TRUST_NOT_CONFIGURED,
-                               f"This node has no trusted root CA certificate ({where}), so "
-                               f"the signer's certificate {name} could not be checked "
-                               f"(signing time {fmt_time(at)}).", (), "not-checked", False)
+            where = (
+                f"the trust directory {self._trust_dir} holds none"
+                if self._trust_dir
+                else "no trust directory is configured"
+            )
+            return TrustResult(
+                "unverifiable",
+                TRUST_NOT_CONFIGURED,
+                f"This node has no trusted root CA certificate ({where}), so "
+                f"the signer's certificate {name} could not be checked "
+                f"(signing time {fmt_time(at)}).",
+                (),
+                "not-checked",
+                False,
+            )
 
         path = await build_path(signer, intermediates, material, at)
         certs = path_certificates(path)
         chain = subjects(certs)
-        links = [ChainLink(cert, certs[index - 1], role_of(index, certs))
-                 for index, cert in enumerate(certs) if index > 0]
+        links = [
+            ChainLink(cert, certs[index - 1], role_of(index, certs))
+            for index, cert in enumerate(certs)
+            if index > 0
+        ]
 
         # pyhanko does not check the trust anchor's own validity period: do it for all.
         problem = validity_problem(certs, at)
@@ -150,19 +183,29 @@ class TrustStore:
         if revoked:
             link = revoked[0]
             assert link.revoked_at is not None
-            return TrustResult("revoked", CERT_REVOKED,
-                               f"The {link.role} {describe(link.cert)} was revoked on "
-                               f"{fmt_time(link.revoked_at)} (reason: {link.revoked_reason}), "
-                               f"at or before the signing time {fmt_time(at)}.",
-                               chain, "revoked", False)
+            return TrustResult(
+                "revoked",
+                CERT_REVOKED,
+                f"The {link.role} {describe(link.cert)} was revoked on "
+                f"{fmt_time(link.revoked_at)} (reason: {link.revoked_reason}), "
+                f"at or before the signing time {fmt_time(at)}.",
+                chain,
+                "revoked",
+                False,
+            )
         unavailable = [link for link in links if link.status == "unavailable"]
         if unavailable:
             link = unavailable[0]
-            return TrustResult("unverifiable", CERT_CRL_UNAVAILABLE,
-                               f"The revocation status of the {link.role} "
-                               f"{describe(link.cert)} at the signing time {fmt_time(at)} could "
-                               f"not be established: {link.problem}.",
-                               chain, "unavailable", False)
+            return TrustResult(
+                "unverifiable",
+                CERT_CRL_UNAVAILABLE,
+                f"The revocation status of the {link.role} "
+                f"{describe(link.cert)} at the signing time {fmt_time(at)} could "
+                f"not be established: {link.problem}.",
+                chain,
+                "unavailable",
+                False,
+            )
 
         # (no links: the signer's certificate is itself one of the trusted roots)
         revocation: Revocation = "good" if links and links[-1].status == "good" else "not-checked"
@@ -170,22 +213,29 @@ class TrustStore:
         return TrustResult("trusted", None, later, chain, revocation, later is None)
 
 
-def _now_problem(certs: list[x509.Certificate], links: list[ChainLink], now: datetime
-                 ) -> str | None:
+def _now_problem(
+    certs: list[x509.Certificate], links: list[ChainLink], now: datetime
+) -> str | None:
     for index, cert in enumerate(certs):
         role, name = role_of(index, certs), describe(cert)
         if now > cert.not_valid_after_utc:
-            return (f"The signature was made while the chain was valid; the {role} {name} "
-                    f"has since expired ({fmt_time(cert.not_valid_after_utc)}; "
-                    f"checked {fmt_time(now)}).")
+            return (
+                f"The signature was made while the chain was valid; the {role} {name} "
+                f"has since expired ({fmt_time(cert.not_valid_after_utc)}; "
+                f"checked {fmt_time(now)})."
+            )
         if now < cert.not_valid_before_utc:
-            return (f"The {role} {name} is valid only from "
-                    f"{fmt_time(cert.not_valid_before_utc)}, "
-                    f"after the time of checking {fmt_time(now)}.")
+            return (
+                f"The {role} {name} is valid only from "
+                f"{fmt_time(cert.not_valid_before_utc)}, "
+                f"after the time of checking {fmt_time(now)}."
+            )
     for link in links:
         entry = revocation_entry(link)
         if entry and entry[0] <= now:
-            return (f"The signature was made before the {link.role} {describe(link.cert)} "
-                    f"was revoked ({fmt_time(entry[0])}, reason: {entry[1]}); "
-                    f"checked {fmt_time(now)}.")
+            return (
+                f"The signature was made before the {link.role} {describe(link.cert)} "
+                f"was revoked ({fmt_time(entry[0])}, reason: {entry[1]}); "
+                f"checked {fmt_time(now)}."
+            )
     return None

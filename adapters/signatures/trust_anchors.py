@@ -48,8 +48,9 @@ def load_trust_dir(directory: Path | None) -> TrustMaterial:
             if not path.is_file() or not name.endswith(_TRUST_SUFFIXES):
                 continue
             try:
-                certificates, lists = _parse_trust_file(path.read_bytes(),
-                                                        name.endswith(_CRL_SUFFIXES))
+                certificates, lists = _parse_trust_file(
+                    path.read_bytes(), name.endswith(_CRL_SUFFIXES)
+                )
             except (OSError, ValueError) as exc:
                 log.warning("trust file %s skipped: %s", path, exc)
                 continue
@@ -62,15 +63,23 @@ def load_trust_dir(directory: Path | None) -> TrustMaterial:
                 elif is_ca:
                     cas[der] = certificate
                 else:
-                    log.warning("trust file %s: %s is not a CA certificate, ignored",
-                                path, common_name(certificate))
-    log.info("trust store: %d root(s), %d other CA certificate(s), %d CRL(s)",
-             len(anchors), len(cas), len(crls))
+                    log.warning(
+                        "trust file %s: %s is not a CA certificate, ignored",
+                        path,
+                        common_name(certificate),
+                    )
+    log.info(
+        "trust store: %d root(s), %d other CA certificate(s), %d CRL(s)",
+        len(anchors),
+        len(cas),
+        len(crls),
+    )
     return TrustMaterial(tuple(anchors.values()), tuple(cas.values()), tuple(crls))
 
 
-def _parse_trust_file(data: bytes, crl_file: bool
-                      ) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
+def _parse_trust_file(
+    data: bytes, crl_file: bool
+) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
     certificates: list[x509.Certificate] = []
     crls: list[x509.CertificateRevocationList] = []
     if b"-----BEGIN" not in data:

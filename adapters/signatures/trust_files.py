@@ -50,8 +50,7 @@ def list_dir(trust_dir: Path) -> list[TrustEntry]:
     for path in sorted(trust_dir.glob("*")):
         data = path.read_bytes()
         try:
-            entries += [_certificate_entry(c, path)
-                        for c in x509.load_pem_x509_certificates(data)]
+            entries += [_certificate_entry(c, path) for c in x509.load_pem_x509_certificates(data)]
             continue
         except ValueError:
             pass
@@ -81,12 +80,17 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList | None:
 
 
 def _certificate_entry(certificate: x509.Certificate, path: Path) -> TrustEntry:
-    return TrustEntry("certificate", certificate.fingerprint(hashes.SHA256()).hex(),
-                      certificate.subject.rfc4514_string(),
-                      certificate.not_valid_after_utc.isoformat(), path)
+    return TrustEntry(
+        "certificate",
+        certificate.fingerprint(hashes.SHA256()).hex(),
+        certificate.subject.rfc4514_string(),
+        certificate.not_valid_after_utc.isoformat(),
+        path,
+    )
 
 
 def _crl_entry(crl: x509.CertificateRevocationList, der: bytes, path: Path) -> TrustEntry:
     next_update = crl.next_update_utc.isoformat() if crl.next_update_utc else ""
-    return TrustEntry("crl", hashlib.sha256(der).hexdigest(), crl.issuer.rfc4514_string(),
-                      next_update, path)
+    return TrustEntry(
+        "crl", hashlib.sha256(der).hexdigest(), crl.issuer.rfc4514_string(), next_update, path
+    )

@@ -28,27 +28,38 @@ class PackageVerifier:
         if check.outcome == "absent":
             return SignatureReport(SignatureOutcome.ABSENT, None, check.reason, details)
         if check.outcome == "unverifiable":  # the certificate's trust would not change that
-            return SignatureReport(SignatureOutcome.UNVERIFIABLE, check.code, check.reason,
-                                   details)
+            return SignatureReport(SignatureOutcome.UNVERIFIABLE, check.code, check.reason, details)
         if check.outcome == "invalid" or check.signer is None:
-            return SignatureReport(SignatureOutcome.INVALID, check.code or "SIGNATURE_INVALID",
-                                   check.reason or "no signer certificate", details)
+            return SignatureReport(
+                SignatureOutcome.INVALID,
+                check.code or "SIGNATURE_INVALID",
+                check.reason or "no signer certificate",
+                details,
+            )
         others = [c for c in check.certificates if c is not check.signer]
-        trust = await self._trust.evaluate(check.signer, others, at=signing_time,
-                                           now=datetime.now(UTC))
+        trust = await self._trust.evaluate(
+            check.signer, others, at=signing_time, now=datetime.now(UTC)
+        )
         details.update(_trust_details(trust, signing_time))
         if trust.outcome == "trusted":
             return SignatureReport(SignatureOutcome.VALID, None, None, details)
-        outcome = (SignatureOutcome.UNVERIFIABLE if trust.outcome == "unverifiable"
-                   else SignatureOutcome.INVALID)
+        outcome = (
+            SignatureOutcome.UNVERIFIABLE
+            if trust.outcome == "unverifiable"
+            else SignatureOutcome.INVALID
+        )
         return SignatureReport(outcome, trust.code, trust.reason, details)
 
 
 def _details(check: SignatureCheck) -> dict[str, Any]:
     details: dict[str, Any] = {
-        "signature_method": check.signature_method, "digest_method": check.digest_method,
-        "canonicalization": check.canonicalization, "weak_algorithm": check.weak_algorithm,
-        "namespace": check.namespace, "notes": list(check.notes)}
+        "signature_method": check.signature_method,
+        "digest_method": check.digest_method,
+        "canonicalization": check.canonicalization,
+        "weak_algorithm": check.weak_algorithm,
+        "namespace": check.namespace,
+        "notes": list(check.notes),
+    }
     if check.signer is not None:
         details.update(certificate_summary(check.signer))
     return details
@@ -66,5 +77,9 @@ def certificate_summary(certificate: x509.Certificate) -> dict[str, Any]:
 
 
 def _trust_details(trust: TrustResult, signing_time: datetime) -> dict[str, Any]:
-    return {"chain": list(trust.chain), "revocation": trust.revocation,
-            "valid_now": trust.valid_now, "checked_at": signing_time.isoformat()}
+    return {
+        "chain": list(trust.chain),
+        "revocation": trust.revocation,
+        "valid_now": trust.valid_now,
+        "checked_at": signing_time.isoformat(),
+    }

@@ -101,8 +101,16 @@ from gateway.edxml.namespaces import QCVN_NS
 _SIGNATURE_METHODS = SIGNATURE_METHODS
 _as_xmldsig = as_xmldsig
 __all__ = [
-    "DIGEST_MATCHES_NOTE", "QCVN_NOTE", "SHA1_NOTE", "SKELETON_REASON", "VALUE_MATCHES_NOTE",
-    "SignatureCheck", "_SIGNATURE_METHODS", "_as_xmldsig", "check_signature", "sign_package",
+    "DIGEST_MATCHES_NOTE",
+    "QCVN_NOTE",
+    "SHA1_NOTE",
+    "SKELETON_REASON",
+    "VALUE_MATCHES_NOTE",
+    "SignatureCheck",
+    "_SIGNATURE_METHODS",
+    "_as_xmldsig",
+    "check_signature",
+    "sign_package",
 ]
 
 
@@ -122,8 +130,11 @@ def check_signature(document: bytes) -> SignatureCheck:
     except Refused as refusal:
         return found.result("invalid", refusal.reason, refusal.code)
     except Exception as exc:  # fail closed: untrusted bytes must not crash the pipeline
-        return found.result("invalid", f"the signature could not be processed: "
-                                       f"{type(exc).__name__}: {short(str(exc))}", MALFORMED)
+        return found.result(
+            "invalid",
+            f"the signature could not be processed: {type(exc).__name__}: {short(str(exc))}",
+            MALFORMED,
+        )
 
 
 def _check(document: bytes, found: Findings) -> SignatureCheck:
@@ -142,11 +153,11 @@ def _check(document: bytes, found: Findings) -> SignatureCheck:
         signature = as_xmldsig(signature)
         found.notes.append(QCVN_NOTE)
 
-    check_children(signature, "Signature",
-                   {"SignedInfo", "SignatureValue", "KeyInfo", "Object"})
+    check_children(signature, "Signature", {"SignedInfo", "SignatureValue", "KeyInfo", "Object"})
     signed_info = only_child(signature, "SignedInfo", "Signature")
-    check_children(signed_info, "SignedInfo",
-                   {"CanonicalizationMethod", "SignatureMethod", "Reference"})
+    check_children(
+        signed_info, "SignedInfo", {"CanonicalizationMethod", "SignatureMethod", "Reference"}
+    )
     references = dsig_children(signed_info, "Reference")
     found.canonicalization = algorithm_of(signed_info, "CanonicalizationMethod")
     found.signature_method = algorithm_of(signed_info, "SignatureMethod")
@@ -157,8 +168,11 @@ def _check(document: bytes, found: Findings) -> SignatureCheck:
     if not references:
         raise Refused(MALFORMED, "SignedInfo has no Reference")
     if len(references) > 1:
-        raise Refused(WRAPPING, f"SignedInfo has {len(references)} Reference elements: only "
-                                "one, over the whole document, is accepted")
+        raise Refused(
+            WRAPPING,
+            f"SignedInfo has {len(references)} Reference elements: only "
+            "one, over the whole document, is accepted",
+        )
     reference = references[0]
     uri = reference.get("URI")
     id_attribute = check_uri(root, uri)
@@ -175,24 +189,33 @@ def _check(document: bytes, found: Findings) -> SignatureCheck:
     digest = _known(found.digest_method, DIGESTS, "digest method", gaps)
     gaps += transform_gaps
     digest_value = _base64(only_child(reference, "DigestValue", "Reference"), "DigestValue")
-    signature_value = _base64(only_child(signature, "SignatureValue", "Signature"),
-                              "SignatureValue")
+    signature_value = _base64(
+        only_child(signature, "SignatureValue", "Signature"), "SignatureValue"
+    )
     if not signature_value:
         raise Refused(MALFORMED, "SignatureValue is empty")
     signer = _signer(certificate_texts, found, gaps)
     if signer is not None and method is not None:
         _check_key_type(signer, method[1], method[2])
     if gaps:
-        check_what_can_be(SignatureParts(root, signature, signed_info, uri or "", transforms,
-                                         digest_value, signature_value), found, c14n, method,
-                          None if transform_gaps else digest, signer)
+        check_what_can_be(
+            SignatureParts(
+                root, signature, signed_info, uri or "", transforms, digest_value, signature_value
+            ),
+            found,
+            c14n,
+            method,
+            None if transform_gaps else digest,
+            signer,
+        )
         raise Unverifiable(gaps[0].code, "; ".join(gap.reason for gap in gaps))
     assert signer is not None and digest is not None
     try:
         _xmlsec_verify(root, signature, signer, id_attribute)
     except xmlsec.Error as exc:
-        refusal, digest_matches = diagnose(root, signature, uri or "", transforms, digest[1],
-                                           digest_value, exc)
+        refusal, digest_matches = diagnose(
+            root, signature, uri or "", transforms, digest[1], digest_value, exc
+        )
         if found.namespace == "qcvn" and digest_matches:
             found.notes.append(DIGEST_MATCHES_NOTE)
             raise Unverifiable(QCVN_NAMESPACE, _QCVN_UNPROVEN) from exc
@@ -200,24 +223,25 @@ def _check(document: bytes, found: Findings) -> SignatureCheck:
     return found.result("valid")
 
 
-_QCVN_UNPROVEN = ("the Signature is in the QCVN namespace (no XML-DSig declaration) and its "
-                  "SignatureValue does not verify in the XML-DSig form: which form its signer "
-                  "signed cannot be established")
+_QCVN_UNPROVEN = (
+    "the Signature is in the QCVN namespace (no XML-DSig declaration) and its "
+    "SignatureValue does not verify in the XML-DSig form: which form its signer "
+    "signed cannot be established"
+)
 
 
-def _known(algorithm: str | None, table: dict[str, Any], what: str,
-           gaps: list[Unverifiable]) -> Any:
+def _known(
+    algorithm: str | None, table: dict[str, Any], what: str, gaps: list[Unverifiable]
+) -> Any:
     """The table entry for `algorithm`; None, with the gap noted, when the node cannot run
     it (forbidden ones were refused by `check_methods` already)."""
     if algorithm in table:
         return table[algorithm]
-    gaps.append(Unverifiable(UNSUPPORTED_ALGORITHM, short(unknown_uri(what, algorithm),
-                                                          300)))
+    gaps.append(Unverifiable(UNSUPPORTED_ALGORITHM, short(unknown_uri(what, algorithm), 300)))
     return None
 
 
-def _signer(texts: list[str], found: Findings, gaps: list[Unverifiable]
-            ) -> x509.Certificate | None:
+def _signer(texts: list[str], found: Findings, gaps: list[Unverifiable]) -> x509.Certificate | None:
     """The signer's certificate from KeyInfo; None, with the gap noted, when there is none
     or it cannot be read (nobody could check the SignatureValue then)."""
     if not texts:
@@ -248,48 +272,70 @@ def _certificates(texts: list[str]) -> list[x509.Certificate]:
             der = base64.b64decode("".join(text.split()), validate=True)
             certificates.append(x509.load_der_x509_certificate(der))
         except ValueError as exc:
-            raise Refused(MALFORMED, f"KeyInfo/X509Data/X509Certificate[{index}] is not a "
-                                     "certificate (truncated or corrupt)") from exc
+            raise Refused(
+                MALFORMED,
+                f"KeyInfo/X509Data/X509Certificate[{index}] is not a "
+                "certificate (truncated or corrupt)",
+            ) from exc
     return certificates
 
 
 def _choose_signer(certificates: list[x509.Certificate], found: Findings) -> x509.Certificate:
     """The leaf: the certificate that issued none of the others; else the first."""
-    leaves = [c for c in certificates
-              if not any(other is not c and other.issuer == c.subject for other in certificates)]
+    leaves = [
+        c
+        for c in certificates
+        if not any(other is not c and other.issuer == c.subject for other in certificates)
+    ]
     if len(leaves) > 1:
-        found.notes.append(f"{len(leaves)} end-entity certificates in KeyInfo: the first one "
-                           "is taken as the signer's")
+        found.notes.append(
+            f"{len(leaves)} end-entity certificates in KeyInfo: the first one "
+            "is taken as the signer's"
+        )
     return leaves[0] if leaves else certificates[0]
 
 
 def _check_key_type(signer: x509.Certificate, key_type: str, method_name: str) -> None:
     public_key = signer.public_key()
-    actual = ("RSA" if isinstance(public_key, rsa.RSAPublicKey) else
-              "EC" if isinstance(public_key, ec.EllipticCurvePublicKey) else
-              type(public_key).__name__)
+    actual = (
+        "RSA"
+        if isinstance(public_key, rsa.RSAPublicKey)
+        else "EC"
+        if isinstance(public_key, ec.EllipticCurvePublicKey)
+        else type(public_key).__name__
+    )
     if actual != key_type:
-        raise Refused(VALUE_MISMATCH, f"SignatureMethod {method_name} needs an {key_type} key; "
-                                      f"the certificate's key is {actual}")
+        raise Refused(
+            VALUE_MISMATCH,
+            f"SignatureMethod {method_name} needs an {key_type} key; "
+            f"the certificate's key is {actual}",
+        )
 
 
-def _xmlsec_verify(root: Any, signature: Any, signer: x509.Certificate,
-                   id_attribute: str | None) -> None:
+def _xmlsec_verify(
+    root: Any, signature: Any, signer: x509.Certificate, id_attribute: str | None
+) -> None:
     """xmlsec's verdict (raises xmlsec.Error), with the signer certificate's key preset (so
     KeyInfo is never resolved) and only the accepted algorithms enabled."""
     context = xmlsec.SignatureContext()
     try:
-        context.key = xmlsec.Key.from_memory(signer.public_bytes(serialization.Encoding.PEM),
-                                             _C.KeyDataFormatCertPem)
+        context.key = xmlsec.Key.from_memory(
+            signer.public_bytes(serialization.Encoding.PEM), _C.KeyDataFormatCertPem
+        )
     except xmlsec.Error as exc:
-        raise Unverifiable(UNSUPPORTED_ALGORITHM,
-                           f"the signer certificate's key cannot be used: {exc}") from exc
-    for transform in (_C.TransformEnveloped,
-                      *(c.transform for c in CANONICALIZATIONS.values()),
-                      *(digest for digest, _name in DIGESTS.values())):
+        raise Unverifiable(
+            UNSUPPORTED_ALGORITHM, f"the signer certificate's key cannot be used: {exc}"
+        ) from exc
+    for transform in (
+        _C.TransformEnveloped,
+        *(c.transform for c in CANONICALIZATIONS.values()),
+        *(digest for digest, _name in DIGESTS.values()),
+    ):
         context.enable_reference_transform(transform)
-    for transform in (*(c.transform for c in CANONICALIZATIONS.values()),
-                      *(sign for sign, _type, _name in SIGNATURE_METHODS.values())):
+    for transform in (
+        *(c.transform for c in CANONICALIZATIONS.values()),
+        *(sign for sign, _type, _name in SIGNATURE_METHODS.values()),
+    ):
         context.enable_signature_transform(transform)
     if id_attribute is not None:
         # Only the root's Id is registered: no other element can be designated.

@@ -11,9 +11,18 @@ router = APIRouter(prefix=PREFIX, tags=[TAG])
 
 
 @router.get("/agencies", response_model=list[AgencyOut])
-async def list_agencies(runtime: RuntimeDep, _system: CurrentSystem,
-                        suffix: str | None = None) -> list[AgencyOut]:
+async def list_agencies(
+    runtime: RuntimeDep, _system: CurrentSystem, suffix: str | None = None
+) -> list[AgencyOut]:
     """The directory; `suffix=H53` lists one province (codes read right to left)."""
-    return [AgencyOut(code=a.code, name=a.name, parent_code=a.parent_code, mail=a.mail,
-                      status=a.status, successor_code=a.successor_code)
-            for a in await runtime.store.list_agencies(suffix)]
+    return [
+        AgencyOut(
+            code=a.code,
+            name=a.name,
+            parent_code=a.parent_code,
+            mail=a.mail,
+            status=a.status,
+            successor_code=a.successor_code,
+        )
+        for a in await runtime.store.list_agencies(suffix)
+    ]

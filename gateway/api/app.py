@@ -37,9 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="lienthong-gateway", version="0.1.0", lifespan=lifespan,
-                  description="Interconnection-axis node for the exchange of official "
-                              "documents (liên thông văn bản điện tử).")
+    app = FastAPI(
+        title="lienthong-gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Interconnection-axis node for the exchange of official "
+        "documents (liên thông văn bản điện tử).",
+    )
     app.add_exception_handler(GatewayError, handle_gateway_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)

@@ -19,8 +19,9 @@ CHUNK = 1 << 20
 
 
 def is_zipped_original(content_type: str | None, name: str | None) -> bool:
-    return (content_type or "").lower() == "application/zip" and \
-        PurePosixPath(name or "").suffix.lower() != ".zip"
+    return (content_type or "").lower() == "application/zip" and PurePosixPath(
+        name or ""
+    ).suffix.lower() != ".zip"
 
 
 MAX_SERVED_NAME = 200
@@ -38,8 +39,8 @@ def disposition(name: str) -> dict[str, str]:
     """RFC 6266/5987: long Vietnamese names survive as `filename*`, ASCII as `filename`."""
     name = safe_file_name(name)
     fallback = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return {"Content-Disposition":
-            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"}
+    value = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return {"Content-Disposition": value}
 
 
 def single_member(path: Path, limit: int) -> str:
@@ -51,11 +52,14 @@ def single_member(path: Path, limit: int) -> str:
     except zipfile.BadZipFile:
         raise InvalidRequest("the attachment is not a readable zip archive") from None
     if len(members) != 1:
-        raise InvalidRequest(f"the zip holds {len(members)} files, not one: download it "
-                             "as it is (without unzip)")
+        raise InvalidRequest(
+            f"the zip holds {len(members)} files, not one: download it as it is (without unzip)"
+        )
     if members[0].file_size > limit:
-        raise InvalidRequest(f"the file inside is {members[0].file_size} bytes, over the "
-                             f"limit of {limit} (LIENTHONG_MAX_UNZIPPED_BYTES)")
+        raise InvalidRequest(
+            f"the file inside is {members[0].file_size} bytes, over the "
+            f"limit of {limit} (LIENTHONG_MAX_UNZIPPED_BYTES)"
+        )
     return members[0].filename
 
 

@@ -33,25 +33,38 @@ def check_package_type(headers: Headers) -> None:
     kind = media_type(headers)
     if kind is None or kind in PACKAGE_MEDIA_TYPES or kind.endswith("+xml"):
         return
-    hint = (" (a multipart form upload is not accepted: send the file itself as the body)"
-            if kind.startswith("multipart/") else "")
+    hint = (
+        " (a multipart form upload is not accepted: send the file itself as the body)"
+        if kind.startswith("multipart/")
+        else ""
+    )
     raise UnsupportedMediaType(
         f"Content-Type {kind} is not accepted for a package{hint}; send the raw .edxml bytes "
         f"as the body with Content-Type {', '.join(PACKAGE_MEDIA_TYPES)} (or none)",
-        kind=kind, accepted=", ".join(PACKAGE_MEDIA_TYPES))
+        kind=kind,
+        accepted=", ".join(PACKAGE_MEDIA_TYPES),
+    )
 
 
 def check_json_type(headers: Headers) -> None:
     kind = media_type(headers)
-    if kind is None or kind == JSON_MEDIA_TYPE or (
-            kind.startswith("application/") and kind.endswith("+json")):
+    if (
+        kind is None
+        or kind == JSON_MEDIA_TYPE
+        or (kind.startswith("application/") and kind.endswith("+json"))
+    ):
         return
     raise UnsupportedMediaType(
         f"Content-Type {kind} is not accepted; send a JSON object with Content-Type "
-        f"{JSON_MEDIA_TYPE}", kind=kind, accepted=JSON_MEDIA_TYPE)
+        f"{JSON_MEDIA_TYPE}",
+        kind=kind,
+        accepted=JSON_MEDIA_TYPE,
+    )
 
 
 def json_too_large(limit: int) -> RequestTooLarge:
-    return RequestTooLarge(f"the JSON body exceeds the limit of {limit} bytes "
-                           "(LIENTHONG_MAX_JSON_BODY_BYTES)",
-                           limit=limit, extra={"limit": limit})
+    return RequestTooLarge(
+        f"the JSON body exceeds the limit of {limit} bytes (LIENTHONG_MAX_JSON_BODY_BYTES)",
+        limit=limit,
+        extra={"limit": limit},
+    )

@@ -29,8 +29,11 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
     if scheme.lower() != "bearer" or not system_id or not secret:
         raise AuthenticationFailed("send 'Authorization: Bearer <systemId>:<secret>'")
     credentials = await runtime.store.get_credentials(system_id)
-    if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
-            credentials.secret.encode(), secret.encode()):
+    if (
+        credentials is None
+        or not credentials.system.enabled
+        or not hmac.compare_digest(credentials.secret.encode(), secret.encode())
+    ):
         raise AuthenticationFailed("unknown system id or wrong secret")
     return credentials.system
 
@@ -63,6 +66,7 @@ def _allowed(permission: Permission) -> Any:
     def check(operator: CurrentOperator) -> Operator:
         operator.require(permission)
         return operator
+
     return Depends(check)
 
 

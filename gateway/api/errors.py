@@ -26,14 +26,21 @@ PROBLEM_TYPE = "urn:lienthong:problem:"
 
 def problem_response(error: GatewayError) -> JSONResponse:
     body: dict[str, object] = {
-        "type": PROBLEM_TYPE + error.code, "title": error.title, "status": error.http_status,
-        "detail": error.detail, "code": error.code,
+        "type": PROBLEM_TYPE + error.code,
+        "title": error.title,
+        "status": error.http_status,
+        "detail": error.detail,
+        "code": error.code,
     }
     if error.problems:
         body["errors"] = [p.as_dict() for p in error.problems]
     body.update(error.extra)
-    return JSONResponse(body, status_code=error.http_status, headers=error.response_headers,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        body,
+        status_code=error.http_status,
+        headers=error.response_headers,
+        media_type="application/problem+json",
+    )
 
 
 RAW_DOWNLOADS = frozenset({"downloadEdoc"})
@@ -46,11 +53,20 @@ def vxp_response(error: GatewayError, operation: str) -> Response:
     cannot work (503), so load balancers and clients back off. The body carries every field
     the operation's SDK method reads (`vxp_answers`), or the SDK hides the refusal."""
     if operation in RAW_DOWNLOADS:
-        return Response(status_code=error.http_status, headers={
-            **error.response_headers, "X-Lienthong-Error-Code": error.vxp_code,
-            "X-Lienthong-Error": header_safe(error.error_desc)})
-    body: dict[str, object] = {"status": "FAIL", "ErrorCode": error.vxp_code,
-                               "ErrorDesc": error.error_desc, **fail_fields(operation)}
+        return Response(
+            status_code=error.http_status,
+            headers={
+                **error.response_headers,
+                "X-Lienthong-Error-Code": error.vxp_code,
+                "X-Lienthong-Error": header_safe(error.error_desc),
+            },
+        )
+    body: dict[str, object] = {
+        "status": "FAIL",
+        "ErrorCode": error.vxp_code,
+        "ErrorDesc": error.error_desc,
+        **fail_fields(operation),
+    }
     if error.problems:
         body["errors"] = [p.as_dict() for p in error.problems]
     if "messageId" in error.extra and "DocId" in body:
@@ -78,8 +94,7 @@ async def handle_gateway_error(request: Request, error: Exception) -> Response:
 
 async def handle_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    details = "; ".join(f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                        for e in error.errors())
+    details = "; ".join(f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
     return await handle_gateway_error(request, InvalidRequest(details))
 
 

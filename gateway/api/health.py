@@ -27,6 +27,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except ServiceUnavailable:
         database = "unreachable"
     broker = "ok" if await runtime.broker.healthy() else "unreachable"
-    body = {"status": "ok" if database == "ok" else "unavailable", "database": database,
-            "broker": broker}
+    body = {
+        "status": "ok" if database == "ok" else "unavailable",
+        "database": database,
+        "broker": broker,
+    }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)

@@ -37,15 +37,22 @@ async def read_json(request: Request, model: type[M], limit: int) -> M:
     try:
         return model.model_validate_json(bytes(body))
     except ValidationError as error:
-        raise InvalidRequest("; ".join(
-            f"{'/'.join(str(p) for p in ('body', *e['loc']))}: {e['msg']}"
-            for e in error.errors())) from None
+        raise InvalidRequest(
+            "; ".join(
+                f"{'/'.join(str(p) for p in ('body', *e['loc']))}: {e['msg']}"
+                for e in error.errors()
+            )
+        ) from None
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` documenting `model` as the required JSON body (schema inlined)."""
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _inline(model.model_json_schema())}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline(model.model_json_schema())}},
+        }
+    }
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:

@@ -60,8 +60,7 @@ def _body_of(scope: Scope) -> _Body | None:
             expects = True
     if not chunked and not declared:
         return None
-    return _Body(declared=None if chunked else declared, chunked=chunked,
-                 expects_continue=expects)
+    return _Body(declared=None if chunked else declared, chunked=chunked, expects_continue=expects)
 
 
 class BodyGuard:
@@ -93,8 +92,10 @@ class BodyGuard:
             if message["type"] == "http.response.start" and not body.answered:
                 body.answered = True
                 if not body.complete and body.rest_is_unwelcome():
-                    message = {**message, "headers": [*message.get("headers", ()),
-                                                      (b"connection", b"close")]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", ()), (b"connection", b"close")],
+                    }
             await send(message)
 
         await self.app(scope, guarded_receive, guarded_send)
@@ -113,6 +114,7 @@ async def _receive_within(receive: Receive, timeout: float, body: _Body) -> Mess
                 body.timed_out = True
                 raise BodyTimeout(
                     f"no byte of the request body arrived for {timeout:g} s "
-                    "(LIENTHONG_BODY_TIMEOUT_SECONDS); the upload was dropped")
+                    "(LIENTHONG_BODY_TIMEOUT_SECONDS); the upload was dropped"
+                )
     finally:
         pending.cancel()

@@ -25,16 +25,34 @@ class MetricsListener:
             server = scope.get("server") or ("", None)
             on_metrics = server[1] == self.metrics_port
             if on_metrics != (scope["path"] == METRICS_PATH):
-                await _not_found(send, "served on the metrics listener only" if not on_metrics
-                                 else "the metrics listener serves /metrics only")
+                await _not_found(
+                    send,
+                    "served on the metrics listener only"
+                    if not on_metrics
+                    else "the metrics listener serves /metrics only",
+                )
                 return
         await self.app(scope, receive, send)
 
 
 async def _not_found(send: Send, detail: str) -> None:
-    body = json.dumps({"type": "urn:lienthong:problem:NOT_FOUND", "title": "Not found",
-                       "status": 404, "detail": detail, "code": "NOT_FOUND"}).encode()
-    await send({"type": "http.response.start", "status": 404, "headers": [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "type": "urn:lienthong:problem:NOT_FOUND",
+            "title": "Not found",
+            "status": 404,
+            "detail": detail,
+            "code": "NOT_FOUND",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

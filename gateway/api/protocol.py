@@ -53,8 +53,11 @@ class _Refused(Exception):
 
 def refusal_bytes(error: GatewayError, path: str) -> bytes:
     """A complete HTTP/1.1 answer that closes the connection, shaped like the API's own."""
-    response = (vxp_response(error, operation_of(path)) if path.startswith("/vxp")
-                else problem_response(error))
+    response = (
+        vxp_response(error, operation_of(path))
+        if path.startswith("/vxp")
+        else problem_response(error)
+    )
     status = error.http_status
     phrase = http.HTTPStatus(status).phrase.encode()
     head = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
@@ -108,7 +111,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # Never more than what is left of the framing allowance: a head of the limit plus
             # one byte is refused, however the bytes were cut into reads.
             size = max(self.limits.max_head_bytes - self._framing, 1)
-            piece = view[position:position + size]
+            piece = view[position : position + size]
             position += len(piece)
             if not self._feed(piece):
                 return
@@ -134,10 +137,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return False
         self._framing = 0 if self._progressed else self._framing + len(piece)
         if self._framing >= self.limits.max_head_bytes:
-            self._refuse(HeadTooLong(
-                f"the request head (request line and header fields, or chunk framing and "
-                f"trailers) exceeds {self.limits.max_head_bytes} bytes "
-                "(LIENTHONG_MAX_HEADER_BYTES)"))
+            self._refuse(
+                HeadTooLong(
+                    f"the request head (request line and header fields, or chunk framing and "
+                    f"trailers) exceeds {self.limits.max_head_bytes} bytes "
+                    "(LIENTHONG_MAX_HEADER_BYTES)"
+                )
+            )
             return False
         return not self.transport.is_closing()
 
@@ -152,7 +158,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_count > self.limits.max_header_count:
             self._refusal = TooManyHeaders(
                 f"the request has more than {self.limits.max_header_count} header fields "
-                "(LIENTHONG_MAX_HEADER_COUNT)")
+                "(LIENTHONG_MAX_HEADER_COUNT)"
+            )
             raise _Refused
         super().on_header(name, value)
 
@@ -179,23 +186,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # The body ended after its answer (drained): uvicorn armed the keep-alive timer at the
         # answer and every drained byte cancelled it, so an idle connection needs it again.
         cycle = self.cycle
-        if (cycle is not None and cycle.response_complete and not self.pipeline
-                and self.timeout_keep_alive_task is None and not self.transport.is_closing()):
+        if (
+            cycle is not None
+            and cycle.response_complete
+            and not self.pipeline
+            and self.timeout_keep_alive_task is None
+            and not self.transport.is_closing()
+        ):
             self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler)
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self._awaiting_head and not self.transport.is_closing():
-            self._drain_timer = self.loop.call_later(self.limits.drain_timeout,
-                                                     self._drain_expired)
+            self._drain_timer = self.loop.call_later(self.limits.drain_timeout, self._drain_expired)
 
     # -- timers and refusals ---------------------------------------------------------------
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.head_timeout,
-                                                    self._head_expired)
+            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_expired)
 
     def _head_expired(self) -> None:
         self._head_timer = None
@@ -207,9 +218,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._head_started:
             self.transport.close()  # connected and sent nothing (or idle): nothing to answer
             return
-        self._refuse(HeadTimeout(
-            f"the request head did not arrive within {self.limits.head_timeout:g} s "
-            "(LIENTHONG_HEADER_TIMEOUT_SECONDS)"))
+        self._refuse(
+            HeadTimeout(
+                f"the request head did not arrive within {self.limits.head_timeout:g} s "
+                "(LIENTHONG_HEADER_TIMEOUT_SECONDS)"
+            )
+        )
 
     def _drain_expired(self) -> None:
         self._drain_timer = None

@@ -11,8 +11,9 @@ from gateway.runtime import Runtime
 from gateway.spool import CRLF, SpooledBody, spool_body, too_large
 
 
-async def receive_body(request: Request, runtime: Runtime, system: SystemRecord,
-                       declared_hash: str | None = None) -> SpooledBody:
+async def receive_body(
+    request: Request, runtime: Runtime, system: SystemRecord, declared_hash: str | None = None
+) -> SpooledBody:
     """The body on disk, size-limited. With `declared_hash` (the SDK's `hash-file`) the
     bytes it describes are kept (with or without the SDK's CRLF) or the body is refused.
 
@@ -31,8 +32,9 @@ async def receive_body(request: Request, runtime: Runtime, system: SystemRecord,
         raise
     with runtime.uploads.hold(system.system_id):
         try:
-            body = await spool_body(request.stream(), settings.spool_dir,
-                                    settings.max_package_bytes, slack=slack)
+            body = await spool_body(
+                request.stream(), settings.spool_dir, settings.max_package_bytes, slack=slack
+            )
         except GatewayError as error:
             await runtime.submit.record_refusal(system, None, error)
             raise

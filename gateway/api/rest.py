@@ -33,8 +33,9 @@ class PackageAccepted(BaseModel):
     id: str = Field(description="Message id (what the SDK calls DocId)")
     received_at: datetime
     recipients: list[RecipientOut]
-    duplicate: bool = Field(description="True when this answers an earlier submission with "
-                                        "the same Idempotency-Key")
+    duplicate: bool = Field(
+        description="True when this answers an earlier submission with the same Idempotency-Key"
+    )
 
 
 class TimelineOut(BaseModel):
@@ -60,7 +61,8 @@ class DeliveryOut(BaseModel):
     available_at: datetime | None
     fail_count: int
     business_status: BusinessStatusOut | None = Field(
-        None, description="The latest business status this recipient sent back")
+        None, description="The latest business status this recipient sent back"
+    )
     timeline: list[TimelineOut] = []
 
 
@@ -72,8 +74,10 @@ class AttachmentOut(BaseModel):
     content_type: str | None
     size: int
     sha256: str
-    zipped: bool = Field(description="Sent zipped (application/zip) under its original "
-                                     "name; ?unzip=true downloads the original file")
+    zipped: bool = Field(
+        description="Sent zipped (application/zip) under its original "
+        "name; ?unzip=true downloads the original file"
+    )
     url: str
 
 
@@ -108,14 +112,17 @@ class PackageOut(BaseModel):
     header: dict[str, Any] | None = Field(description="MessageHeader, typed, as read")
     business: dict[str, Any] | None = Field(description="TraceHeaderList/Bussiness, typed")
     traces: list[dict[str, Any]] = Field(description="TraceHeaders as received")
-    signature: dict[str, Any] | None = Field(description="Verification report: outcome "
-                                             "(valid, invalid, absent, unverifiable, "
-                                             "not-checked), code, reason, signer, chain…")
+    signature: dict[str, Any] | None = Field(
+        description="Verification report: outcome "
+        "(valid, invalid, absent, unverifiable, "
+        "not-checked), code, reason, signer, chain…"
+    )
     warnings: list[ProblemOut]
     attachments: list[AttachmentOut]
     links: list[LinkOut]
-    deliveries: list[DeliveryOut] = Field(description="All of them for the sender, the "
-                                                      "caller's own for a recipient")
+    deliveries: list[DeliveryOut] = Field(
+        description="All of them for the sender, the caller's own for a recipient"
+    )
 
 
 class InboxItemOut(BaseModel):

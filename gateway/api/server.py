@@ -22,10 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
-    return ConnectionLimits(max_head_bytes=settings.max_header_bytes,
-                            max_header_count=settings.max_header_count,
-                            head_timeout=settings.header_timeout_seconds,
-                            drain_timeout=settings.body_timeout_seconds)
+    return ConnectionLimits(
+        max_head_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+        head_timeout=settings.header_timeout_seconds,
+        drain_timeout=settings.body_timeout_seconds,
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -45,7 +47,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
             raise SystemExit("LIENTHONG_METRICS_BIND must use another port than the API")
         sockets.append(listen(metrics_host, metrics_port))
         where += f", /metrics on http://{metrics_host}:{metrics_port} only"
-    config = uvicorn.Config(create_app(settings), http=protocol_class(connection_limits(settings)),
-                            ws="none", log_level="info")
+    config = uvicorn.Config(
+        create_app(settings),
+        http=protocol_class(connection_limits(settings)),
+        ws="none",
+        log_level="info",
+    )
     log.info("serving %s (data directory %s)", where, settings.data_dir)
     uvicorn.Server(config).run(sockets=sockets)

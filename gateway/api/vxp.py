@@ -37,9 +37,15 @@ S = DeliveryState
 
 WIRE_TIME = "%Y/%m/%d %H:%M:%S"
 STATE_DESC: dict[DeliveryState, str] = {  # ASCII-safe Vietnamese, as the SDK prints it
-    S.ACCEPTED: "Da tiep nhan", S.QUEUED: "Dang chuyen", S.AVAILABLE: "Cho nhan",
-    S.DOWNLOADED: "Da tai ve", S.DONE: "Da nhan thanh cong", S.FAIL: "Nhan loi, gui lai",
-    S.RETRYING: "Dang thu lai", S.DEAD: "Khong chuyen duoc", S.FORWARDED: "Da chuyen tiep",
+    S.ACCEPTED: "Da tiep nhan",
+    S.QUEUED: "Dang chuyen",
+    S.AVAILABLE: "Cho nhan",
+    S.DOWNLOADED: "Da tai ve",
+    S.DONE: "Da nhan thanh cong",
+    S.FAIL: "Nhan loi, gui lai",
+    S.RETRYING: "Dang thu lai",
+    S.DEAD: "Khong chuyen duoc",
+    S.FORWARDED: "Da chuyen tiep",
     S.CANCELLED: "Da huy",
 }
 ACKNOWLEDGEMENTS = frozenset({"done", "fail", "processing"})
@@ -51,8 +57,9 @@ def ok(operation: str, **fields: Any) -> JSONResponse:
 
 
 async def _call(request: Request, runtime: Runtime) -> VxpCall:
-    return await authenticate(request.headers, runtime.store, runtime.settings,
-                              operation_of(request.url.path))
+    return await authenticate(
+        request.headers, runtime.store, runtime.settings, operation_of(request.url.path)
+    )
 
 
 def _kind(call: VxpCall) -> MessageKind:
@@ -60,8 +67,7 @@ def _kind(call: VxpCall) -> MessageKind:
     try:
         return MessageKind(value)
     except ValueError:
-        raise MessageTypeInvalid(
-            f"messagetype must be 'edoc' or 'status', not {value!r}") from None
+        raise MessageTypeInvalid(f"messagetype must be 'edoc' or 'status', not {value!r}") from None
 
 
 def _wire_time(runtime: Runtime, at: datetime | None) -> str:
@@ -77,8 +83,15 @@ async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
     kind, sender, declared_hash = _kind(call), call.required("from"), call.required("hash-file")
     only_to = recipients_header(call.param("to"))
     body = await receive_body(request, runtime, call.system, declared_hash)
-    accepted = await runtime.submit(Submission(system=call.system, body=body, declared_kind=kind,
-                                               declared_from=sender, declared_to=only_to))
+    accepted = await runtime.submit(
+        Submission(
+            system=call.system,
+            body=body,
+            declared_kind=kind,
+            declared_from=sender,
+            declared_to=only_to,
+        )
+    )
     return ok("sendEdoc", DocId=accepted.message_id)
 
 
@@ -95,11 +108,17 @@ async def get_received_edoc_list(request: Request, runtime: RuntimeDep) -> JSONR
 
 def _received_entry(runtime: Runtime, item: InboxItem) -> dict[str, Any]:
     return entry(
-        "getReceivedEdocList", docId=item.delivery_id, serviceType="eDoc",
-        messageType=item.kind.value, created_time=_wire_time(runtime, item.created_at),
-        updated_time=_wire_time(runtime, item.updated_at), **{"from": item.from_code},
-        to=item.to_code, status="new" if item.first_handout else "pending",
-        status_desc="Van ban moi" if item.first_handout else "Chua xac nhan da nhan")
+        "getReceivedEdocList",
+        docId=item.delivery_id,
+        serviceType="eDoc",
+        messageType=item.kind.value,
+        created_time=_wire_time(runtime, item.created_at),
+        updated_time=_wire_time(runtime, item.updated_at),
+        **{"from": item.from_code},
+        to=item.to_code,
+        status="new" if item.first_handout else "pending",
+        status_desc="Van ban moi" if item.first_handout else "Chua xac nhan da nhan",
+    )
 
 
 @router.get("/getEdoc", operation_id="vxp_get_edoc_download_helper")
@@ -111,8 +130,11 @@ async def get_edoc(request: Request, runtime: RuntimeDep) -> StreamingResponse:
     download = await runtime.inbox.download(call.system, call.required("docId", "docid"))
     prefix = json.dumps({**SUCCESS, "data": ""})[:-2].encode()  # ... "data": "
     length = len(prefix) + 4 * math.ceil(download.size / 3) + 2
-    return StreamingResponse(base64_json(prefix, download.chunks), media_type="application/json",
-                             headers={"Content-Length": str(length)})
+    return StreamingResponse(
+        base64_json(prefix, download.chunks),
+        media_type="application/json",
+        headers={"Content-Length": str(length)},
+    )
 
 
 def base64_json(prefix: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -134,9 +156,14 @@ async def download_edoc(request: Request, runtime: RuntimeDep) -> Response:
     reason in response headers (see `gateway.api.errors`)."""
     call = await _call(request, runtime)
     download = await runtime.inbox.download(call.system, call.required("docId", "docid"))
-    return StreamingResponse(download.chunks, media_type="application/octet-stream", headers={
-        "Content-Length": str(download.size),
-        **disposition(f"{download.item.delivery_id}.edxml")})
+    return StreamingResponse(
+        download.chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(download.size),
+            **disposition(f"{download.item.delivery_id}.edxml"),
+        },
+    )
 
 
 @router.post("/updateStatus")
@@ -144,11 +171,11 @@ async def update_status(request: Request, runtime: RuntimeDep) -> JSONResponse:
     call = await _call(request, runtime)
     outcome = call.required("status").lower()
     if outcome not in ACKNOWLEDGEMENTS:
-        raise AcknowledgementInvalid(
-            f"status must be done, fail or processing, not {outcome!r}")
+        raise AcknowledgementInvalid(f"status must be done, fail or processing, not {outcome!r}")
     description = (call.param("description") or "").strip()[:MAX_DESCRIPTION] or None
-    await runtime.inbox.acknowledge(call.system, call.required("docid", "docId"), outcome,
-                                    description)
+    await runtime.inbox.acknowledge(
+        call.system, call.required("docid", "docId"), outcome, description
+    )
     return ok("updateStatus")
 
 
@@ -161,28 +188,39 @@ async def count_receive_edoc(request: Request, runtime: RuntimeDep) -> JSONRespo
 @router.post("/countReceiveStatus")
 async def count_receive_status(request: Request, runtime: RuntimeDep) -> JSONResponse:
     call = await _call(request, runtime)
-    return ok("countReceiveStatus",
-              count=await runtime.inbox.count(call.system, MessageKind.STATUS))
+    return ok(
+        "countReceiveStatus", count=await runtime.inbox.count(call.system, MessageKind.STATUS)
+    )
 
 
 @router.post("/getSentEdocList")
 async def get_sent_edoc_list(request: Request, runtime: RuntimeDep) -> JSONResponse:
     call = await _call(request, runtime)
-    views = await runtime.store.sent_deliveries(call.system.system_id,
-                                                call.param("docId", "docid") or None)
+    views = await runtime.store.sent_deliveries(
+        call.system.system_id, call.param("docId", "docid") or None
+    )
     return ok("getSentEdocList", data=[_sent_entry(runtime, view) for view in views])
 
 
 def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
     notation = "/".join(p for p in (view.code_number, view.code_notation) if p)
     return entry(
-        "getSentEdocList", serviceType="eDoc", messageType=view.kind.value,
-        senderDocId=view.message_id, receiverDocId=view.delivery_id, fromCode=view.from_code,
-        toCode=view.to_code, title=view.subject, notation=notation,
+        "getSentEdocList",
+        serviceType="eDoc",
+        messageType=view.kind.value,
+        senderDocId=view.message_id,
+        receiverDocId=view.delivery_id,
+        fromCode=view.from_code,
+        toCode=view.to_code,
+        title=view.subject,
+        notation=notation,
         sentTime=_wire_time(runtime, view.sent_at),
-        receivedTime=_wire_time(runtime, view.available_at), sendStatus=view.state,
+        receivedTime=_wire_time(runtime, view.available_at),
+        sendStatus=view.state,
         sendStatusDesc=STATE_DESC[DeliveryState(view.state)],
         receiveStatus=view.business_status,
         receiveStatusDesc=ascii_safe(view.business_status_desc or "")
-        if view.business_status else "",
-        receiveStatusTime=_wire_time(runtime, view.business_status_at))
+        if view.business_status
+        else "",
+        receiveStatusTime=_wire_time(runtime, view.business_status_at),
+    )

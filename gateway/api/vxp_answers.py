@@ -31,21 +31,53 @@ OPERATION_FIELDS: dict[str, dict[str, Any]] = {
 """Operation name (the last path segment) → its fields with their empty values."""
 
 RECEIVED_ENTRY: dict[str, Any] = {
-    "docId": "", "serviceType": "", "messageType": "", "created_time": "", "updated_time": "",
-    "from": "", "to": "", "status": "", "status_desc": "",
+    "docId": "",
+    "serviceType": "",
+    "messageType": "",
+    "created_time": "",
+    "updated_time": "",
+    "from": "",
+    "to": "",
+    "status": "",
+    "status_desc": "",
 }
 SENT_ENTRY: dict[str, Any] = {
-    "serviceType": "", "messageType": "", "senderDocId": "", "receiverDocId": "", "fromCode": "",
-    "toCode": "", "title": "", "notation": "", "sentTime": "", "receivedTime": "",
-    "sendStatus": "", "sendStatusDesc": "", "receiveStatus": "", "receiveStatusDesc": "",
+    "serviceType": "",
+    "messageType": "",
+    "senderDocId": "",
+    "receiverDocId": "",
+    "fromCode": "",
+    "toCode": "",
+    "title": "",
+    "notation": "",
+    "sentTime": "",
+    "receivedTime": "",
+    "sendStatus": "",
+    "sendStatusDesc": "",
+    "receiveStatus": "",
+    "receiveStatusDesc": "",
     "receiveStatusTime": "",
 }
-AGENCY_ENTRY: dict[str, Any] = {"id": "", "pid": "", "code": "", "name": "", "mail": "",
-                                "oldCode": ""}
+AGENCY_ENTRY: dict[str, Any] = {
+    "id": "",
+    "pid": "",
+    "code": "",
+    "name": "",
+    "mail": "",
+    "oldCode": "",
+}
 AGENCY_QD20_ENTRY: dict[str, Any] = {"id": "", "code": "", "name": "", "mail": "", "code102": ""}
 SYNC_UNIT_ENTRY: dict[str, Any] = {
-    "id": "", "pid": "", "code": "", "name": "", "mail": "", "centerCode": "", "version": 0,
-    "deleted": False, "modifyDate": "", "isAgency": True,
+    "id": "",
+    "pid": "",
+    "code": "",
+    "name": "",
+    "mail": "",
+    "centerCode": "",
+    "version": 0,
+    "deleted": False,
+    "modifyDate": "",
+    "isAgency": True,
 }
 ENTRY_FIELDS: dict[str, dict[str, Any]] = {
     "getReceivedEdocList": RECEIVED_ENTRY,
@@ -74,8 +106,9 @@ def entry(operation: str, **values: Any) -> dict[str, Any]:
     unknown = set(values) - set(shape)
     if unknown:
         raise KeyError(f"{operation} entries have no field {sorted(unknown)}")
-    return {name: (empty if values.get(name) is None else values[name])
-            for name, empty in shape.items()}
+    return {
+        name: (empty if values.get(name) is None else values[name]) for name, empty in shape.items()
+    }
 
 
 def answer(operation: str, **fields: Any) -> dict[str, Any]:

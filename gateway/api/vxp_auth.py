@@ -64,8 +64,11 @@ class VxpCall:
     def required(self, *spellings: str) -> str:
         value = self.param(*spellings)
         if not value:
-            raise ParameterMissing(f"header XroadVnpt-{spellings[0]} is required and must be "
-                                   "covered by XroadVnpt-sign-header", name=spellings[0])
+            raise ParameterMissing(
+                f"header XroadVnpt-{spellings[0]} is required and must be "
+                "covered by XroadVnpt-sign-header",
+                name=spellings[0],
+            )
         return value
 
 
@@ -106,27 +109,35 @@ ANY_TYPE_OPERATIONS = frozenset({"downloadEdoc", "getEdoc"})
 def _body_kind(media_type: str) -> str | None:
     """`package` or `json` for the types either kind of operation is called with; None for
     anything else (refused with its own precise error where the body is read)."""
-    if media_type in ("application/octet-stream", "application/xml", "text/xml") or \
-            media_type.endswith("+xml"):
+    if media_type in (
+        "application/octet-stream",
+        "application/xml",
+        "text/xml",
+    ) or media_type.endswith("+xml"):
         return "package"
     return "json" if media_type == "application/json" else None
 
 
-async def authenticate(headers: Headers, store: Store, settings: Settings,
-                       operation: str = "") -> VxpCall:
+async def authenticate(
+    headers: Headers, store: Store, settings: Settings, operation: str = ""
+) -> VxpCall:
     values = _request_values(headers)
     system_id = _text(_first(values, "xroadvnpt-systemid"))
     sign_header = _first(values, "xroadvnpt-sign-header")
     mac = _first(values, "xroadvnpt-hash-header")
     if not system_id or sign_header is None or not mac:
-        raise CredentialsMissing("XroadVnpt-systemid, XroadVnpt-sign-header and "
-                                 "XroadVnpt-hash-header are required")
+        raise CredentialsMissing(
+            "XroadVnpt-systemid, XroadVnpt-sign-header and XroadVnpt-hash-header are required"
+        )
     credentials = await store.get_credentials(system_id)
     # The HMAC covers the sign-header's bytes as sent (UTF-8 for non-ASCII values); a stranger
     # and a wrong secret cost the same and read the same.
     expected = sign_bytes(credentials.secret if credentials else "\0invalid", sign_header)
-    if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
-            expected.encode(), mac.strip().lower()):
+    if (
+        credentials is None
+        or not credentials.system.enabled
+        or not hmac.compare_digest(expected.encode(), mac.strip().lower())
+    ):
         raise WrongCredentials(WRONG_CREDENTIALS)
     system = credentials.system
     try:
@@ -144,7 +155,7 @@ async def authenticate(headers: Headers, store: Store, settings: Settings,
         if value not in present:
             raise HeaderTampered(f"header {name} differs from its signed value")
         present.remove(value)  # each value on the request vouches for one signed entry
-        signed[name[len(PREFIX):]] = value
+        signed[name[len(PREFIX) :]] = value
     if VxpCall(system, signed).param("systemid") != system_id:
         raise SystemIdUnsigned("XroadVnpt-systemid is not covered by the signature")
     call = VxpCall(system=system, signed=signed)
@@ -163,7 +174,8 @@ def _check_operation_fit(call: VxpCall, operation: str) -> None:
     if kind is not None and kind != expected:
         raise WrongOperation(
             f"this request was signed for a {kind} body, which {operation} does not take: "
-            "a request made for another operation")
+            "a request made for another operation"
+        )
 
 
 def _check_freshness(timestamp: str | None, settings: Settings) -> None:
@@ -172,8 +184,9 @@ def _check_freshness(timestamp: str | None, settings: Settings) -> None:
     legitimate beyond clock skew."""
     zone = ZoneInfo(settings.timezone)
     try:
-        at: datetime | None = datetime.strptime((timestamp or "")[:15], "%d%m%YT%H%M%S"
-                                                ).replace(tzinfo=zone)
+        at: datetime | None = datetime.strptime((timestamp or "")[:15], "%d%m%YT%H%M%S").replace(
+            tzinfo=zone
+        )
     except ValueError:
         at = None
     skew = settings.vxp_max_clock_skew_seconds

@@ -39,8 +39,9 @@ def _whole_number(name: str, value: str | None) -> int | None:
         return None
     text = value.strip()
     if not text.isascii() or not text.isdigit():
-        raise ParameterInvalid(f"{name} must be a non-negative integer, not {text[:40]!r}",
-                               name=name)
+        raise ParameterInvalid(
+            f"{name} must be a non-negative integer, not {text[:40]!r}", name=name
+        )
     return int(text)
 
 
@@ -68,9 +69,23 @@ async def get_agencies_list(request: Request, runtime: RuntimeDep) -> JSONRespon
     """Live units (not retired or deleted); `pid` is `""` for a root."""
     await _call(request, runtime)
     agencies = await runtime.store.listed_agencies()
-    return JSONResponse(answer("getAgenciesList", data=[
-        entry("getAgenciesList", id=_id(a.id), pid=_id(a.parent_id), code=a.code,
-              name=a.name, mail=a.mail, oldCode=a.old_code) for a in agencies]))
+    return JSONResponse(
+        answer(
+            "getAgenciesList",
+            data=[
+                entry(
+                    "getAgenciesList",
+                    id=_id(a.id),
+                    pid=_id(a.parent_id),
+                    code=a.code,
+                    name=a.name,
+                    mail=a.mail,
+                    oldCode=a.old_code,
+                )
+                for a in agencies
+            ],
+        )
+    )
 
 
 @router.post("/getAgenciesListQD20")
@@ -80,9 +95,22 @@ async def get_agencies_list_qd20(request: Request, runtime: RuntimeDep) -> JSONR
     call = await _call(request, runtime)
     level = _whole_number("level", call.param("level"))
     agencies = await runtime.store.listed_agencies(level)
-    return JSONResponse(answer("getAgenciesListQD20", data=[
-        entry("getAgenciesListQD20", id=_id(a.id), code=a.code, name=a.name, mail=a.mail,
-              code102=a.old_code) for a in agencies]))
+    return JSONResponse(
+        answer(
+            "getAgenciesListQD20",
+            data=[
+                entry(
+                    "getAgenciesListQD20",
+                    id=_id(a.id),
+                    code=a.code,
+                    name=a.name,
+                    mail=a.mail,
+                    code102=a.old_code,
+                )
+                for a in agencies
+            ],
+        )
+    )
 
 
 @router.post("/getSynchronizeUnit")
@@ -95,12 +123,27 @@ async def get_synchronize_unit(request: Request, runtime: RuntimeDep) -> JSONRes
     after = _whole_number("fromVersion", call.param("fromVersion")) or 0
     units = await runtime.store.directory_units(after)
     systems = await runtime.store.list_systems()
-    return JSONResponse(answer("getSynchronizeUnit", data=[
-        entry("getSynchronizeUnit", id=_id(u.id), pid=_id(u.parent_id), code=u.code,
-              name=u.name, mail=u.mail, centerCode=_center(u.code, systems),
-              version=u.version, deleted=is_closed(u.status),
-              modifyDate=_wire_time(runtime, u.modified_at), isAgency=True)
-        for u in units]))
+    return JSONResponse(
+        answer(
+            "getSynchronizeUnit",
+            data=[
+                entry(
+                    "getSynchronizeUnit",
+                    id=_id(u.id),
+                    pid=_id(u.parent_id),
+                    code=u.code,
+                    name=u.name,
+                    mail=u.mail,
+                    centerCode=_center(u.code, systems),
+                    version=u.version,
+                    deleted=is_closed(u.status),
+                    modifyDate=_wire_time(runtime, u.modified_at),
+                    isAgency=True,
+                )
+                for u in units
+            ],
+        )
+    )
 
 
 @router.post("/registerAgency")

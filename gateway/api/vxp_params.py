@@ -20,8 +20,7 @@ from gateway.records import InboxFilter
 
 MAX_PAGE_SIZE = 500
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y")
-TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S",
-                "%Y-%m-%dT%H:%M:%S")
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 LIST_STATUSES = {"new": False, "pending": True}
 """`status` values that filter a list; `done`/`fail`/`processing` are updateStatus values a
 sticky header map carries along, and are ignored."""
@@ -66,12 +65,13 @@ def inbox_filter(call: VxpCall, timezone: str) -> tuple[InboxFilter, int]:
     return InboxFilter(
         created_from=_moment(call.param("fromDate"), "fromDate", zone, end_of_day=False),
         created_before=_moment(call.param("toDate"), "toDate", zone, end_of_day=True),
-        recipients=recipients or None, handed_out=LIST_STATUSES.get(status),
-        skip=(page_index - 1) * page_size), page_size
+        recipients=recipients or None,
+        handed_out=LIST_STATUSES.get(status),
+        skip=(page_index - 1) * page_size,
+    ), page_size
 
 
-def _moment(value: str | None, name: str, zone: ZoneInfo, end_of_day: bool
-            ) -> datetime | None:
+def _moment(value: str | None, name: str, zone: ZoneInfo, end_of_day: bool) -> datetime | None:
     """A date (the whole day: `toDate` is inclusive) or a date and time, local time."""
     if value is None or not value.strip():
         return None

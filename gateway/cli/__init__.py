@@ -17,8 +17,16 @@ from gateway.settings import load_settings
 __all__ = ["main"]
 
 COMMANDS: tuple[click.Command, ...] = (
-    node.migrate, node.serve, systems.systems, agencies.agencies, edxml.edxml, audit.audit,
-    trust.trust, operators.operators, messages.messages)
+    node.migrate,
+    node.serve,
+    systems.systems,
+    agencies.agencies,
+    edxml.edxml,
+    audit.audit,
+    trust.trust,
+    operators.operators,
+    messages.messages,
+)
 
 
 @click.group()

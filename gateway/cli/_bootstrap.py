@@ -34,12 +34,14 @@ def run_with_store(settings: Settings, work: Callable[[NodeStore], Awaitable[T]]
     problem = missing_node(settings)
     if problem is not None:
         raise click.ClickException(problem)
+
     async def run() -> T:
         store = runtime.build_store(settings)
         try:
             return await work(store)
         finally:
             await store.close()
+
     try:
         return asyncio.run(run())
     except GatewayError as error:

@@ -22,14 +22,19 @@ def _report(report: ChainReport) -> None:
     if report.ok:
         click.echo(f"intact: {report.checked} entries, last {report.last_seq}")
         return
-    click.echo(f"BROKEN at entry {report.broken_at}: {report.problem} "
-               f"({report.checked} entries checked before it)")
+    click.echo(
+        f"BROKEN at entry {report.broken_at}: {report.problem} "
+        f"({report.checked} entries checked before it)"
+    )
     raise SystemExit(1)
 
 
 @audit.command("verify")
-@click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Verify an exported bundle instead of the node's log.")
+@click.option(
+    "--bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify an exported bundle instead of the node's log.",
+)
 @click.pass_obj
 def audit_verify(settings: Settings, bundle: Path | None) -> None:
     """Walk the chain and report the first broken link (exit 1 if there is one)."""
@@ -38,8 +43,11 @@ def audit_verify(settings: Settings, bundle: Path | None) -> None:
 
 def _day(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if len(value) <= 10 else \
-            datetime.fromisoformat(value).astimezone(UTC)
+        return (
+            datetime.fromisoformat(value).replace(tzinfo=UTC)
+            if len(value) <= 10
+            else datetime.fromisoformat(value).astimezone(UTC)
+        )
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO time") from None
 
@@ -55,6 +63,7 @@ def audit_export(settings: Settings, since: str, until: str, output: Path) -> No
     if len(until) <= 10:
         end += timedelta(days=1)
     data, count = run_with_store(
-        settings, lambda store: export_bundle(store, start, end, settings.node_code))
+        settings, lambda store: export_bundle(store, start, end, settings.node_code)
+    )
     output.write_bytes(data)
     click.echo(f"{count} entries written to {output} (check it with: unzip it, python3 verify.py)")

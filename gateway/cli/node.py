@@ -30,15 +30,17 @@ def migrate(settings: Settings) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
-@click.option("--demo", is_flag=True,
-              help="Register two demo systems (if missing) and print their credentials.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Register two demo systems (if missing) and print their credentials.",
+)
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool) -> None:
     """Run the gateway (HTTP API, relay and consumers) until interrupted."""
     from gateway.api.server import serve as serve_http
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s "
-                                                   "%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ensure_data_dir(settings.data_dir)
     if not no_migrate:
         migrate_node(settings)
@@ -54,10 +56,13 @@ def _ensure_demo(settings: Settings, host: str, port: int) -> None:
             existing = await store.get_credentials(system_id)
             secret = existing.secret if existing else await add_system(store, system_id, [code])
             lines.append((system_id, code, secret))
-        await store.upsert_agencies([AgencyRecord(code=AgencyCode(code), name=f"Demo {sid}")
-                                     for sid, code in DEMO_SYSTEMS])
+        await store.upsert_agencies(
+            [AgencyRecord(code=AgencyCode(code), name=f"Demo {sid}") for sid, code in DEMO_SYSTEMS]
+        )
         return lines
-    click.echo(f"Demo systems on http://{host}:{port} (SDK endpoint /vxp, REST /api/v1, "
-               "docs /docs):")
+
+    click.echo(
+        f"Demo systems on http://{host}:{port} (SDK endpoint /vxp, REST /api/v1, docs /docs):"
+    )
     for system_id, code, secret in run_with_store(settings, work):
         click.echo(f"  systemId={system_id}  serves={code}  secret={secret}")

@@ -17,17 +17,33 @@ def systems() -> None:
 
 @systems.command("add")
 @click.argument("system_id")
-@click.option("--serves", "serves", multiple=True, required=True,
-              help="Code or pattern served: 000.00.13.H53, *.*.13.H53, #.H53 (repeatable).")
+@click.option(
+    "--serves",
+    "serves",
+    multiple=True,
+    required=True,
+    help="Code or pattern served: 000.00.13.H53, *.*.13.H53, #.H53 (repeatable).",
+)
 @click.option("--secret", default=None, help="Use this secret instead of generating one.")
-@click.option("--push-url", default=None,
-              help="POST its packages here (signed with its secret) instead of polling.")
+@click.option(
+    "--push-url",
+    default=None,
+    help="POST its packages here (signed with its secret) instead of polling.",
+)
 @click.pass_obj
-def systems_add(settings: Settings, system_id: str, serves: tuple[str, ...],
-                secret: str | None, push_url: str | None) -> None:
+def systems_add(
+    settings: Settings,
+    system_id: str,
+    serves: tuple[str, ...],
+    secret: str | None,
+    push_url: str | None,
+) -> None:
     """Register SYSTEM_ID and print its secret (shown once; stored encrypted)."""
-    click.echo(run_with_store(settings, lambda store: add_system(store, system_id, serves,
-                                                                 secret, push_url)))
+    click.echo(
+        run_with_store(
+            settings, lambda store: add_system(store, system_id, serves, secret, push_url)
+        )
+    )
 
 
 @systems.command("list")
@@ -35,8 +51,10 @@ def systems_add(settings: Settings, system_id: str, serves: tuple[str, ...],
 def systems_list(settings: Settings) -> None:
     """List systems and what they serve (never their secrets)."""
     for system in run_with_store(settings, lambda store: store.list_systems()):
-        click.echo(f"{system.system_id}\t{system.delivery_mode}\t"
-                   f"{','.join(p.text for p in system.patterns)}")
+        click.echo(
+            f"{system.system_id}\t{system.delivery_mode}\t"
+            f"{','.join(p.text for p in system.patterns)}"
+        )
 
 
 @systems.command("policy")
@@ -45,6 +63,10 @@ def systems_list(settings: Settings) -> None:
 @click.pass_obj
 def systems_policy(settings: Settings, system_id: str, policy: str) -> None:
     """Signature policy for packages this system sends (`default`: the node's)."""
-    run_with_store(settings, lambda store: store.set_signature_policy(
-        system_id=system_id, policy=None if policy == "default" else policy))
+    run_with_store(
+        settings,
+        lambda store: store.set_signature_policy(
+            system_id=system_id, policy=None if policy == "default" else policy
+        ),
+    )
     click.echo(f"{system_id}: signature policy {policy}")

@@ -39,8 +39,9 @@ def trust_add(settings: Settings, file: Path) -> None:
 def trust_list(settings: Settings) -> None:
     """Everything trusted: kind, fingerprint (SHA-256), subject, valid until / next update."""
     for entry in trust_files.list_dir(_trust_dir(settings)):
-        click.echo(f"{entry.kind:<11} {entry.fingerprint[:16]}  {entry.valid_until[:10]}  "
-                   f"{entry.subject}")
+        click.echo(
+            f"{entry.kind:<11} {entry.fingerprint[:16]}  {entry.valid_until[:10]}  {entry.subject}"
+        )
 
 
 @trust.command("remove")

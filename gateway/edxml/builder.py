@@ -42,16 +42,18 @@ _TEXT_SPECIAL = re.compile("[&<>\r]")
 _ATTRIBUTE_SPECIAL = re.compile('[&<>\r"\t\n]')
 
 
-def build_package(package: DocumentPackage | StatusPackage,
-                  attachments: Mapping[str, bytes | Path] | None = None) -> bytes:
+def build_package(
+    package: DocumentPackage | StatusPackage, attachments: Mapping[str, bytes | Path] | None = None
+) -> bytes:
     """The package as UTF-8 edXML bytes (see `write_package`)."""
     out = io.BytesIO()
     write_package(package, attachments or {}, out)
     return out.getvalue()
 
 
-def write_package(package: DocumentPackage | StatusPackage,
-                  attachments: Mapping[str, bytes | Path], out: BinaryIO) -> None:
+def write_package(
+    package: DocumentPackage | StatusPackage, attachments: Mapping[str, bytes | Path], out: BinaryIO
+) -> None:
     """Write `package` to `out` as edXML.
 
     `attachments` maps each attachment's `content_id`, exactly as in the model, to its bytes
@@ -90,8 +92,11 @@ def write_package(package: DocumentPackage | StatusPackage,
                         writer.fields(business)
     if isinstance(package, DocumentPackage):
         with writer.element("edXMLBody"):
-            version = (DEFAULT_MANIFEST_VERSION if package.manifest_version is None
-                       else package.manifest_version)
+            version = (
+                DEFAULT_MANIFEST_VERSION
+                if package.manifest_version is None
+                else package.manifest_version
+            )
             with writer.element("edXMLManifest", {"version": version}):
                 for reference in package.references:
                     with writer.element("Reference"):
@@ -125,7 +130,7 @@ def _base64_chunks(source: bytes | Path) -> Iterator[bytes]:
         return
     view = memoryview(source)
     for start in range(0, len(view), ENCODE_CHUNK):
-        yield base64.b64encode(view[start:start + ENCODE_CHUNK])
+        yield base64.b64encode(view[start : start + ENCODE_CHUNK])
 
 
 class _Writer:
@@ -187,8 +192,9 @@ class _Open:
     def __init__(self, writer: _Writer, name: str, attributes: Mapping[str, str]) -> None:
         self.writer = writer
         self.tag = writer.prefix + name
-        self.attributes = "".join(f' {key}="{escape_attribute(value)}"'
-                                  for key, value in attributes.items())
+        self.attributes = "".join(
+            f' {key}="{escape_attribute(value)}"' for key, value in attributes.items()
+        )
 
     def __enter__(self) -> None:
         writer = self.writer
@@ -212,8 +218,10 @@ def format_value(value: Any) -> str:
         return str(value)
     if isinstance(value, datetime):
         local = value.astimezone(VIETNAM) if value.tzinfo is not None else value
-        return (f"{local.year:04d}/{local.month:02d}/{local.day:02d} "
-                f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}")
+        return (
+            f"{local.year:04d}/{local.month:02d}/{local.day:02d} "
+            f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+        )
     if isinstance(value, date):
         return f"{value.year:04d}/{value.month:02d}/{value.day:02d}"
     if isinstance(value, str):
@@ -224,8 +232,9 @@ def format_value(value: Any) -> str:
 def _check_characters(text: str) -> None:
     bad = _NOT_XML.search(text)
     if bad is not None:
-        raise ValueError(f"character U+{ord(bad.group()):04X} cannot be written in XML "
-                         f"(in {text[:60]!r})")
+        raise ValueError(
+            f"character U+{ord(bad.group()):04X} cannot be written in XML (in {text[:60]!r})"
+        )
 
 
 def escape_text(text: str) -> str:

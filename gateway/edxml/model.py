@@ -121,8 +121,9 @@ class PromulgationInfo(Element):
 
 class DocumentType(Element):
     type: int = Field(alias="Type", ge=0, le=SMALL_CODE_MAX)
-    type_detail: int | None = Field(None, alias="TypeDetail", ge=0, le=SMALL_CODE_MAX,
-                                     json_schema_extra=LENIENT)
+    type_detail: int | None = Field(
+        None, alias="TypeDetail", ge=0, le=SMALL_CODE_MAX, json_schema_extra=LENIENT
+    )
     type_name: Text = Field(None, alias="TypeName")
 
 
@@ -136,12 +137,14 @@ class OtherInfo(Element):
     priority: Priority | None = Field(None, alias="Priority", json_schema_extra=LENIENT)
     sphere_of_promulgation: Text = Field(None, alias="SphereOfPromulgation")
     typer_notation: Text = Field(None, alias="TyperNotation")
-    promulgation_amount: int | None = Field(None, alias="PromulgationAmount", ge=0,
-                                             json_schema_extra=LENIENT)
+    promulgation_amount: int | None = Field(
+        None, alias="PromulgationAmount", ge=0, json_schema_extra=LENIENT
+    )
     page_amount: int | None = Field(None, alias="PageAmount", ge=0, json_schema_extra=LENIENT)
     direction: bool | None = Field(None, alias="Direction", json_schema_extra=LENIENT)
-    appendixes: list[str] = Field(default_factory=list, alias="Appendixes",
-                                  json_schema_extra=wrapped("Appendix"))
+    appendixes: list[str] = Field(
+        default_factory=list, alias="Appendixes", json_schema_extra=wrapped("Appendix")
+    )
 
 
 class ResponseFor(Element):
@@ -149,8 +152,9 @@ class ResponseFor(Element):
 
     organ_id: Text = Field(None, alias="OrganId")
     code: Text = Field(None, alias="Code")
-    promulgation_date: date | None = Field(None, alias="PromulgationDate",
-                                           json_schema_extra=LENIENT)
+    promulgation_date: date | None = Field(
+        None, alias="PromulgationDate", json_schema_extra=LENIENT
+    )
     document_id: Text = Field(None, alias="DocumentId")
 
 
@@ -178,18 +182,22 @@ class Receiver(Element):
 class BusinessDocumentInfo(Element):
     """What an update (BussinessDocType 2) changes."""
 
-    document_info: int | None = Field(None, alias="DocumentInfo", ge=0, le=1,
-                                      json_schema_extra=LENIENT)
-    document_receiver: int | None = Field(None, alias="DocumentReceiver", ge=0, le=1,
-                                          json_schema_extra=LENIENT)
-    receivers: list[Receiver] = Field(default_factory=list, alias="ReceiverList",
-                                      json_schema_extra=wrapped("Receiver"))
+    document_info: int | None = Field(
+        None, alias="DocumentInfo", ge=0, le=1, json_schema_extra=LENIENT
+    )
+    document_receiver: int | None = Field(
+        None, alias="DocumentReceiver", ge=0, le=1, json_schema_extra=LENIENT
+    )
+    receivers: list[Receiver] = Field(
+        default_factory=list, alias="ReceiverList", json_schema_extra=wrapped("Receiver")
+    )
 
 
 class ReplacementInfo(Element):
     document_id: str = Field(alias="DocumentId")
-    organ_ids: list[str] = Field(default_factory=list, alias="OrganIdList",
-                                 json_schema_extra=wrapped("OrganId"))
+    organ_ids: list[str] = Field(
+        default_factory=list, alias="OrganIdList", json_schema_extra=wrapped("OrganId")
+    )
 
 
 class Business(Element):
@@ -199,11 +207,12 @@ class Business(Element):
     business_doc_type: BusinessType = Field(BusinessType.NEW, alias="BussinessDocType")
     business_doc_reason: Text = Field(None, alias="BussinessDocReason")
     paper: int | None = Field(None, alias="Paper", ge=0, le=1, json_schema_extra=LENIENT)
-    business_document_info: BusinessDocumentInfo | None = Field(
-        None, alias="BussinessDocumentInfo")
-    replacements: list[ReplacementInfo] = Field(default_factory=list,
-                                                alias="ReplacementInfoList",
-                                                json_schema_extra=wrapped("ReplacementInfo"))
+    business_document_info: BusinessDocumentInfo | None = Field(None, alias="BussinessDocumentInfo")
+    replacements: list[ReplacementInfo] = Field(
+        default_factory=list,
+        alias="ReplacementInfoList",
+        json_schema_extra=wrapped("ReplacementInfo"),
+    )
     staff_info: StaffInfo | None = Field(None, alias="StaffInfo")
 
 
@@ -220,12 +229,14 @@ class DocumentHeader(Element):
     content: Text = Field(None, alias="Content")
     signer_info: SignerInfo | None = Field(None, alias="SignerInfo")
     due_date: date | None = Field(None, alias="DueDate", json_schema_extra=LENIENT)
-    to_places: list[str] = Field(default_factory=list, alias="ToPlaces",
-                                 json_schema_extra=wrapped("Place"))
+    to_places: list[str] = Field(
+        default_factory=list, alias="ToPlaces", json_schema_extra=wrapped("Place")
+    )
     other_info: OtherInfo | None = Field(None, alias="OtherInfo")
     response_for: list[ResponseFor] = Field(default_factory=list, alias="ResponseFor")
-    steering_type: int | None = Field(None, alias="SteeringType", ge=0, le=SMALL_CODE_MAX,
-                                      json_schema_extra=LENIENT)
+    steering_type: int | None = Field(
+        None, alias="SteeringType", ge=0, le=SMALL_CODE_MAX, json_schema_extra=LENIENT
+    )
     response_for_task: Text = Field(None, alias="ResponseForTask")
     application_type: Text = Field(None, alias="ApplicationType")
 

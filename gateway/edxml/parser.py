@@ -55,8 +55,14 @@ def hardened_parser(*, recover: bool = False, huge_tree: bool = False) -> etree.
     external DTD subset, which would let a sender probe the node's file system. `huge_tree`
     lifts libxml2's 10 MB text-node limit, for whole-package work (signatures) on bytes whose
     prolog `check_prolog` has already cleared (no DOCTYPE, so no entity can expand)."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=huge_tree, recover=recover)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=huge_tree,
+        recover=recover,
+    )
 
 
 PROLOG_BYTES = 65_536
@@ -72,17 +78,20 @@ def check_prolog(head: bytes) -> None:
     head = head.removeprefix(b"\xef\xbb\xbf")
     declared = _DECLARED_ENCODING.match(head)
     if declared and declared.group(1).upper().replace(b"_", b"-") not in (b"UTF-8", b"UTF8"):
-        raise _encoding_error(f"the XML declaration says encoding="
-                              f"{declared.group(1).decode()}; edXML must be UTF-8")
+        raise _encoding_error(
+            f"the XML declaration says encoding={declared.group(1).decode()}; edXML must be UTF-8"
+        )
     position = 0
     while (start := head.find(b"<", position)) >= 0:
         if head.startswith(b"<?", start):
             end, step = head.find(b"?>", start), 2
         elif head.startswith(b"<!--", start):
             end, step = head.find(b"-->", start), 3
-        elif head[start:start + 9].upper() == b"<!DOCTYPE":
-            raise DtdForbidden("DTDs and entity declarations are not allowed", problems=[
-                Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")])
+        elif head[start : start + 9].upper() == b"<!DOCTYPE":
+            raise DtdForbidden(
+                "DTDs and entity declarations are not allowed",
+                problems=[Problem("XML_DTD_FORBIDDEN", "/", "remove the DOCTYPE")],
+            )
         else:
             return  # the root element: the prolog is over
         if end < 0:
@@ -161,10 +170,15 @@ class ParsedPackage:
         return tuple(trace.organ_id for trace in self.model.traces if trace.organ_id)
 
 
-def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
-                  keep_attachments: bool = False, strict_lengths: bool = False,
-                  today: date | None = None, limits: ScanLimits | None = None
-                  ) -> ParsedPackage:
+def parse_package(
+    source: Path | bytes,
+    *,
+    work_dir: Path | None = None,
+    keep_attachments: bool = False,
+    strict_lengths: bool = False,
+    today: date | None = None,
+    limits: ScanLimits | None = None,
+) -> ParsedPackage:
     """Validate a package; raise `PackageRejected` listing every problem.
 
     With `keep_attachments`, the decoded attachment files stay in `work_dir` for the caller to
@@ -181,9 +195,12 @@ def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
         check_prolog(_head(path))
         scan = Scanner(path, directory, limits).scan()
         try:
-            model, warnings = read_envelope(scan.envelope, scan.attachments,
-                                            today or datetime.now(VIETNAM).date(),
-                                            strict_lengths)
+            model, warnings = read_envelope(
+                scan.envelope,
+                scan.attachments,
+                today or datetime.now(VIETNAM).date(),
+                strict_lengths,
+            )
         except BaseException:
             scan.discard()
             raise
@@ -196,8 +213,9 @@ def parse_package(source: Path | bytes, *, work_dir: Path | None = None,
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: date,
-                  strict_lengths: bool) -> tuple[DocumentPackage | StatusPackage, list[Problem]]:
+def read_envelope(
+    envelope: bytes, attachments: list[ScannedAttachment], today: date, strict_lengths: bool
+) -> tuple[DocumentPackage | StatusPackage, list[Problem]]:
     # Recover mode is safe here: expat has already checked the whole document; what is left
     # to tolerate is an undeclared prefix on an attribute.
     root = etree.fromstring(envelope, hardened_parser(recover=True))
@@ -205,9 +223,10 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
     header = qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLHeader")
     message_header = qcvn_child(header, "MessageHeader")
     if header is None or message_header is None:
-        raise MessageHeaderMissing("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
-                                   problems=[Problem("EDXML_REQUIRED", "MessageHeader",
-                                                     "element is required")])
+        raise MessageHeaderMissing(
+            "edXMLEnvelope/edXMLHeader/MessageHeader is missing",
+            problems=[Problem("EDXML_REQUIRED", "MessageHeader", "element is required")],
+        )
     is_status = qcvn_child(message_header, "StatusCode") is not None
     reader = ModelReader()
     _report_repeated(root, reader)
@@ -217,32 +236,44 @@ def read_envelope(envelope: bytes, attachments: list[ScannedAttachment], today: 
     if is_status:
         status_header = reader.read(message_header, StatusHeader)
         if qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody") is not None:
-            reader.problem("EDXML_STATUS_WITH_BODY", "edXMLBody",
-                           "a status package has no edXMLBody")
+            reader.problem(
+                "EDXML_STATUS_WITH_BODY", "edXMLBody", "a status package has no edXMLBody"
+            )
         if status_header is not None:
-            model = StatusPackage(header=status_header, traces=traces,
-                                  signed=_has_signature_value(header))
+            model = StatusPackage(
+                header=status_header, traces=traces, signed=_has_signature_value(header)
+            )
     else:
         model = _document(reader, root, header, message_header, trace_lists, traces)
     parties = Findings(strict_lengths)
-    check_parties(text_at(message_header, "From", "OrganId"),
-                  [] if is_status else [text_at(to, "OrganId") for to in
-                                        qcvn_children(message_header, "To")], parties)
-    problems = _merge(reader.problems, parties.errors,
-                      validate_envelope(root, "status" if is_status else "edoc"))
+    check_parties(
+        text_at(message_header, "From", "OrganId"),
+        [] if is_status else [text_at(to, "OrganId") for to in qcvn_children(message_header, "To")],
+        parties,
+    )
+    problems = _merge(
+        reader.problems, parties.errors, validate_envelope(root, "status" if is_status else "edoc")
+    )
     if model is None or problems:
-        raise _rejected(problems or [Problem("EDXML_INVALID", "MessageHeader",
-                                             "the package could not be read")])
-    findings = (check_status(model, attachments, strict_lengths)
-                if isinstance(model, StatusPackage)
-                else check_document(model, attachments, today, strict_lengths))
+        raise _rejected(
+            problems or [Problem("EDXML_INVALID", "MessageHeader", "the package could not be read")]
+        )
+    findings = (
+        check_status(model, attachments, strict_lengths)
+        if isinstance(model, StatusPackage)
+        else check_document(model, attachments, today, strict_lengths)
+    )
     if findings.errors:
         raise _rejected(findings.errors)
     return model, trace_warnings + reader.warnings + parties.warnings + findings.warnings
 
 
-_SINGLE = (("edXMLEnvelope", "edXMLHeader"), ("edXMLEnvelope", "edXMLBody"),
-           ("edXMLHeader", "MessageHeader"), ("edXMLBody", "edXMLManifest"))
+_SINGLE = (
+    ("edXMLEnvelope", "edXMLHeader"),
+    ("edXMLEnvelope", "edXMLBody"),
+    ("edXMLHeader", "MessageHeader"),
+    ("edXMLBody", "edXMLManifest"),
+)
 """(parent, child) pairs where a second child would be ignored by the node but perhaps read
 by a recipient: two headers or two manifests make a package mean two things."""
 
@@ -255,8 +286,11 @@ def _report_repeated(root: etree._Element, reader: ModelReader) -> None:
             found = qcvn_children(parent, child_name)
             children += found
             if len(found) > 1:
-                reader.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
-                               f"{child_name} must occur once in {parent_name}")
+                reader.problem(
+                    "EDXML_DUPLICATE_ELEMENT",
+                    element_path(found[1]),
+                    f"{child_name} must occur once in {parent_name}",
+                )
         parents[child_name] = children[:1]
 
 
@@ -284,35 +318,48 @@ def text_at(element: etree._Element | None, *names: str) -> str | None:
     return (element.text or "").strip() or None if element is not None else None
 
 
-def _document(reader: ModelReader, root: etree._Element, header: etree._Element,
-              message_header: etree._Element, trace_lists: list[etree._Element],
-              traces: list[TraceHeader]) -> DocumentPackage | None:
+def _document(
+    reader: ModelReader,
+    root: etree._Element,
+    header: etree._Element,
+    message_header: etree._Element,
+    trace_lists: list[etree._Element],
+    traces: list[TraceHeader],
+) -> DocumentPackage | None:
     document_header = reader.read(message_header, DocumentHeader)
-    businesses = [b for trace_list in trace_lists for b in qcvn_children(trace_list,
-                                                                         "Bussiness")]
+    businesses = [b for trace_list in trace_lists for b in qcvn_children(trace_list, "Bussiness")]
     if len(businesses) > 1:  # two business acts: which one the package is is ambiguous
-        reader.problem("EDXML_DUPLICATE_ELEMENT", element_path(businesses[1]),
-                       "Bussiness must occur at most once: it says what the package does "
-                       "(new, revoke, update, replace)")
+        reader.problem(
+            "EDXML_DUPLICATE_ELEMENT",
+            element_path(businesses[1]),
+            "Bussiness must occur at most once: it says what the package does "
+            "(new, revoke, update, replace)",
+        )
     business_element = businesses[0] if businesses else None
-    business = reader.read(business_element, Business) if business_element is not None \
-        else None
-    manifest = qcvn_child(qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody"),
-                          "edXMLManifest")
-    references = [reader.read(r, ManifestReference)
-                  for r in (qcvn_children(manifest, "Reference") if manifest is not None
-                            else [])]
+    business = reader.read(business_element, Business) if business_element is not None else None
+    manifest = qcvn_child(
+        qcvn_child(qcvn_child(root, "edXMLEnvelope"), "edXMLBody"), "edXMLManifest"
+    )
+    references = [
+        reader.read(r, ManifestReference)
+        for r in (qcvn_children(manifest, "Reference") if manifest is not None else [])
+    ]
     encoded = qcvn_child(root, "AttachmentEncoded")
-    attachments = [reader.read(a, Attachment)
-                   for a in (qcvn_children(encoded, "Attachment") if encoded is not None
-                             else [])]
+    attachments = [
+        reader.read(a, Attachment)
+        for a in (qcvn_children(encoded, "Attachment") if encoded is not None else [])
+    ]
     if document_header is None or (business_element is not None and business is None):
         return None
     return DocumentPackage(
-        header=document_header, traces=traces, business=business,
+        header=document_header,
+        traces=traces,
+        business=business,
         manifest_version=manifest.get("version") if manifest is not None else None,
-        references=_present(references), attachments=_present(attachments),
-        signed=_has_signature_value(header))
+        references=_present(references),
+        attachments=_present(attachments),
+        signed=_has_signature_value(header),
+    )
 
 
 T = TypeVar("T")
@@ -328,9 +375,11 @@ def _has_signature_value(header: etree._Element) -> bool:
     for signature in header:
         if isinstance(signature.tag, str) and etree.QName(signature).localname == "Signature":
             for value in signature.iter():
-                if isinstance(value.tag, str) and \
-                        etree.QName(value).localname == "SignatureValue" and \
-                        (value.text or "").strip():
+                if (
+                    isinstance(value.tag, str)
+                    and etree.QName(value).localname == "SignatureValue"
+                    and (value.text or "").strip()
+                ):
                     return True
     return False
 
@@ -338,5 +387,4 @@ def _has_signature_value(header: etree._Element) -> bool:
 def _rejected(problems: list[Problem]) -> PackageRejected:
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return PackageNotEdxml(f"{first.path}: {first.message}{more}",
-                           problems=list(bounded(problems)))
+    return PackageNotEdxml(f"{first.path}: {first.message}{more}", problems=list(bounded(problems)))

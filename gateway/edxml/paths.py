@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from lxml import etree
 
-REPEATABLE = frozenset({
-    ("MessageHeader", "To"), ("MessageHeader", "ResponseFor"), ("ToPlaces", "Place"),
-    ("Appendixes", "Appendix"), ("TraceHeaderList", "TraceHeader"), ("ReceiverList", "Receiver"),
-    ("ReplacementInfoList", "ReplacementInfo"), ("OrganIdList", "OrganId"),
-    ("edXMLManifest", "Reference"), ("AttachmentEncoded", "Attachment"),
-})
+REPEATABLE = frozenset(
+    {
+        ("MessageHeader", "To"),
+        ("MessageHeader", "ResponseFor"),
+        ("ToPlaces", "Place"),
+        ("Appendixes", "Appendix"),
+        ("TraceHeaderList", "TraceHeader"),
+        ("ReceiverList", "Receiver"),
+        ("ReplacementInfoList", "ReplacementInfo"),
+        ("OrganIdList", "OrganId"),
+        ("edXMLManifest", "Reference"),
+        ("AttachmentEncoded", "Attachment"),
+    }
+)
 """(parent, child) pairs where the child may occur more than once."""
 _ANCHORS = frozenset({"edXMLHeader"})
 _ROOTS = frozenset({"edXML", "edXMLEnvelope"})

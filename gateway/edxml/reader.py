@@ -26,8 +26,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def qcvn_children(element: etree._Element, name: str | None = None) -> list[etree._Element]:
-    return [c for c in element if isinstance(c.tag, str)
-            and etree.QName(c).namespace == QCVN_NS and (name is None or local_name(c) == name)]
+    return [
+        c
+        for c in element
+        if isinstance(c.tag, str)
+        and etree.QName(c).namespace == QCVN_NS
+        and (name is None or local_name(c) == name)
+    ]
 
 
 def qcvn_child(element: etree._Element | None, name: str) -> etree._Element | None:
@@ -70,34 +75,52 @@ class ModelReader:
             alias = info.alias or name
             found = grouped.get(alias, [])
             item_type, is_list = field_type(info.annotation)
-            wrapper = (info.json_schema_extra or {}).get("wrapped") \
-                if isinstance(info.json_schema_extra, dict) else None
+            wrapper = (
+                (info.json_schema_extra or {}).get("wrapped")
+                if isinstance(info.json_schema_extra, dict)
+                else None
+            )
             if is_list:
                 if wrapper and len(found) > 1:
-                    self.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
-                                 f"{alias} occurs more than once")
+                    self.problem(
+                        "EDXML_DUPLICATE_ELEMENT",
+                        element_path(found[1]),
+                        f"{alias} occurs more than once",
+                    )
                 items = qcvn_children(found[0], str(wrapper)) if wrapper and found else found
                 converted = [self._value(item, item_type) for item in items]
                 values[name] = [v for v in converted if v is not None and v is not INVALID]
                 failed |= any(v is INVALID for v in converted)
                 if not items and any(getattr(m, "min_length", 0) for m in info.metadata):
-                    self.problem("EDXML_REQUIRED", f"{base}/{alias}",
-                                 f"at least one {wrapper or alias} is required")
+                    self.problem(
+                        "EDXML_REQUIRED",
+                        f"{base}/{alias}",
+                        f"at least one {wrapper or alias} is required",
+                    )
                     failed = True
                 continue
             if len(found) > 1:
-                self.problem("EDXML_DUPLICATE_ELEMENT", element_path(found[1]),
-                             f"{alias} must occur at most once")
-            value = self._value(found[0], item_type,
-                                lenient=is_lenient(info.json_schema_extra)) if found else None
+                self.problem(
+                    "EDXML_DUPLICATE_ELEMENT",
+                    element_path(found[1]),
+                    f"{alias} must occur at most once",
+                )
+            value = (
+                self._value(found[0], item_type, lenient=is_lenient(info.json_schema_extra))
+                if found
+                else None
+            )
             if value is INVALID:
                 failed = True
                 continue
             if value is None:
                 if info.is_required():
                     path = element_path(found[0]) if found else f"{base}/{alias}"
-                    self.problem("EDXML_REQUIRED", path, f"{alias} is required"
-                                 + (" and must not be empty" if found else ""))
+                    self.problem(
+                        "EDXML_REQUIRED",
+                        path,
+                        f"{alias} is required" + (" and must not be empty" if found else ""),
+                    )
                     failed = True
                 continue
             values[name] = value
@@ -112,9 +135,12 @@ class ModelReader:
                 field = model.model_fields.get(name)
                 alias = (field.alias if field else None) or ".".join(map(str, detail["loc"]))
                 if field is not None and is_lenient(field.json_schema_extra):
-                    self.warn(IGNORED, f"{base}/{alias}",
-                              f"{values.get(name)!r} is out of range ({detail['msg']}); the "
-                              "value is ignored")
+                    self.warn(
+                        IGNORED,
+                        f"{base}/{alias}",
+                        f"{values.get(name)!r} is out of range ({detail['msg']}); the "
+                        "value is ignored",
+                    )
                     values.pop(name, None)
                 else:
                     self.problem("EDXML_VALUE", f"{base}/{alias}", detail["msg"])
@@ -130,8 +156,11 @@ class ModelReader:
             read = self.read(element, kind)
             return INVALID if read is None else read
         if qcvn_children(element):
-            self.problem("EDXML_VALUE", element_path(element),
-                         f"{local_name(element)} holds text, not elements")
+            self.problem(
+                "EDXML_VALUE",
+                element_path(element),
+                f"{local_name(element)} holds text, not elements",
+            )
             return INVALID
         text = (element.text or "").strip()
         if not text:
@@ -140,12 +169,13 @@ class ModelReader:
             return convert(text, kind)
         except ValueError as error:
             if lenient:
-                self.warn(IGNORED, element_path(element),
-                          f"{text[:60]!r} is not {error}; the value is ignored (nothing is "
-                          "routed on it)")
+                self.warn(
+                    IGNORED,
+                    element_path(element),
+                    f"{text[:60]!r} is not {error}; the value is ignored (nothing is routed on it)",
+                )
                 return None
-            self.problem("EDXML_VALUE", element_path(element),
-                         f"{text[:60]!r} is not {error}")
+            self.problem("EDXML_VALUE", element_path(element), f"{text[:60]!r} is not {error}")
             return INVALID
 
 

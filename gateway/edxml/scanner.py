@@ -111,13 +111,18 @@ class Scanner:
         except _Refusal as refusal:
             problem = refusal.problem
             line = self._parser.CurrentLineNumber
-            self.problems.append(Problem(problem.code, problem.path,
-                                         f"{problem.message} (line {line})"))
+            self.problems.append(
+                Problem(problem.code, problem.path, f"{problem.message} (line {line})")
+            )
         except expat.ExpatError as error:
-            self.problems.append(Problem(
-                "XML_MALFORMED", f"line {error.lineno}",
-                f"not well-formed XML: {expat.ErrorString(error.code)} "
-                f"(line {error.lineno}, column {error.offset + 1})"))
+            self.problems.append(
+                Problem(
+                    "XML_MALFORMED",
+                    f"line {error.lineno}",
+                    f"not well-formed XML: {expat.ErrorString(error.code)} "
+                    f"(line {error.lineno}, column {error.offset + 1})",
+                )
+            )
         if self.problems:
             for attachment in self.attachments:
                 attachment.discard()
@@ -128,17 +133,20 @@ class Scanner:
         if self._root is None:
             raise _Refusal(Problem("XML_MALFORMED", "/", "no root element"))
         if self._envelope is None:
-            raise _Refusal(Problem("EDXML_REQUIRED", "edXMLEnvelope",
-                                   "edXMLEnvelope is required"))
+            raise _Refusal(Problem("EDXML_REQUIRED", "edXMLEnvelope", "edXMLEnvelope is required"))
 
     def _check_token_size(self) -> None:
         """Expat holds a tag, attribute, comment or processing instruction whole until it
         ends: one that has produced no event for this long is refused before it can grow."""
         if self._fed - self._last_event > self._limits.max_text_bytes + READ_CHUNK:
-            raise _Refusal(Problem(
-                "XML_TEXT_TOO_LARGE", self._where(),
-                f"a tag, attribute, comment or processing instruction longer than "
-                f"{self._limits.max_text_bytes} bytes"))
+            raise _Refusal(
+                Problem(
+                    "XML_TEXT_TOO_LARGE",
+                    self._where(),
+                    f"a tag, attribute, comment or processing instruction longer than "
+                    f"{self._limits.max_text_bytes} bytes",
+                )
+            )
 
     # -- expat handlers ------------------------------------------------------------------
 
@@ -146,8 +154,13 @@ class Scanner:
         self._last_event = self._parser.CurrentByteIndex
 
     def _doctype(self, *_: object) -> None:
-        raise _Refusal(Problem("XML_DTD_FORBIDDEN", "/", "DTDs and entity declarations are "
-                                                       "not allowed; remove the DOCTYPE"))
+        raise _Refusal(
+            Problem(
+                "XML_DTD_FORBIDDEN",
+                "/",
+                "DTDs and entity declarations are not allowed; remove the DOCTYPE",
+            )
+        )
 
     def _entity(self, *_: object) -> None:
         self._doctype()
@@ -156,11 +169,19 @@ class Scanner:
         self._last_event = self._parser.CurrentByteIndex
         self._elements += 1
         if self._elements > self._limits.max_elements:
-            raise _Refusal(Problem("XML_TOO_MANY_ELEMENTS", "/",
-                                   f"more than {self._limits.max_elements} elements"))
+            raise _Refusal(
+                Problem(
+                    "XML_TOO_MANY_ELEMENTS", "/", f"more than {self._limits.max_elements} elements"
+                )
+            )
         if len(self._path) >= self._limits.max_depth:
-            raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
-                                   f"elements nested deeper than {self._limits.max_depth}"))
+            raise _Refusal(
+                Problem(
+                    "XML_TOO_DEEP",
+                    self._where(),
+                    f"elements nested deeper than {self._limits.max_depth}",
+                )
+            )
         self._check_names(qname, attributes)
         scope = self._scope(attributes)
         namespace, local = self._resolve(qname, scope, element=True)
@@ -168,19 +189,29 @@ class Scanner:
         self._text_size = 0
         offset = self._parser.CurrentByteIndex
         if not self._path and (local != "edXML" or namespace != QCVN_NS):
-            raise _Refusal(Problem("EDXML_ROOT", "/", f"the root element is {_short(qname)!r} in "
-                                                      f"namespace {namespace or '(none)'}; "
-                                                      f"expected edXML in {QCVN_NS}"))
+            raise _Refusal(
+                Problem(
+                    "EDXML_ROOT",
+                    "/",
+                    f"the root element is {_short(qname)!r} in "
+                    f"namespace {namespace or '(none)'}; "
+                    f"expected edXML in {QCVN_NS}",
+                )
+            )
         if self._in_signature or (local == "Signature" and namespace in (QCVN_NS, DSIG_NS)):
             self._in_signature += 1
             self._path.append(local)
             return
         if namespace != QCVN_NS:
-            raise _Refusal(Problem(
-                "EDXML_FOREIGN_ELEMENT", self._where(local),
-                f"element {_short(qname)!r} is in namespace {namespace or '(none)'}; edXML "
-                f"elements "
-                f"must be in {QCVN_NS}"))
+            raise _Refusal(
+                Problem(
+                    "EDXML_FOREIGN_ELEMENT",
+                    self._where(local),
+                    f"element {_short(qname)!r} is in namespace {namespace or '(none)'}; edXML "
+                    f"elements "
+                    f"must be in {QCVN_NS}",
+                )
+            )
         depth = len(self._path)
         self._path.append(local)
         if depth == 0:
@@ -196,28 +227,48 @@ class Scanner:
     def _start_top(self, local: str, offset: int) -> None:
         if local == "edXMLEnvelope":
             if self._envelope_start is not None:
-                raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope",
-                                       "edXMLEnvelope occurs twice"))
+                raise _Refusal(
+                    Problem(
+                        "EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope", "edXMLEnvelope occurs twice"
+                    )
+                )
             self._envelope_start = offset
         elif local == "AttachmentEncoded":
             # One block only: with two, the node and a recipient could each read another one.
             if self._attachment_blocks:
-                raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", "AttachmentEncoded",
-                                       "AttachmentEncoded occurs twice"))
+                raise _Refusal(
+                    Problem(
+                        "EDXML_DUPLICATE_ELEMENT",
+                        "AttachmentEncoded",
+                        "AttachmentEncoded occurs twice",
+                    )
+                )
             self._attachment_blocks += 1
         else:
-            raise _Refusal(Problem("EDXML_SCHEMA", _short(local),
-                                   f"unexpected element {_short(local)} under edXML"))
+            raise _Refusal(
+                Problem(
+                    "EDXML_SCHEMA", _short(local), f"unexpected element {_short(local)} under edXML"
+                )
+            )
 
     def _start_in_attachments(self, depth: int, local: str) -> None:
         if depth == 2:
             if local != "Attachment":
-                raise _Refusal(Problem("EDXML_SCHEMA", f"AttachmentEncoded/{_short(local)}",
-                                       f"unexpected element {_short(local)} in "
-                                       "AttachmentEncoded"))
+                raise _Refusal(
+                    Problem(
+                        "EDXML_SCHEMA",
+                        f"AttachmentEncoded/{_short(local)}",
+                        f"unexpected element {_short(local)} in AttachmentEncoded",
+                    )
+                )
             if len(self.attachments) >= self._limits.max_attachments:
-                raise _Refusal(Problem("EDXML_TOO_MANY_ATTACHMENTS", "AttachmentEncoded",
-                                       f"more than {self._limits.max_attachments} attachments"))
+                raise _Refusal(
+                    Problem(
+                        "EDXML_TOO_MANY_ATTACHMENTS",
+                        "AttachmentEncoded",
+                        f"more than {self._limits.max_attachments} attachments",
+                    )
+                )
             self._attachment = ScannedAttachment(index=len(self.attachments) + 1)
             self.attachments.append(self._attachment)
         elif depth == 3 and self._attachment is not None:
@@ -226,15 +277,20 @@ class Scanner:
                 self._open_decoder(self._attachment)
             elif local in ATTACHMENT_FIELDS:
                 if local in self._attachment.fields:
-                    raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", path,
-                                           f"{local} occurs twice"))
+                    raise _Refusal(
+                        Problem("EDXML_DUPLICATE_ELEMENT", path, f"{local} occurs twice")
+                    )
                 self._field, self._field_text = local, []
             else:
-                raise _Refusal(Problem("EDXML_SCHEMA", path, f"unexpected element "
-                                                             f"{_short(local)} in Attachment"))
+                raise _Refusal(
+                    Problem(
+                        "EDXML_SCHEMA", path, f"unexpected element {_short(local)} in Attachment"
+                    )
+                )
         else:
-            raise _Refusal(Problem("XML_TOO_DEEP", self._where(),
-                                   "attachment fields hold text, not elements"))
+            raise _Refusal(
+                Problem("XML_TOO_DEEP", self._where(), "attachment fields hold text, not elements")
+            )
 
     def _end(self, _qname: str) -> None:
         self._last_event = self._parser.CurrentByteIndex
@@ -248,9 +304,13 @@ class Scanner:
         if depth == 1 and local == "edXMLEnvelope" and self._envelope_start is not None:
             end = self._parser.CurrentByteIndex
             if end - self._envelope_start > self._limits.max_envelope_bytes:
-                raise _Refusal(Problem("XML_HEADER_TOO_LARGE", "edXMLEnvelope",
-                                       f"the envelope is larger than "
-                                       f"{self._limits.max_envelope_bytes} bytes"))
+                raise _Refusal(
+                    Problem(
+                        "XML_HEADER_TOO_LARGE",
+                        "edXMLEnvelope",
+                        f"the envelope is larger than {self._limits.max_envelope_bytes} bytes",
+                    )
+                )
             self._envelope = (self._envelope_start, end)
         elif depth == 3 and self._attachment is not None:
             if local == "ContentTransferEncoded":
@@ -271,16 +331,26 @@ class Scanner:
             return
         self._text_size += len(data)
         if self._text_size > self._limits.max_text_bytes:
-            raise _Refusal(Problem("XML_TEXT_TOO_LARGE", self._where(),
-                                   f"text longer than {self._limits.max_text_bytes} "
-                                   "characters outside an attachment"))
+            raise _Refusal(
+                Problem(
+                    "XML_TEXT_TOO_LARGE",
+                    self._where(),
+                    f"text longer than {self._limits.max_text_bytes} "
+                    "characters outside an attachment",
+                )
+            )
         if self._field is not None:
             self._field_text.append(data)
             self._fields_size += len(data)
             if self._fields_size > self._limits.max_envelope_bytes:
-                raise _Refusal(Problem("XML_HEADER_TOO_LARGE", self._where(),
-                                       f"the attachments' names and descriptions exceed "
-                                       f"{self._limits.max_envelope_bytes} bytes"))
+                raise _Refusal(
+                    Problem(
+                        "XML_HEADER_TOO_LARGE",
+                        self._where(),
+                        f"the attachments' names and descriptions exceed "
+                        f"{self._limits.max_envelope_bytes} bytes",
+                    )
+                )
         elif len(self._path) <= 1 and data.strip():
             raise _Refusal(Problem("EDXML_SCHEMA", self._where(), "text is not allowed here"))
 
@@ -288,21 +358,27 @@ class Scanner:
 
     def _scope(self, attributes: dict[str, str]) -> dict[str, str]:
         scope = self._scopes[-1]
-        declared = {name[6:] if name.startswith("xmlns:") else "": value
-                    for name, value in attributes.items()
-                    if name == "xmlns" or name.startswith("xmlns:")}
+        declared = {
+            name[6:] if name.startswith("xmlns:") else "": value
+            for name, value in attributes.items()
+            if name == "xmlns" or name.startswith("xmlns:")
+        }
         if declared:
             scope = {**scope, **declared}
         self._scopes.append(scope)
         return scope
 
-    def _resolve(self, qname: str, scope: dict[str, str], *, element: bool
-                 ) -> tuple[str, str]:
+    def _resolve(self, qname: str, scope: dict[str, str], *, element: bool) -> tuple[str, str]:
         prefix, _, local = qname.rpartition(":")
         if prefix and prefix not in scope:
             if element:
-                raise _Refusal(Problem("XML_UNBOUND_PREFIX", self._where(local),
-                                       f"element prefix {_short(prefix)!r} is not declared"))
+                raise _Refusal(
+                    Problem(
+                        "XML_UNBOUND_PREFIX",
+                        self._where(local),
+                        f"element prefix {_short(prefix)!r} is not declared",
+                    )
+                )
             return "", local
         return scope.get(prefix, "") if prefix or element else "", local
 
@@ -310,22 +386,37 @@ class Scanner:
         limit = self._limits.max_name_chars
         for name in (qname, *attributes):
             if len(name) > limit:
-                raise _Refusal(Problem("XML_NAME_TOO_LONG", self._where(),
-                                       f"a name of {len(name)} characters ({_short(name)!r}); "
-                                       f"names are at most {limit}"))
+                raise _Refusal(
+                    Problem(
+                        "XML_NAME_TOO_LONG",
+                        self._where(),
+                        f"a name of {len(name)} characters ({_short(name)!r}); "
+                        f"names are at most {limit}",
+                    )
+                )
         self._attributes += len(attributes)
         if self._attributes > self._limits.max_attributes:
-            raise _Refusal(Problem("XML_TOO_MANY_ATTRIBUTES", self._where(),
-                                   f"more than {self._limits.max_attributes} attributes"))
+            raise _Refusal(
+                Problem(
+                    "XML_TOO_MANY_ATTRIBUTES",
+                    self._where(),
+                    f"more than {self._limits.max_attributes} attributes",
+                )
+            )
 
     def _check_attributes(self, attributes: dict[str, str], scope: dict[str, str]) -> None:
         for name in attributes:
             prefix = name.partition(":")[0] if ":" in name else ""
             if prefix and prefix != "xmlns" and prefix not in scope:
-                self.warnings.append(Problem(
-                    "XML_UNBOUND_PREFIX", self._where(),
-                    f"attribute {name!r} uses the undeclared prefix {prefix!r} (tolerated: "
-                    "the SDK sample does this; declare it)", "warning"))
+                self.warnings.append(
+                    Problem(
+                        "XML_UNBOUND_PREFIX",
+                        self._where(),
+                        f"attribute {name!r} uses the undeclared prefix {prefix!r} (tolerated: "
+                        "the SDK sample does this; declare it)",
+                        "warning",
+                    )
+                )
 
     def _where(self, local: str | None = None) -> str:
         """The clerk path (`gateway.edxml.paths`): below edXMLHeader for the header."""
@@ -339,9 +430,13 @@ class Scanner:
 
     def _open_decoder(self, attachment: ScannedAttachment) -> None:
         if attachment.path is not None:
-            raise _Refusal(Problem("EDXML_DUPLICATE_ELEMENT", f"AttachmentEncoded/Attachment"
-                                   f"[{attachment.index}]/ContentTransferEncoded",
-                                   "ContentTransferEncoded occurs twice"))
+            raise _Refusal(
+                Problem(
+                    "EDXML_DUPLICATE_ELEMENT",
+                    f"AttachmentEncoded/Attachment[{attachment.index}]/ContentTransferEncoded",
+                    "ContentTransferEncoded occurs twice",
+                )
+            )
         attachment.open(self._work_dir)
 
     def _decode(self, attachment: ScannedAttachment, data: str) -> None:
@@ -352,9 +447,13 @@ class Scanner:
 
     def _base64_problem(self, attachment: ScannedAttachment, reason: str | None) -> None:
         if reason is not None:
-            self.problems.append(Problem(
-                "EDXML_BASE64", f"AttachmentEncoded/Attachment[{attachment.index}]/"
-                "ContentTransferEncoded", f"the attachment is not valid base64: {reason}"))
+            self.problems.append(
+                Problem(
+                    "EDXML_BASE64",
+                    f"AttachmentEncoded/Attachment[{attachment.index}]/ContentTransferEncoded",
+                    f"the attachment is not valid base64: {reason}",
+                )
+            )
 
     # -- the envelope document -----------------------------------------------------------
 
@@ -367,22 +466,28 @@ class Scanner:
         with open(self._source, "rb") as handle:
             handle.seek(root_offset)
             window = handle.read(min(start - root_offset, 1 << 16))
-            root_tag = window[:end_of_tag(window, 0)]
+            root_tag = window[: end_of_tag(window, 0)]
             if root_tag.endswith(b"/>"):
                 root_tag = root_tag[:-2] + b">"
             handle.seek(start)
             envelope = handle.read(end_tag - start + 4096)
-        envelope = envelope[:end_of_tag(envelope, end_tag - start)]
+        envelope = envelope[: end_of_tag(envelope, end_tag - start)]
         skeleton = b"".join(self._attachment_skeleton(a) for a in self.attachments)
         if self.attachments:
-            skeleton = f'<AttachmentEncoded xmlns="{QCVN_NS}">'.encode() + skeleton + \
-                b"</AttachmentEncoded>"
+            skeleton = (
+                f'<AttachmentEncoded xmlns="{QCVN_NS}">'.encode()
+                + skeleton
+                + b"</AttachmentEncoded>"
+            )
         return root_tag + envelope + skeleton + f"</{root_qname}>".encode()
 
     @staticmethod
     def _attachment_skeleton(attachment: ScannedAttachment) -> bytes:
-        parts = [f"<{name}>{_escape(attachment.fields[name])}</{name}>"
-                 for name in ATTACHMENT_FIELDS if name in attachment.fields]
+        parts = [
+            f"<{name}>{_escape(attachment.fields[name])}</{name}>"
+            for name in ATTACHMENT_FIELDS
+            if name in attachment.fields
+        ]
         if attachment.path is not None:
             parts.append("<ContentTransferEncoded/>")
         return ("<Attachment>" + "".join(parts) + "</Attachment>").encode()
@@ -396,5 +501,6 @@ def _short(name: str, limit: int = 64) -> str:
 def _escape(text: str) -> str:
     """Escape for element text; a CR is written as a reference or parsing would turn it into
     a line feed (XML end-of-line handling)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )

@@ -40,12 +40,17 @@ Kind = Literal["edoc", "status"]
 _UNEXPECTED = "SCHEMAV_ELEMENT_CONTENT"
 _ELEMENT_PREFIX = re.compile(r"^Element '[^']*'(?:, attribute '[^']*')?: ")
 _VALUE = re.compile(r"is not a valid value of the (?:union|atomic|list) type '([^']*)'")
-_ATTRIBUTE = re.compile(r"^Element '[^']*', attribute '([^']*)': The attribute '[^']*' is "
-                        r"not allowed")
+_ATTRIBUTE = re.compile(
+    r"^Element '[^']*', attribute '([^']*)': The attribute '[^']*' is "
+    r"not allowed"
+)
 _CLARK = re.compile(r"\{([^}]*)\}")
 _BUILTIN_EXPECTATIONS = {
-    "boolean": "true, false, 1 or 0", "nonNegativeInteger": "a non-negative integer",
-    "integer": "an integer", "token": "a text value", "string": "a text value",
+    "boolean": "true, false, 1 or 0",
+    "nonNegativeInteger": "a non-negative integer",
+    "integer": "an integer",
+    "token": "a text value",
+    "string": "a text value",
 }
 
 
@@ -88,14 +93,18 @@ def _load(kind: Kind) -> _Schema:
 @cache
 def _compile(kind: Kind) -> _Schema:
     """Parse and compile one schema without network access or entity expansion."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
-                             dtd_validation=False, huge_tree=False)
+    parser = etree.XMLParser(
+        no_network=True,
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+    )
     document = etree.parse(str(schema_path(SCHEMA_FILES[kind])), parser)
     return _Schema(etree.XMLSchema(document), threading.Lock(), *_describe(document))
 
 
-def _describe(document: etree._ElementTree) -> tuple[dict[str, tuple[str, ...]],
-                                                      dict[str, str]]:
+def _describe(document: etree._ElementTree) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     xs = f"{{{XS_NS}}}"
     schema = document.getroot()
     complex_types = {t.get("name"): t for t in schema.iter(f"{xs}complexType") if t.get("name")}
@@ -124,8 +133,12 @@ def validate_envelope(root: etree._Element, kind: Kind) -> list[Problem]:
     pristine, undeclared = _normalized(root)
     work = pristine
     origin: dict[etree._Element, etree._Element] = {}
-    prefixes = {prefix: uri for element in pristine.iter(etree.Element)
-                for prefix, uri in element.nsmap.items() if prefix}
+    prefixes = {
+        prefix: uri
+        for element in pristine.iter(etree.Element)
+        for prefix, uri in element.nsmap.items()
+        if prefix
+    }
     found: dict[tuple[etree._Element | None, str], tuple[etree._Element | None, Problem]] = {}
     for _ in range(MAX_PASSES):
         entries = schema.errors(work)
@@ -138,8 +151,11 @@ def validate_envelope(root: etree._Element, kind: Kind) -> list[Problem]:
             path = element_path(source if source is not None else pristine)
             problem = Problem("EDXML_SCHEMA", path, _message(entry, source, schema, undeclared))
             found.setdefault((source, problem.message), (source, problem))
-            if (entry.type_name == _UNEXPECTED and element is not None
-                    and element.getparent() is not None):
+            if (
+                entry.type_name == _UNEXPECTED
+                and element is not None
+                and element.getparent() is not None
+            ):
                 unexpected.append(element)
         if not unexpected:
             break
@@ -157,14 +173,19 @@ def validate_envelope(root: etree._Element, kind: Kind) -> list[Problem]:
                 for sibling in [c for c in parent if c.tag == element.tag]:
                     parent.remove(sibling)
     else:
-        message = (f"more elements may be out of place: checking stopped after {MAX_PASSES} "
-                   f"passes; fix the elements reported and send the package again")
+        message = (
+            f"more elements may be out of place: checking stopped after {MAX_PASSES} "
+            f"passes; fix the elements reported and send the package again"
+        )
         found[(None, message)] = (None, Problem("EDXML_SCHEMA", element_path(pristine), message))
     for element in _stray_signature_siblings(pristine):
-        message = (f"element '{_display_name(element)}' (namespace {DSIG_NS}) is not allowed "
-                   f"in edXMLHeader: of that namespace only Signature may appear here")
-        found.setdefault((element, message), (element, Problem(
-            "EDXML_SCHEMA", element_path(element), message)))
+        message = (
+            f"element '{_display_name(element)}' (namespace {DSIG_NS}) is not allowed "
+            f"in edXMLHeader: of that namespace only Signature may appear here"
+        )
+        found.setdefault(
+            (element, message), (element, Problem("EDXML_SCHEMA", element_path(element), message))
+        )
     return _in_document_order(pristine, list(found.values()))
 
 
@@ -216,8 +237,9 @@ def _split(element: etree._Element) -> tuple[str | None, str]:
     return None, tag
 
 
-def _locate(entry: etree._LogEntry, root: etree._Element, prefixes: dict[str, str]
-            ) -> etree._Element | None:
+def _locate(
+    entry: etree._LogEntry, root: etree._Element, prefixes: dict[str, str]
+) -> etree._Element | None:
     """The element an error concerns: by evaluating its XPath (cost: the siblings along one
     path, not the whole tree), else the first element on its line."""
     path = entry.path or ""
@@ -236,8 +258,12 @@ def _locate(entry: etree._LogEntry, root: etree._Element, prefixes: dict[str, st
     return None
 
 
-def _message(entry: etree._LogEntry, element: etree._Element | None, schema: _Schema,
-             undeclared: dict[etree._Element, str]) -> str:
+def _message(
+    entry: etree._LogEntry,
+    element: etree._Element | None,
+    schema: _Schema,
+    undeclared: dict[etree._Element, str],
+) -> str:
     raw = entry.message.strip()
     if element is None:
         return _clean(raw)
@@ -246,26 +272,29 @@ def _message(entry: etree._LogEntry, element: etree._Element | None, schema: _Sc
         return _not_allowed(element, schema, undeclared)
     if value_type := _VALUE.search(raw):
         type_name = _CLARK.sub("", value_type.group(1)).rpartition(":")[2]
-        expected = (schema.expectations.get(type_name)
-                    or _BUILTIN_EXPECTATIONS.get(type_name, f"a value of type {type_name}"))
+        expected = schema.expectations.get(type_name) or _BUILTIN_EXPECTATIONS.get(
+            type_name, f"a value of type {type_name}"
+        )
         return f"{name} '{_shorten(element.text or '')}' is not valid: expected {expected}"
     if "Character content other than whitespace is not allowed" in raw:
-        return (f"{name} may hold only child elements, not text "
-                f"('{_shorten(_own_text(element))}')")
+        return f"{name} may hold only child elements, not text ('{_shorten(_own_text(element))}')"
     if "Element content is not allowed" in raw:
         return f"{name} holds a value and may not contain child elements"
     if attribute := _ATTRIBUTE.match(raw):
         return f"attribute '{attribute.group(1)}' is not allowed on {name}"
     if "No matching global declaration available for the validation root" in raw:
         namespace = _split(element)[0]
-        return (f"the root element is '{name}' in "
-                f"{f'the namespace {namespace}' if namespace else 'no namespace'}; "
-                f"expected edXML in the namespace {QCVN_NS}")
+        return (
+            f"the root element is '{name}' in "
+            f"{f'the namespace {namespace}' if namespace else 'no namespace'}; "
+            f"expected edXML in the namespace {QCVN_NS}"
+        )
     return f"{name}: {_clean(raw)}"
 
 
-def _not_allowed(element: etree._Element, schema: _Schema,
-                 undeclared: dict[etree._Element, str]) -> str:
+def _not_allowed(
+    element: etree._Element, schema: _Schema, undeclared: dict[etree._Element, str]
+) -> str:
     """An element the schema does not expect where it stands, and what may stand there."""
     namespace, local = _split(element)
     parent = element.getparent()
@@ -274,13 +303,20 @@ def _not_allowed(element: etree._Element, schema: _Schema,
     if namespace is None:
         prefix = undeclared.get(element)
         name = f"{prefix}:{local}" if prefix else local
-        why = (f"its prefix '{prefix}' is not declared, so it is in no namespace" if prefix
-               else "it is in no namespace")
-        text = (f"element '{name}'{where} is not allowed: {why}; edXML elements must be in "
-                f"the namespace {QCVN_NS}")
+        why = (
+            f"its prefix '{prefix}' is not declared, so it is in no namespace"
+            if prefix
+            else "it is in no namespace"
+        )
+        text = (
+            f"element '{name}'{where} is not allowed: {why}; edXML elements must be in "
+            f"the namespace {QCVN_NS}"
+        )
     elif namespace != QCVN_NS:
-        text = (f"element '{_display_name(element)}' (namespace {namespace}){where} is not "
-                f"allowed: only edXML elements may appear here")
+        text = (
+            f"element '{_display_name(element)}' (namespace {namespace}){where} is not "
+            f"allowed: only edXML elements may appear here"
+        )
     else:
         text = f"element '{local}' is not allowed{where}"
     if allowed := schema.children.get(parent_name, ()):
@@ -295,19 +331,24 @@ def _stray_signature_siblings(root: etree._Element) -> list[etree._Element]:
     stray = []
     for envelope in root.iterchildren(f"{{{QCVN_NS}}}edXMLEnvelope"):
         for header in envelope.iterchildren(f"{{{QCVN_NS}}}edXMLHeader"):
-            stray += [c for c in header.iterchildren(f"{{{DSIG_NS}}}*")
-                      if _split(c)[1] != "Signature"]
+            stray += [
+                c for c in header.iterchildren(f"{{{DSIG_NS}}}*") if _split(c)[1] != "Signature"
+            ]
     return stray
 
 
-def _in_document_order(root: etree._Element,
-                       found: list[tuple[etree._Element | None, Problem]]) -> list[Problem]:
+def _in_document_order(
+    root: etree._Element, found: list[tuple[etree._Element | None, Problem]]
+) -> list[Problem]:
     if len(found) < 2:
         return [problem for _, problem in found]
     order = {element: index for index, element in enumerate(root.iter())}
-    return [problem for _, problem in
-            sorted(found, key=lambda item: order.get(item[0], -1) if item[0] is not None
-                   else -1)]
+    return [
+        problem
+        for _, problem in sorted(
+            found, key=lambda item: order.get(item[0], -1) if item[0] is not None else -1
+        )
+    ]
 
 
 def _display_name(element: etree._Element) -> str:
@@ -324,7 +365,7 @@ def _own_text(element: etree._Element) -> str:
 
 def _shorten(value: str) -> str:
     value = " ".join(value.split())
-    return value if len(value) <= _MAX_VALUE else value[:_MAX_VALUE - 1] + "…"
+    return value if len(value) <= _MAX_VALUE else value[: _MAX_VALUE - 1] + "…"
 
 
 def _clean(message: str) -> str:

@@ -81,7 +81,7 @@ class _SpliceFinder:
         self._path.pop()
         self._scopes.pop()
         after_start = self._starts.pop()
-        if self._data[after_start - 2:after_start] == b"/>":
+        if self._data[after_start - 2 : after_start] == b"/>":
             # An empty-element tag (`<TraceHeader/>`, written by relays): expat reports its
             # end past the tag, at the next token; reading a tag from there would splice
             # into whatever follows.
@@ -111,20 +111,25 @@ class _SpliceFinder:
             return self.after_trace, self.after_trace, element
         if self.list_start is not None:
             start, end, qname = self.list_start
-            if self._data[end - 2:end] == b"/>":  # <TraceHeaderList/>: open it up
-                opening = bytes(self._data[start:end - 2]).rstrip() + b">"
+            if self._data[end - 2 : end] == b"/>":  # <TraceHeaderList/>: open it up
+                opening = bytes(self._data[start : end - 2]).rstrip() + b">"
                 return start, end, opening + element + f"</{qname}>".encode()
             return end, end, element
         if self.after_message_header is not None:
             position = self.after_message_header
-            return position, position, (f'<TraceHeaderList xmlns="{QCVN_NS}">'.encode()
-                                        + element + b"</TraceHeaderList>")
+            return (
+                position,
+                position,
+                (f'<TraceHeaderList xmlns="{QCVN_NS}">'.encode() + element + b"</TraceHeaderList>"),
+            )
         raise ValueError("no MessageHeader in the edXMLHeader: not an accepted package")
 
 
 def trace_header_xml(node_code: str, at_local: datetime) -> str:
-    return (f'<TraceHeader xmlns="{QCVN_NS}"><OrganId>{_escape(node_code)}</OrganId>'
-            f"<Timestamp>{at_local.strftime(TIMESTAMP_FORMAT)}</Timestamp></TraceHeader>")
+    return (
+        f'<TraceHeader xmlns="{QCVN_NS}"><OrganId>{_escape(node_code)}</OrganId>'
+        f"<Timestamp>{at_local.strftime(TIMESTAMP_FORMAT)}</Timestamp></TraceHeader>"
+    )
 
 
 def _escape(text: str) -> str:

@@ -37,39 +37,52 @@ _SHOWN = 60
 _NEAR_TIMESTAMP = re.compile(
     r"(?P<y>\d{4})[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})[ T]+"
     r"(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d{1,9})?)?"
-    r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?")
+    r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
 
 
-def read_traces(trace_lists: Sequence[etree._Element]) -> tuple[list[TraceHeader],
-                                                                   list[Problem]]:
+def read_traces(trace_lists: Sequence[etree._Element]) -> tuple[list[TraceHeader], list[Problem]]:
     """Every TraceHeader of the package's TraceHeaderList(s), in document order, and the
     warnings about them. Never refuses: a relay's defect is no reason to refuse a package."""
     warnings: list[Problem] = []
     if len(trace_lists) > 1:
-        warnings.append(_warning(element_path(trace_lists[1]),
-                                 f"{len(trace_lists)} TraceHeaderList elements: a relay "
-                                 "started a list of its own; their TraceHeaders are read in "
-                                 "document order"))
-    traces = [_read(element, warnings) for trace_list in trace_lists
-              for element in qcvn_children(trace_list, "TraceHeader")]
+        warnings.append(
+            _warning(
+                element_path(trace_lists[1]),
+                f"{len(trace_lists)} TraceHeaderList elements: a relay "
+                "started a list of its own; their TraceHeaders are read in "
+                "document order",
+            )
+        )
+    traces = [
+        _read(element, warnings)
+        for trace_list in trace_lists
+        for element in qcvn_children(trace_list, "TraceHeader")
+    ]
     return traces, warnings
 
 
 def _read(element: etree._Element, warnings: list[Problem]) -> TraceHeader:
     base = element_path(element)
     if (element.text or "").strip():
-        warnings.append(_warning(base, f"TraceHeader holds text "
-                                       f"{_shown(element.text or '')!r}; ignored"))
+        warnings.append(
+            _warning(base, f"TraceHeader holds text {_shown(element.text or '')!r}; ignored")
+        )
     found: dict[str, list[etree._Element]] = {}
     for child in qcvn_children(element):
         found.setdefault(local_name(child), []).append(child)
     for name, elements in found.items():
         if name not in _FIELDS:
-            warnings.append(_warning(element_path(elements[0]),
-                                     f"{name} is not part of a TraceHeader; ignored"))
+            warnings.append(
+                _warning(element_path(elements[0]), f"{name} is not part of a TraceHeader; ignored")
+            )
         elif len(elements) > 1:
-            warnings.append(_warning(element_path(elements[1]),
-                                     f"{name} occurs {len(elements)} times; the first is read"))
+            warnings.append(
+                _warning(
+                    element_path(elements[1]),
+                    f"{name} occurs {len(elements)} times; the first is read",
+                )
+            )
     organ = _organ(found.get("OrganId", []), f"{base}/OrganId", warnings)
     at = _timestamp(found.get("Timestamp", []), f"{base}/Timestamp", warnings)
     return TraceHeader.model_validate({"OrganId": organ, "Timestamp": at})
@@ -77,33 +90,51 @@ def _read(element: etree._Element, warnings: list[Problem]) -> TraceHeader:
 
 def _organ(elements: list[etree._Element], path: str, warnings: list[Problem]) -> str | None:
     if not elements:
-        warnings.append(_warning(path, "the TraceHeader has no OrganId: which organ wrote it "
-                                       "is unknown"))
+        warnings.append(
+            _warning(path, "the TraceHeader has no OrganId: which organ wrote it is unknown")
+        )
         return None
     text = _text(elements[0], path, warnings)
     if text is None:
         return None
     if not text:
-        warnings.append(_warning(path, "OrganId is empty: which organ wrote this TraceHeader "
-                                       "is unknown"))
+        warnings.append(
+            _warning(path, "OrganId is empty: which organ wrote this TraceHeader is unknown")
+        )
         return None
     if text.lower() in NULL_TEXTS:
-        warnings.append(_warning(path, f"OrganId is the text {text!r} (no value): which organ "
-                                       "wrote this TraceHeader is unknown"))
+        warnings.append(
+            _warning(
+                path,
+                f"OrganId is the text {text!r} (no value): which organ "
+                "wrote this TraceHeader is unknown",
+            )
+        )
         return None
     if not is_valid_code(text):
-        warnings.append(_warning(path, f"{_shown(text)!r} is not an identifier code "
-                                       "(dot-separated letters and digits, at most 35); kept "
-                                       "as written, attributed to no one"))
+        warnings.append(
+            _warning(
+                path,
+                f"{_shown(text)!r} is not an identifier code "
+                "(dot-separated letters and digits, at most 35); kept "
+                "as written, attributed to no one",
+            )
+        )
     elif not is_standard_shape(text):
-        warnings.append(Problem(NONSTANDARD_CODE, path,
-                                f"{text!r} is not of the standard form LLL.KK.JJ.XNN",
-                                "warning"))
+        warnings.append(
+            Problem(
+                NONSTANDARD_CODE,
+                path,
+                f"{text!r} is not of the standard form LLL.KK.JJ.XNN",
+                "warning",
+            )
+        )
     return text
 
 
-def _timestamp(elements: list[etree._Element], path: str, warnings: list[Problem]
-               ) -> datetime | None:
+def _timestamp(
+    elements: list[etree._Element], path: str, warnings: list[Problem]
+) -> datetime | None:
     if not elements:
         warnings.append(_warning(path, "the TraceHeader has no Timestamp"))
         return None
@@ -118,12 +149,18 @@ def _timestamp(elements: list[etree._Element], path: str, warnings: list[Problem
         pass
     read = near_timestamp(text)
     if read is None:
-        warnings.append(_warning(path, f"{_shown(text)!r} is not a timestamp yyyy/MM/dd "
-                                       "HH:mm:ss; ignored"))
+        warnings.append(
+            _warning(path, f"{_shown(text)!r} is not a timestamp yyyy/MM/dd HH:mm:ss; ignored")
+        )
         return None
-    warnings.append(_warning(path, f"{_shown(text)!r} is not written yyyy/MM/dd HH:mm:ss; "
-                                   f"read as {read.astimezone(VIETNAM):%Y/%m/%d %H:%M:%S} "
-                                   "(Vietnam time)"))
+    warnings.append(
+        _warning(
+            path,
+            f"{_shown(text)!r} is not written yyyy/MM/dd HH:mm:ss; "
+            f"read as {read.astimezone(VIETNAM):%Y/%m/%d %H:%M:%S} "
+            "(Vietnam time)",
+        )
+    )
     return read
 
 
@@ -143,9 +180,15 @@ def near_timestamp(text: str) -> datetime | None:
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        return datetime(int(match.group("y")), int(match.group("mo")), int(match.group("d")),
-                        int(match.group("h")), int(match.group("mi")),
-                        int(match.group("s") or 0), tzinfo=tz)
+        return datetime(
+            int(match.group("y")),
+            int(match.group("mo")),
+            int(match.group("d")),
+            int(match.group("h")),
+            int(match.group("mi")),
+            int(match.group("s") or 0),
+            tzinfo=tz,
+        )
     except ValueError:
         return None
 
@@ -153,8 +196,7 @@ def near_timestamp(text: str) -> datetime | None:
 def _text(element: etree._Element, path: str, warnings: list[Problem]) -> str | None:
     """The element's stripped text; None (with a warning) when it holds elements."""
     if qcvn_children(element):
-        warnings.append(_warning(path, f"{local_name(element)} holds elements, not text; "
-                                       "ignored"))
+        warnings.append(_warning(path, f"{local_name(element)} holds elements, not text; ignored"))
         return None
     return (element.text or "").strip()
 

@@ -85,8 +85,9 @@ def token_matches(token: str, stored_sha256: str) -> bool:
 
 def check_operator_name(name: str) -> str:
     if not OPERATOR_NAME.fullmatch(name):
-        raise InvalidRequest(f"operator name {name!r}: 1-64 letters, digits, '.', '_', '@', "
-                             "'-' (no ':')")
+        raise InvalidRequest(
+            f"operator name {name!r}: 1-64 letters, digits, '.', '_', '@', '-' (no ':')"
+        )
     return name
 
 

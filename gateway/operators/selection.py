@@ -47,12 +47,16 @@ class MessageFilter:
             try:
                 DeliveryState(state)
             except ValueError:
-                raise InvalidRequest(f"unknown delivery state {state!r}; use one of "
-                                     f"{', '.join(s.value for s in DeliveryState)}") from None
+                raise InvalidRequest(
+                    f"unknown delivery state {state!r}; use one of "
+                    f"{', '.join(s.value for s in DeliveryState)}"
+                ) from None
         age = self.older_than_seconds
         if age is not None and not (math.isfinite(age) and 0 <= age <= MAX_AGE_SECONDS):
-            raise InvalidRequest(f"older_than_seconds must be a number of seconds from 0 to "
-                                 f"{MAX_AGE_SECONDS} (about a century), not {age!r}")
+            raise InvalidRequest(
+                f"older_than_seconds must be a number of seconds from 0 to "
+                f"{MAX_AGE_SECONDS} (about a century), not {age!r}"
+            )
         if self.since and self.until and self.since >= self.until:
             raise InvalidRequest("since must be before until")
 
@@ -66,8 +70,11 @@ class MessageFilter:
             value = getattr(self, f.name)
             if value in (None, ()):
                 continue
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else (
-                list(value) if isinstance(value, tuple) else value)
+            out[f.name] = (
+                value.isoformat()
+                if isinstance(value, datetime)
+                else (list(value) if isinstance(value, tuple) else value)
+            )
         return out
 
 
@@ -80,8 +87,7 @@ class Selection:
     filter: MessageFilter | None = None
 
     def __post_init__(self) -> None:
-        given = sum((bool(self.delivery_ids), self.message_id is not None,
-                     self.filter is not None))
+        given = sum((bool(self.delivery_ids), self.message_id is not None, self.filter is not None))
         if given != 1:
             raise InvalidRequest("select exactly one of: delivery ids, a message id, a filter")
         if self.filter is not None and self.filter.empty:
@@ -125,8 +131,10 @@ def parse_time(value: str, zone: str, *, end: bool = False) -> datetime:
         if not EARLIEST_YEAR <= at.astimezone(UTC).year <= LATEST_YEAR:
             raise ValueError
     except (ValueError, OverflowError):
-        raise InvalidRequest(f"{value[:40]!r} is not a day (YYYY-MM-DD) or an ISO time between "
-                             f"{EARLIEST_YEAR} and {LATEST_YEAR}") from None
+        raise InvalidRequest(
+            f"{value[:40]!r} is not a day (YYYY-MM-DD) or an ISO time between "
+            f"{EARLIEST_YEAR} and {LATEST_YEAR}"
+        ) from None
     return at
 
 

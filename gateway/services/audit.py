@@ -47,19 +47,26 @@ async def verify_log(store: Store) -> ChainReport:
     while page := await store.evidence_page(next_seq - 1, PAGE):
         report = verify_chain(page, first_seq=next_seq, anchor=previous)
         if not report.ok:
-            return ChainReport(False, checked + report.checked, report.last_seq,
-                               report.broken_at, report.problem)
+            return ChainReport(
+                False, checked + report.checked, report.last_seq, report.broken_at, report.problem
+            )
         checked += report.checked
         next_seq, previous = report.last_seq + 1, page[-1]["entry_hash"]
     if (next_seq - 1, previous) != head:
-        return ChainReport(False, checked, next_seq - 1, next_seq,
-                           f"the log ends at entry {next_seq - 1} but the head records entry "
-                           f"{head[0]}: entries were removed from the end")
+        return ChainReport(
+            False,
+            checked,
+            next_seq - 1,
+            next_seq,
+            f"the log ends at entry {next_seq - 1} but the head records entry "
+            f"{head[0]}: entries were removed from the end",
+        )
     return ChainReport(True, checked, next_seq - 1)
 
 
-async def export_bundle(store: Store, since: datetime, until: datetime, node_code: str
-                        ) -> tuple[bytes, int]:
+async def export_bundle(
+    store: Store, since: datetime, until: datetime, node_code: str
+) -> tuple[bytes, int]:
     """(zip bytes, number of entries) for the entries with since <= at < until."""
     entries: list[dict[str, Any]] = []
     after = 0
@@ -70,12 +77,14 @@ async def export_bundle(store: Store, since: datetime, until: datetime, node_cod
     for entry in entries:
         if entry["payload_sha256"]:
             packages.setdefault(entry["payload_sha256"], [])
-            if entry["message_id"] and entry["message_id"] not in packages[
-                    entry["payload_sha256"]]:
+            if entry["message_id"] and entry["message_id"] not in packages[entry["payload_sha256"]]:
                 packages[entry["payload_sha256"]].append(entry["message_id"])
     manifest = {
-        "node": node_code, "generated_at": datetime.now(UTC).isoformat(),
-        "from": since.isoformat(), "to": until.isoformat(), "count": len(entries),
+        "node": node_code,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "from": since.isoformat(),
+        "to": until.isoformat(),
+        "count": len(entries),
         "first_seq": entries[0]["seq"] if entries else 1,
         "anchor_prev_hash": entries[0]["prev_hash"] if entries else GENESIS,
         "last_seq": entries[-1]["seq"] if entries else 0,
@@ -85,8 +94,10 @@ async def export_bundle(store: Store, since: datetime, until: datetime, node_cod
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr("entries.jsonl", "".join(
-            json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries))
+        bundle.writestr(
+            "entries.jsonl",
+            "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries),
+        )
         bundle.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
         bundle.writestr("evidence.py", inspect.getsource(evidence_rules))
         bundle.writestr("verify.py", VERIFY_SCRIPT)
@@ -97,8 +108,12 @@ def verify_bundle(path: Path) -> ChainReport:
     """The same check `verify.py` makes, from the CLI."""
     with zipfile.ZipFile(path) as bundle:
         manifest = json.loads(bundle.read("manifest.json"))
-        entries = [json.loads(line) for line in
-                   bundle.read("entries.jsonl").decode().splitlines() if line]
-    return verify_chain(entries, first_seq=manifest["first_seq"],
-                        anchor=manifest["anchor_prev_hash"],
-                        head=(manifest["last_seq"], manifest["last_hash"]))
+        entries = [
+            json.loads(line) for line in bundle.read("entries.jsonl").decode().splitlines() if line
+        ]
+    return verify_chain(
+        entries,
+        first_seq=manifest["first_seq"],
+        anchor=manifest["anchor_prev_hash"],
+        head=(manifest["last_seq"], manifest["last_hash"]),
+    )

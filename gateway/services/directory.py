@@ -23,8 +23,13 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def add_system(store: Store, system_id: str, serves: Sequence[str],
-                     secret: str | None = None, push_url: str | None = None) -> str:
+async def add_system(
+    store: Store,
+    system_id: str,
+    serves: Sequence[str],
+    secret: str | None = None,
+    push_url: str | None = None,
+) -> str:
     """Register a system; returns its secret (generated when not given). With `push_url`
     the node POSTs its packages there instead of waiting for it to poll."""
     if not system_id or len(system_id) > 64 or not set(system_id) <= SYSTEM_ID_CHARS:
@@ -40,8 +45,9 @@ async def add_system(store: Store, system_id: str, serves: Sequence[str],
         raise InvalidRequest("a secret must have at least 8 characters")
     if push_url is not None and not push_url.startswith(("http://", "https://")):
         raise InvalidRequest(f"push URL {push_url!r} must be http:// or https://")
-    await store.add_system(system_id, secret, patterns,
-                           delivery_mode="push" if push_url else "poll", push_url=push_url)
+    await store.add_system(
+        system_id, secret, patterns, delivery_mode="push" if push_url else "poll", push_url=push_url
+    )
     return secret
 
 
@@ -70,9 +76,11 @@ def agency_records(labelled: Sequence[tuple[str, dict[str, object]]]) -> list[Ag
     records: list[AgencyRecord] = []
     errors: list[str] = []
     for label, row in labelled:
+
         def field(name: str, row: dict[str, object] = row) -> str | None:
             value = row.get(name)
             return str(value).strip() or None if value is not None else None
+
         code, name = field("code"), field("name")
         parent, successor = field("parent"), field("successor")
         status = field("status") or "active"
@@ -85,11 +93,19 @@ def agency_records(labelled: Sequence[tuple[str, dict[str, object]]]) -> list[Ag
         elif status not in STATUSES:
             errors.append(f"{label}: status must be one of {sorted(STATUSES)}")
         else:
-            records.append(AgencyRecord(code=AgencyCode(code), name=name, parent_code=parent,
-                                        mail=field("mail"), status=status,
-                                        successor_code=successor,
-                                        old_code=field("oldCode") or field("old_code")))
+            records.append(
+                AgencyRecord(
+                    code=AgencyCode(code),
+                    name=name,
+                    parent_code=parent,
+                    mail=field("mail"),
+                    status=status,
+                    successor_code=successor,
+                    old_code=field("oldCode") or field("old_code"),
+                )
+            )
     if errors:
-        raise InvalidRequest("; ".join(errors[:20]) + (f" (+{len(errors) - 20} more)"
-                                                       if len(errors) > 20 else ""))
+        raise InvalidRequest(
+            "; ".join(errors[:20]) + (f" (+{len(errors) - 20} more)" if len(errors) > 20 else "")
+        )
     return records

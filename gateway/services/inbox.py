@@ -56,32 +56,47 @@ class Inbox:
         self._payloads = payloads
         self._zone = ZoneInfo(settings.timezone)
 
-    async def lease(self, system: SystemRecord, kind: MessageKind, limit: int = 500,
-                    only: InboxFilter = NO_FILTER) -> list[InboxItem]:
-        return await self._store.lease_inbox(system.system_id, kind, limit,
-                                             self._settings.inbox_lease_seconds, only)
+    async def lease(
+        self,
+        system: SystemRecord,
+        kind: MessageKind,
+        limit: int = 500,
+        only: InboxFilter = NO_FILTER,
+    ) -> list[InboxItem]:
+        return await self._store.lease_inbox(
+            system.system_id, kind, limit, self._settings.inbox_lease_seconds, only
+        )
 
     async def count(self, system: SystemRecord, kind: MessageKind) -> int:
         return await self._store.count_inbox(system.system_id, kind)
 
-    async def page(self, system: SystemRecord, kind: MessageKind, after: int, limit: int
-                   ) -> tuple[list[InboxItem], int | None]:
+    async def page(
+        self, system: SystemRecord, kind: MessageKind, after: int, limit: int
+    ) -> tuple[list[InboxItem], int | None]:
         return await self._store.list_inbox(system.system_id, kind, after, limit)
 
     async def download(self, system: SystemRecord, delivery_id: str) -> Download:
         """The delivered copy, streamed: the original bytes plus this node's TraceHeader
         (documents; status packages go as they came)."""
-        item = await self._store.download(system.system_id, delivery_id,
-                                          actor=f"system:{system.system_id}")
+        item = await self._store.download(
+            system.system_id, delivery_id, actor=f"system:{system.system_id}"
+        )
         path = self._payloads.path_of(Sha256Hex(item.payload_sha256))
         if item.kind is not MessageKind.EDOC:
             return Download(item, item.payload_size, file_chunks(path))
-        copy = await asyncio.to_thread(delivered_copy, path, self._settings.node_code,
-                                       datetime.now(self._zone))
+        copy = await asyncio.to_thread(
+            delivered_copy, path, self._settings.node_code, datetime.now(self._zone)
+        )
         return Download(item, copy.size, copy.chunks())
 
-    async def acknowledge(self, system: SystemRecord, delivery_id: str, outcome: str,
-                          reason: str | None = None) -> str:
-        return await self._store.acknowledge(system.system_id, delivery_id, outcome, reason,
-                                             actor=f"system:{system.system_id}",
-                                             retry_after=self._settings.fail_retry_seconds)
+    async def acknowledge(
+        self, system: SystemRecord, delivery_id: str, outcome: str, reason: str | None = None
+    ) -> str:
+        return await self._store.acknowledge(
+            system.system_id,
+            delivery_id,
+            outcome,
+            reason,
+            actor=f"system:{system.system_id}",
+            retry_after=self._settings.fail_retry_seconds,
+        )

@@ -36,8 +36,14 @@ class PushDeliverer:
     """The broker handler of `push.*` deliveries; `sender` makes the POST (the composition root
     passes `adapters.push_client.PushClient`)."""
 
-    def __init__(self, settings: Settings, store: PushStore, payloads: PayloadStore,
-                 broker: Broker, sender: PushSender) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PushStore,
+        payloads: PayloadStore,
+        broker: Broker,
+        sender: PushSender,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads
@@ -45,7 +51,8 @@ class PushDeliverer:
         self._sender = sender
         self._zone = ZoneInfo(settings.timezone)
         self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.push_concurrency_per_system))
+            lambda: asyncio.Semaphore(settings.push_concurrency_per_system)
+        )
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
         try:
@@ -63,37 +70,51 @@ class PushDeliverer:
             return
         async with slots:
             result = await self._sender.push(
-                target.url, self._store.open_secret(target.secret_ciphertext),
-                await self._body(target), self._headers(target))
+                target.url,
+                self._store.open_secret(target.secret_ciphertext),
+                await self._body(target),
+                self._headers(target),
+            )
         if result.ok:
             await self._store.push_succeeded(delivery_id, result.detail)
             return
         attempt = target.attempts + 1
         age = (datetime.now(UTC) - target.created_at).total_seconds()
-        spent = attempt >= self._settings.push_max_attempts or \
-            age >= self._settings.push_max_age_seconds
-        delay = None if spent else push_retry_delay(attempt,
-                                                    self._settings.push_retry_tiers_seconds)
+        spent = (
+            attempt >= self._settings.push_max_attempts
+            or age >= self._settings.push_max_age_seconds
+        )
+        delay = (
+            None if spent else push_retry_delay(attempt, self._settings.push_retry_tiers_seconds)
+        )
         state = await self._store.push_failed(delivery_id, result.detail, delay)
         if delay is not None and state == DeliveryState.RETRYING:
             try:
                 await self._broker.publish_delayed(envelope, delay)
             except BrokerUnavailable:
-                log.warning("retry of %s not scheduled (broker away); the stale sweep will "
-                            "publish it again", delivery_id)
+                log.warning(
+                    "retry of %s not scheduled (broker away); the stale sweep will "
+                    "publish it again",
+                    delivery_id,
+                )
 
     async def _body(self, target: PushTarget) -> Callable[[], Iterator[bytes]]:
         """What to POST, as a re-iterable stream: the same copy a poller downloads."""
         path = self._payloads.path_of(Sha256Hex(target.payload_sha256))
         if target.kind is not MessageKind.EDOC:
             return lambda: file_chunks(path)
-        copy = await asyncio.to_thread(delivered_copy, path, self._settings.node_code,
-                                       datetime.now(self._zone))
+        copy = await asyncio.to_thread(
+            delivered_copy, path, self._settings.node_code, datetime.now(self._zone)
+        )
         return copy.chunks
 
     @staticmethod
     def _headers(target: PushTarget) -> dict[str, str]:
-        return {"Content-Type": "application/xml", "X-Lienthong-Delivery-Id": target.delivery_id,
-                "X-Lienthong-Message-Id": target.message_id,
-                "X-Lienthong-Kind": target.kind.value, "X-Lienthong-From": target.from_code,
-                "X-Lienthong-To": target.to_code}
+        return {
+            "Content-Type": "application/xml",
+            "X-Lienthong-Delivery-Id": target.delivery_id,
+            "X-Lienthong-Message-Id": target.message_id,
+            "X-Lienthong-Kind": target.kind.value,
+            "X-Lienthong-From": target.from_code,
+            "X-Lienthong-To": target.to_code,
+        }

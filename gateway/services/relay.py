@@ -67,25 +67,28 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         """Claim a batch, publish it concurrently, record what the broker confirmed."""
-        work = await self._store.claim_outbox(self._owner, self._settings.relay_batch,
-                                              self._settings.relay_claim_seconds)
+        work = await self._store.claim_outbox(
+            self._owner, self._settings.relay_batch, self._settings.relay_claim_seconds
+        )
         if not work:
             return 0
-        results = await asyncio.gather(*(self._publish(item) for item in work),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._publish(item) for item in work), return_exceptions=True
+        )
         confirmed = [w.outbox_id for w, r in zip(work, results, strict=True) if r is None]
-        failed = [(w.outbox_id, r) for w, r in zip(work, results, strict=True)
-                  if r is not None]
+        failed = [(w.outbox_id, r) for w, r in zip(work, results, strict=True) if r is not None]
         await self._store.mark_published(confirmed, actor="relay")
         if failed:
             await self._store.release_outbox([i for i, _ in failed], str(failed[0][1]))
-            raise BrokerUnavailable(f"{len(failed)} of {len(work)} publishes not confirmed: "
-                                    f"{failed[0][1]}")
+            raise BrokerUnavailable(
+                f"{len(failed)} of {len(work)} publishes not confirmed: {failed[0][1]}"
+            )
         return len(confirmed)
 
     async def _publish(self, item: OutboxWork) -> None:
-        await self._broker.publish(BrokerEnvelope(RoutingKey(item.routing_key),
-                                                  item.payload.encode(), str(item.outbox_id)))
+        await self._broker.publish(
+            BrokerEnvelope(RoutingKey(item.routing_key), item.payload.encode(), str(item.outbox_id))
+        )
 
     async def _sweep_stale(self) -> None:
         loop = asyncio.get_running_loop()
@@ -100,4 +103,5 @@ class OutboxRelay:
 
     async def republish_stale(self, older_than_seconds: float) -> int:
         return await self._store.republish_stale(
-            datetime.now(UTC) - timedelta(seconds=older_than_seconds))
+            datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        )

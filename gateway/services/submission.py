@@ -65,8 +65,14 @@ class Submission:
 
 
 class SubmitPackage:
-    def __init__(self, settings: Settings, store: Store, payloads: PayloadStore,
-                 verifier: SignatureVerifier, on_accepted: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        payloads: PayloadStore,
+        verifier: SignatureVerifier,
+        on_accepted: Callable[[], None],
+    ) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads
@@ -83,13 +89,15 @@ class SubmitPackage:
                 await self.record_refusal(submission.system, submission.body.sha256, error)
             raise
 
-    async def record_refusal(self, system: SystemRecord, sha256: str | None,
-                             error: GatewayError) -> None:
+    async def record_refusal(
+        self, system: SystemRecord, sha256: str | None, error: GatewayError
+    ) -> None:
         """Evidence of a refusal: who, which bytes (hash), why. Best effort: a refusal must
         reach the sender even when the evidence cannot be written."""
         try:
-            await self._store.record_refusal(f"system:{system.system_id}", sha256,
-                                             error.code, error.detail)
+            await self._store.record_refusal(
+                f"system:{system.system_id}", sha256, error.code, error.detail
+            )
         except GatewayError:
             pass
 
@@ -97,8 +105,12 @@ class SubmitPackage:
         package: ParsedPackage | None = None
         try:
             package = await asyncio.to_thread(
-                parse_package, submission.body.path, work_dir=self._settings.spool_dir,
-                keep_attachments=True, strict_lengths=self._settings.strict_lengths)
+                parse_package,
+                submission.body.path,
+                work_dir=self._settings.spool_dir,
+                keep_attachments=True,
+                strict_lengths=self._settings.strict_lengths,
+            )
             self._check_sender(submission, package)
             signature, warning = await self._verify_signature(submission, package)
             accepted = await self._accept(submission, package, signature, warning)
@@ -110,7 +122,8 @@ class SubmitPackage:
             raise DocumentDuplicate(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
                 f"accepted as {accepted.message_id}",
-                extra={"messageId": accepted.message_id})
+                extra={"messageId": accepted.message_id},
+            )
         if accepted.duplicate_of is None:
             self._on_accepted()
         return accepted
@@ -120,83 +133,125 @@ class SubmitPackage:
             raise PackageKindMismatch(
                 f"messagetype is '{submission.declared_kind}' but the package is a "
                 f"{package.kind.value} package",
-                problems=[Problem("MESSAGETYPE_MISMATCH", "MessageHeader",
-                                  f"expected a {submission.declared_kind} package")])
-        if submission.declared_from is not None and \
-                submission.declared_from != package.from_code:
+                problems=[
+                    Problem(
+                        "MESSAGETYPE_MISMATCH",
+                        "MessageHeader",
+                        f"expected a {submission.declared_kind} package",
+                    )
+                ],
+            )
+        if submission.declared_from is not None and submission.declared_from != package.from_code:
             raise SenderMismatch(
                 f"header 'from' is {submission.declared_from} but MessageHeader/From/OrganId "
-                f"is {package.from_code}")
+                f"is {package.from_code}"
+            )
         if not submission.system.serves(package.from_code):
             raise SenderNotRegistered(
                 f"system {submission.system.system_id} is not registered to send as "
-                f"{package.from_code}")
+                f"{package.from_code}"
+            )
 
-    async def _verify_signature(self, submission: Submission, package: ParsedPackage
-                                ) -> tuple[SignatureReport, Problem | None]:
+    async def _verify_signature(
+        self, submission: Submission, package: ParsedPackage
+    ) -> tuple[SignatureReport, Problem | None]:
         """Verify per the policy of the sending agency, else its system, else the node's."""
         system_policy, agency_policy = await self._store.signature_policies(
-            submission.system.system_id, package.from_code)
-        policy = effective_policy(self._settings.signature_policy, system_policy,
-                                  agency_policy)
+            submission.system.system_id, package.from_code
+        )
+        policy = effective_policy(self._settings.signature_policy, system_policy, agency_policy)
         if policy is SignaturePolicy.OFF:
             report = SignatureReport(SignatureOutcome.NOT_CHECKED, None, "signature policy off")
         elif not package.model.signed:
             report = SignatureReport(SignatureOutcome.ABSENT)
         else:
             document = await asyncio.to_thread(submission.body.path.read_bytes)
-            at = signing_time(package, tolerance=timedelta(
-                seconds=self._settings.signing_time_tolerance_seconds))
+            at = signing_time(
+                package, tolerance=timedelta(seconds=self._settings.signing_time_tolerance_seconds)
+            )
             report = await self._verifier.verify(document, at)
-            report = check_binding(report, package.from_code,
-                                   await self._store.certificate_bindings(
-                                       package.from_code, report.details.get("fingerprint")))
+            report = check_binding(
+                report,
+                package.from_code,
+                await self._store.certificate_bindings(
+                    package.from_code, report.details.get("fingerprint")
+                ),
+            )
         problem = enforce(policy, report)
         if problem is not None and problem.severity == "error":
             raise SignatureRejected(f"{problem.code}: {problem.message}", problems=[problem])
         return report, problem
 
-    async def _accept(self, submission: Submission, package: ParsedPackage,
-                      signature: SignatureReport, warning: Problem | None
-                      ) -> AcceptedMessage:
+    async def _accept(
+        self,
+        submission: Submission,
+        package: ParsedPackage,
+        signature: SignatureReport,
+        warning: Problem | None,
+    ) -> AcceptedMessage:
         act = business_act(package)
         listed = only_declared(named_recipients(package), submission.declared_to)
         systems = await self._store.list_systems()
         holders: dict[str, Any] = {}
         original = await self._store.original_recipients(act.target_key) if act else None
-        current = await self._store.current_codes([code for code, _ in listed] +
-                                                  (original or []))
+        current = await self._store.current_codes([code for code, _ in listed] + (original or []))
         shards = self._settings.broker_shards
         if act is not None and act.kind is BusinessType.REVOKE and original is not None:
             # The revocation goes to whoever has the original; the To it lists is a reminder.
-            plans = tuple(route_known([c for c, _ in listed], current, systems,
-                                      shards).values())
+            plans = tuple(route_known([c for c, _ in listed], current, systems, shards).values())
             holders = route_known(original, current, systems, shards)
         else:
             paths = [path for _, path in listed]
-            closed = {code: status for code, status in
-                      (await self._store.agency_statuses(list(current.values()))).items()
-                      if is_closed(status)}
-            plans = plan_recipients([code for code, _ in listed], current, systems, shards,
-                                    lambda index: paths[index - 1], closed)
+            closed = {
+                code: status
+                for code, status in (
+                    await self._store.agency_statuses(list(current.values()))
+                ).items()
+                if is_closed(status)
+            }
+            plans = plan_recipients(
+                [code for code, _ in listed],
+                current,
+                systems,
+                shards,
+                lambda index: paths[index - 1],
+                closed,
+            )
         body = submission.body
         await asyncio.to_thread(self._store_files, body, package)
-        return await self._store.accept(NewMessage(
-            kind=package.kind, sender_system_id=submission.system.system_id, package=package,
-            payload_sha256=body.sha256, payload_size=body.size, recipients=plans,
-            dedup_key=dedup_key(package, body.sha256),
-            adds_recipients=submission.declared_to is not None,
-            idempotency_key=(f"{submission.system.system_id}|{submission.idempotency_key}"
-                             if submission.idempotency_key else None),
-            warnings=package.warnings + ((warning,) if warning else ()),
-            attachments=attachment_records(package), signature=signature.as_dict(),
-            header=package.model.model_dump(mode="json", exclude_none=True,
-                                            exclude={"references", "attachments"}),
-            signed=isinstance(package.model, DocumentPackage) and package.model.signed,
-            paper=(package.model.business.paper if isinstance(package.model, DocumentPackage)
-                   and package.model.business else None),
-            business=act, holders=holders, status=status_act(package)),
-            actor=f"system:{submission.system.system_id}")
+        return await self._store.accept(
+            NewMessage(
+                kind=package.kind,
+                sender_system_id=submission.system.system_id,
+                package=package,
+                payload_sha256=body.sha256,
+                payload_size=body.size,
+                recipients=plans,
+                dedup_key=dedup_key(package, body.sha256),
+                adds_recipients=submission.declared_to is not None,
+                idempotency_key=(
+                    f"{submission.system.system_id}|{submission.idempotency_key}"
+                    if submission.idempotency_key
+                    else None
+                ),
+                warnings=package.warnings + ((warning,) if warning else ()),
+                attachments=attachment_records(package),
+                signature=signature.as_dict(),
+                header=package.model.model_dump(
+                    mode="json", exclude_none=True, exclude={"references", "attachments"}
+                ),
+                signed=isinstance(package.model, DocumentPackage) and package.model.signed,
+                paper=(
+                    package.model.business.paper
+                    if isinstance(package.model, DocumentPackage) and package.model.business
+                    else None
+                ),
+                business=act,
+                holders=holders,
+                status=status_act(package),
+            ),
+            actor=f"system:{submission.system.system_id}",
+        )
 
     def _store_files(self, body: SpooledBody, package: ParsedPackage) -> None:
         self._payloads.put_file(body.path, body.sha256)
@@ -205,8 +260,11 @@ class SubmitPackage:
                 self._payloads.put_file(attachment.path, Sha256Hex(attachment.sha256))
 
 
-def signing_time(package: ParsedPackage, received: datetime | None = None,
-                 tolerance: timedelta = timedelta(days=7)) -> datetime:
+def signing_time(
+    package: ParsedPackage,
+    received: datetime | None = None,
+    tolerance: timedelta = timedelta(days=7),
+) -> datetime:
     """When the sender signed: its own TraceHeader's timestamp (SPEC §2.1; which TraceHeader
     is the sender's: `trace_list.sender_trace`, never one without an OrganId). Without one
     that can be read, the check is made at receipt.
@@ -232,9 +290,14 @@ def status_act(package: ParsedPackage) -> StatusAct | None:
     code = header.status_code.value
     responder, named = header.from_.organ_id, header.response_for.organ_id or ""
     original_sender, recipient = (responder, named) if code == "13" else (named, responder)
-    return StatusAct(code=code, document_id=header.response_for.document_id or "",
-                     original_sender=original_sender, recipient=recipient,
-                     code_number=package.code_number, code_notation=package.code_notation)
+    return StatusAct(
+        code=code,
+        document_id=header.response_for.document_id or "",
+        original_sender=original_sender,
+        recipient=recipient,
+        code_number=package.code_number,
+        code_notation=package.code_notation,
+    )
 
 
 def business_act(package: ParsedPackage) -> BusinessAct | None:
@@ -243,13 +306,21 @@ def business_act(package: ParsedPackage) -> BusinessAct | None:
         return None
     sender = model.header.from_.organ_id
     info = model.business.business_document_info if model.business else None
-    removed = frozenset(r.organ_id for r in (info.receivers if info else [])
-                        if r.receiver_type is ReceiverType.REMOVED)
-    replaced = tuple(f"{sender}|{r.document_id}" for r in
-                     (model.business.replacements if model.business else []))
-    return BusinessAct(kind=model.business_type, target_document_id=model.target_document_id,
-                       target_key=f"{sender}|{model.target_document_id}", removed=removed,
-                       replaced_keys=replaced)
+    removed = frozenset(
+        r.organ_id
+        for r in (info.receivers if info else [])
+        if r.receiver_type is ReceiverType.REMOVED
+    )
+    replaced = tuple(
+        f"{sender}|{r.document_id}" for r in (model.business.replacements if model.business else [])
+    )
+    return BusinessAct(
+        kind=model.business_type,
+        target_document_id=model.target_document_id,
+        target_key=f"{sender}|{model.target_document_id}",
+        removed=removed,
+        replaced_keys=replaced,
+    )
 
 
 def named_recipients(package: ParsedPackage) -> list[tuple[AgencyCode, str]]:
@@ -258,19 +329,24 @@ def named_recipients(package: ParsedPackage) -> list[tuple[AgencyCode, str]]:
     model = package.model
     if not isinstance(model, DocumentPackage):
         return [(package.to_codes[0], "MessageHeader/ResponseFor/OrganId")]
-    named = [(AgencyCode(to.organ_id), f"MessageHeader/To[{i}]/OrganId")
-             for i, to in enumerate(model.header.to, start=1)]
+    named = [
+        (AgencyCode(to.organ_id), f"MessageHeader/To[{i}]/OrganId")
+        for i, to in enumerate(model.header.to, start=1)
+    ]
     info = model.business.business_document_info if model.business else None
     if model.business_type is BusinessType.UPDATE and info is not None:
         base = "TraceHeaderList/Bussiness/BussinessDocumentInfo/ReceiverList/Receiver"
-        named += [(AgencyCode(r.organ_id), f"{base}[{i}]/OrganId")
-                  for i, r in enumerate(info.receivers, start=1)
-                  if all(r.organ_id != code for code, _ in named)]
+        named += [
+            (AgencyCode(r.organ_id), f"{base}[{i}]/OrganId")
+            for i, r in enumerate(info.receivers, start=1)
+            if all(r.organ_id != code for code, _ in named)
+        ]
     return named
 
 
-def only_declared(named: list[tuple[AgencyCode, str]], declared_to: tuple[str, ...] | None
-                  ) -> list[tuple[AgencyCode, str]]:
+def only_declared(
+    named: list[tuple[AgencyCode, str]], declared_to: tuple[str, ...] | None
+) -> list[tuple[AgencyCode, str]]:
     """The recipients a `to` header picks out of those the package names; each code it lists
     must be one of them (a node must never deliver to an agency the sender did not name)."""
     if declared_to is None:
@@ -281,8 +357,12 @@ def only_declared(named: list[tuple[AgencyCode, str]], declared_to: tuple[str, .
         raise RecipientNotInPackage(
             f"header 'to' lists {', '.join(strangers)}, not a recipient of the package",
             problems=[
-                Problem("TO_NOT_IN_PACKAGE", "XroadVnpt-to",
-                        f"{code} is not named in MessageHeader/To") for code in strangers])
+                Problem(
+                    "TO_NOT_IN_PACKAGE", "XroadVnpt-to", f"{code} is not named in MessageHeader/To"
+                )
+                for code in strangers
+            ],
+        )
     return [(code, path) for code, path in named if code in declared_to]
 
 
@@ -298,9 +378,15 @@ def dedup_key(package: ParsedPackage, sha256: str) -> str | None:
 def attachment_records(package: ParsedPackage) -> tuple[AttachmentRecord, ...]:
     if not isinstance(package.model, DocumentPackage):
         return ()
-    return tuple(AttachmentRecord(
-        position=scanned.index, content_id=declared.content_id,
-        name=declared.attachment_name, description=declared.description,
-        content_type=declared.content_type, size=scanned.size, sha256=scanned.sha256)
-        for scanned, declared in zip(package.attachments, package.model.attachments,
-                                     strict=True))
+    return tuple(
+        AttachmentRecord(
+            position=scanned.index,
+            content_id=declared.content_id,
+            name=declared.attachment_name,
+            description=declared.description,
+            content_type=declared.content_type,
+            size=scanned.size,
+            sha256=scanned.sha256,
+        )
+        for scanned, declared in zip(package.attachments, package.model.attachments, strict=True)
+    )

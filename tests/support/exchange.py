@@ -8,8 +8,9 @@ from adapters.vxp_client import VxpClient
 from tests.support.samples import document
 
 
-async def send(client: VxpClient, sender: str, recipients: list[str],
-               document_id: str | None = None) -> str:
+async def send(
+    client: VxpClient, sender: str, recipients: list[str], document_id: str | None = None
+) -> str:
     """Send a fresh document (`samples.document`); its message id."""
     answer = await client.send_edoc(document(sender, recipients, document_id), sender)
     assert answer["status"] == "OK", answer

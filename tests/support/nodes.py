@@ -34,8 +34,9 @@ from gateway.services.directory import add_system
 from gateway.settings import Settings
 from tests.support.quiet import DelayWatch, handling_nothing, rabbitmq_holds_nothing
 
-BACKENDS = [b for b in os.environ.get("LIENTHONG_TEST_BACKENDS",
-                                      "embedded,production").split(",") if b]
+BACKENDS = [
+    b for b in os.environ.get("LIENTHONG_TEST_BACKENDS", "embedded,production").split(",") if b
+]
 PG_HOST = os.environ.get("LIENTHONG_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/test"
 AMQP_URL = os.environ.get("LIENTHONG_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -70,9 +71,11 @@ def create_pg_template() -> str:
         try:
             admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
         except (OSError, asyncpg.PostgresError) as error:
-            pytest.fail(f"PostgreSQL at {PG_HOST}:5432 is unreachable ({error}); the "
-                        "production backend needs it (LIENTHONG_TEST_BACKENDS=embedded "
-                        "runs without it)")
+            pytest.fail(
+                f"PostgreSQL at {PG_HOST}:5432 is unreachable ({error}); the "
+                "production backend needs it (LIENTHONG_TEST_BACKENDS=embedded "
+                "runs without it)"
+            )
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
             await admin.execute(f'CREATE DATABASE "{name}"')
@@ -126,9 +129,15 @@ class Backing:
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = dict(
-            data_dir=self.data_dir, secret_key=SECRET_KEY, environment="test",
-            broker_namespace=self.namespace, relay_interval_seconds=0.1,
-            requeue_after_seconds=3.0, fail_retry_seconds=0.5, inbox_lease_seconds=30.0)
+            data_dir=self.data_dir,
+            secret_key=SECRET_KEY,
+            environment="test",
+            broker_namespace=self.namespace,
+            relay_interval_seconds=0.1,
+            requeue_after_seconds=3.0,
+            fail_retry_seconds=0.5,
+            inbox_lease_seconds=30.0,
+        )
         if self.production:
             values.update(database_url=pg_url(self.database), broker_url=AMQP_URL)
         values.update(overrides)
@@ -154,8 +163,7 @@ class Backing:
         if self.production:
             await _drop_database(self.database)
             for tiers in self.retry_tiers or {Topology(self.namespace, 4).retry_tiers}:
-                await RabbitMQBroker(AMQP_URL, Topology(self.namespace, 4, tiers)
-                                     ).delete_topology()
+                await RabbitMQBroker(AMQP_URL, Topology(self.namespace, 4, tiers)).delete_topology()
 
 
 class Node:
@@ -210,8 +218,8 @@ class Node:
 
 async def rabbitmqctl(*args: str) -> None:
     process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, stderr = await process.communicate()
     assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {stderr.decode()}"
 
@@ -230,8 +238,11 @@ class Nodes:
         app = create_app(self._backing.settings(**overrides))
         manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
         await manager.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
-                                   base_url="http://gateway.test", timeout=30)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app),
+            base_url="http://gateway.test",
+            timeout=30,
+        )
         self._started.append((manager, client))
         if self._backing.production:
             broker = app.state.runtime.broker

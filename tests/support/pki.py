@@ -20,9 +20,13 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _name(common_name: str, organization: str = "Ban Co yeu Chinh phu (test)") -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
@@ -36,9 +40,11 @@ class Issued:
 
     @property
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     @property
     def cert_pem(self) -> bytes:
@@ -56,30 +62,50 @@ class Authority(Issued):
     revoked: list[x509.Certificate] = field(default_factory=list)
     crl_url: str | None = None
 
-    def issue(self, common_name: str, *, ca: bool = False, key: PrivateKey | None = None,
-              not_before: datetime | None = None, not_after: datetime | None = None,
-              key_usage: str = "signing", organization: str = "UBND tinh (test)",
-              serial_number: str | None = None) -> Issued:
+    def issue(
+        self,
+        common_name: str,
+        *,
+        ca: bool = False,
+        key: PrivateKey | None = None,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+        key_usage: str = "signing",
+        organization: str = "UBND tinh (test)",
+        serial_number: str | None = None,
+    ) -> Issued:
         key = key or rsa_key()
         subject = _name(common_name, organization)
         if serial_number:
-            subject = x509.Name([*subject, x509.NameAttribute(NameOID.SERIAL_NUMBER,
-                                                              serial_number)])
-        builder = (x509.CertificateBuilder().subject_name(subject)
-                   .issuer_name(self.certificate.subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(not_before or NOW - timedelta(days=30))
-                   .not_valid_after(not_after or NOW + timedelta(days=365))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
-                   .add_extension(_key_usage("ca" if ca else key_usage), True)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       self.key.public_key()), False)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                       key.public_key()), False))
+            subject = x509.Name(
+                [*subject, x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number)]
+            )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or NOW - timedelta(days=30))
+            .not_valid_after(not_after or NOW + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+            .add_extension(_key_usage("ca" if ca else key_usage), True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        )
         if self.crl_url:
-            builder = builder.add_extension(x509.CRLDistributionPoints([
-                x509.DistributionPoint([x509.UniformResourceIdentifier(self.crl_url)],
-                                       None, None, None)]), False)
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(self.crl_url)], None, None, None
+                        )
+                    ]
+                ),
+                False,
+            )
         certificate = builder.sign(self.key, hashes.SHA256())
         if ca:
             return Authority(key, certificate)
@@ -90,16 +116,23 @@ class Authority(Issued):
 
     def crl(self, this_update: datetime | None = None) -> x509.CertificateRevocationList:
         this_update = this_update or NOW - timedelta(hours=1)
-        builder = (x509.CertificateRevocationListBuilder()
-                   .issuer_name(self.certificate.subject).last_update(this_update)
-                   .next_update(this_update + timedelta(days=7))
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       self.key.public_key()), False)
-                   .add_extension(x509.CRLNumber(len(self.revoked) + 1), False))
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(this_update)
+            .next_update(this_update + timedelta(days=7))
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+            .add_extension(x509.CRLNumber(len(self.revoked) + 1), False)
+        )
         for certificate in self.revoked:
             builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder().serial_number(certificate.serial_number)
-                .revocation_date(this_update - timedelta(minutes=5)).build())
+                x509.RevokedCertificateBuilder()
+                .serial_number(certificate.serial_number)
+                .revocation_date(this_update - timedelta(minutes=5))
+                .build()
+            )
         return builder.sign(self.key, hashes.SHA256())
 
     def crl_pem(self) -> bytes:
@@ -107,9 +140,17 @@ class Authority(Issued):
 
 
 def _key_usage(kind: str) -> x509.KeyUsage:
-    flags = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
-                 data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                 crl_sign=False, encipher_only=False, decipher_only=False)
+    flags = dict(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     if kind == "ca":
         flags.update(key_cert_sign=True, crl_sign=True)
     elif kind == "signing":
@@ -119,24 +160,28 @@ def _key_usage(kind: str) -> x509.KeyUsage:
     return x509.KeyUsage(**flags)
 
 
-def root_authority(common_name: str = "Root CA (test)", crl_url: str | None = None
-                   ) -> Authority:
+def root_authority(common_name: str = "Root CA (test)", crl_url: str | None = None) -> Authority:
     key = rsa_key()
     subject = _name(common_name)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(NOW - timedelta(days=3650))
-                   .not_valid_after(NOW + timedelta(days=3650))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                   .add_extension(_key_usage("ca"), True)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                                  False)
-                   .sign(key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=3650))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .add_extension(_key_usage("ca"), True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
     return Authority(key, certificate, crl_url=crl_url)
 
 
-def intermediate(root: Authority, common_name: str = "Intermediate CA (test)",
-                 crl_url: str | None = None) -> Authority:
+def intermediate(
+    root: Authority, common_name: str = "Intermediate CA (test)", crl_url: str | None = None
+) -> Authority:
     issued = root.issue(common_name, ca=True)
     assert isinstance(issued, Authority)
     issued.crl_url = crl_url

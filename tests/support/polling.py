@@ -22,8 +22,9 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 30.0)
         await asyncio.sleep(0.05)
 
 
-async def poll_until(client: VxpClient, count: int, messagetype: str = "edoc",
-                     timeout: float = 20.0) -> list[dict[str, str]]:
+async def poll_until(
+    client: VxpClient, count: int, messagetype: str = "edoc", timeout: float = 20.0
+) -> list[dict[str, str]]:
     """Poll like an agency system until `count` items have been handed out."""
     seen: list[dict[str, str]] = []
     deadline = asyncio.get_running_loop().time() + timeout
@@ -38,8 +39,9 @@ async def poll_until(client: VxpClient, count: int, messagetype: str = "edoc",
     return seen
 
 
-async def inbox_until(http: httpx.AsyncClient, auth: dict[str, str], count: int
-                      ) -> list[dict[str, Any]]:
+async def inbox_until(
+    http: httpx.AsyncClient, auth: dict[str, str], count: int
+) -> list[dict[str, Any]]:
     """Read the REST inbox until it lists at least `count` items."""
     for _ in range(200):
         page = (await http.get("/api/v1/inbox", headers=auth, params={"limit": 500})).json()
@@ -55,8 +57,9 @@ async def deliveries(store: SqlStore, message_id: str) -> dict[str, tuple[str, s
     return {d.to_code: (d.delivery_id, d.state) for d in detail.deliveries}
 
 
-async def settle(store: SqlStore, message_id: str, state: str = "available",
-                 timeout: float = 20.0) -> dict[str, str]:
+async def settle(
+    store: SqlStore, message_id: str, state: str = "available", timeout: float = 20.0
+) -> dict[str, str]:
     """Wait until every delivery of the message is in `state`; recipient → delivery id."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

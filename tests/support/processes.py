@@ -25,8 +25,19 @@ class GatewayProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--no-migrate",
-             "--port", str(self.port)], env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--no-migrate",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.log_path = log_path
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

@@ -28,8 +28,9 @@ _IN_FLIGHT = {RouteDispatcher.__call__.__code__, EmbeddedBroker._redeliver.__cod
 
 def handling_nothing() -> bool:
     """No task of this process is inside a node's broker handler or waiting to redeliver."""
-    return not any(code in _IN_FLIGHT for task in asyncio.all_tasks()
-                   for code in _awaiting(task.get_coro()))
+    return not any(
+        code in _IN_FLIGHT for task in asyncio.all_tasks() for code in _awaiting(task.get_coro())
+    )
 
 
 def _awaiting(awaitable: object) -> Iterator[CodeType]:
@@ -65,11 +66,14 @@ class DelayWatch:
 async def rabbitmq_holds_nothing(url: str, settings: Settings) -> bool:
     """No ready message in the node's shard and delay queues (a passive declare reads the
     queue's own count; delivered messages are in a handler, which `handling_nothing` sees)."""
-    topology = Topology(settings.broker_namespace, settings.broker_shards,
-                        settings.push_retry_tiers_seconds)
+    topology = Topology(
+        settings.broker_namespace, settings.broker_shards, settings.push_retry_tiers_seconds
+    )
     names = [name for name, _ in topology.queues()] + [
         topology.retry_queue(tier, shard)
-        for tier in topology.retry_tiers for shard in range(topology.shards)]
+        for tier in topology.retry_tiers
+        for shard in range(topology.shards)
+    ]
     connection = await aio_pika.connect(url, timeout=10)
     async with connection:
         channel = await connection.channel()

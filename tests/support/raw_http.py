@@ -58,8 +58,9 @@ class RawConnection:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
             body = await self.reader.readexactly(int(headers.get("content-length", "0")))
-        return RawAnswer(status, headers, body,
-                         closed=headers.get("connection", "").lower() == "close")
+        return RawAnswer(
+            status, headers, body, closed=headers.get("connection", "").lower() == "close"
+        )
 
     async def closed_by_server(self, timeout: float) -> bool:
         """True when the server closes (EOF or reset) within `timeout` s; bytes it sends

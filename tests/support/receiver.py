@@ -51,8 +51,11 @@ class Receiver:
 @contextlib.asynccontextmanager
 async def running(receiver: Receiver) -> AsyncIterator[Receiver]:
     app = Starlette(routes=[Route("/inbox", receiver.handle, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=receiver.port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

@@ -37,7 +37,18 @@ from gateway.backoff import MAX_FAIL_BACKOFF_SECONDS, fail_backoff
 __all__ = ["MAX_FAIL_BACKOFF_SECONDS", "SqlStore", "fail_backoff"]
 
 
-class SqlStore(SqlAcceptance, SqlOutbox, SqlInbox, SqlPush, SqlViews, SqlMetrics,
-               SqlOperators, SqlDirectory, SqlSystems, SqlPolicies, SqlEvidence):
+class SqlStore(
+    SqlAcceptance,
+    SqlOutbox,
+    SqlInbox,
+    SqlPush,
+    SqlViews,
+    SqlMetrics,
+    SqlOperators,
+    SqlDirectory,
+    SqlSystems,
+    SqlPolicies,
+    SqlEvidence,
+):
     """Every port the node's use cases, API and CLI need (`gateway.ports`), in one object:
     one engine, one secret box; `SqlBase.transaction` is the only way in."""

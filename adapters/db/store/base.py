@@ -60,7 +60,8 @@ class SqlBase:
             raise
         except (DBAPIError, OSError) as error:
             raise ServiceUnavailable(
-                "the database is unreachable; nothing was stored, retry") from error
+                "the database is unreachable; nothing was stored, retry"
+            ) from error
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -80,14 +81,28 @@ def state_values(states: Iterable[DeliveryState]) -> list[str]:
     return sorted(state.value for state in states)
 
 
-def transition(session: AsyncSession, delivery: Delivery, target: DeliveryState, actor: str,
-               reason: str | None, now: datetime) -> None:
+def transition(
+    session: AsyncSession,
+    delivery: Delivery,
+    target: DeliveryState,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
     """Move a locked delivery to `target` if the state machine allows it (else the client
     error it raises), with its timeline row."""
     require_transition(delivery.state, target)
-    session.add(DeliveryEvent(delivery_id=delivery.id, at=now, from_state=delivery.state,
-                              to_state=target.value, actor=actor, reason=reason,
-                              attempt=delivery.attempts))
+    session.add(
+        DeliveryEvent(
+            delivery_id=delivery.id,
+            at=now,
+            from_state=delivery.state,
+            to_state=target.value,
+            actor=actor,
+            reason=reason,
+            attempt=delivery.attempts,
+        )
+    )
     delivery.state = target.value
     delivery.state_changed_at = now
 
@@ -100,9 +115,15 @@ def catch_up(session: AsyncSession, delivery: Delivery, actor: str, now: datetim
         transition(session, delivery, caught_up(current), actor, CAUGHT_UP, now)
 
 
-async def move_all(session: AsyncSession, delivery_ids: Sequence[int],
-                   sources: Iterable[DeliveryState], target: DeliveryState, actor: str,
-                   reason: str, now: datetime) -> list[int]:
+async def move_all(
+    session: AsyncSession,
+    delivery_ids: Sequence[int],
+    sources: Iterable[DeliveryState],
+    target: DeliveryState,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> list[int]:
     """Move those of `delivery_ids` that are in one of `sources` to `target` in bulk (one
     UPDATE per source state, for the relay's batches), each once and with its timeline row;
     the others stay as they are. Only sources the state machine lets become `target` move."""
@@ -111,14 +132,29 @@ async def move_all(session: AsyncSession, delivery_ids: Sequence[int],
         pending = sorted(set(delivery_ids).difference(moved))
         if not pending:
             break
-        ids = (await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(pending), Delivery.state == source.value)
-            .values(state=target.value, state_changed_at=now)
-            .returning(Delivery.id).execution_options(synchronize_session=False)
-        )).scalars().all()
-        session.add_all(DeliveryEvent(delivery_id=i, at=now, from_state=source.value,
-                                      to_state=target.value, actor=actor, reason=reason)
-                        for i in ids)
+        ids = (
+            (
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(pending), Delivery.state == source.value)
+                    .values(state=target.value, state_changed_at=now)
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        session.add_all(
+            DeliveryEvent(
+                delivery_id=i,
+                at=now,
+                from_state=source.value,
+                to_state=target.value,
+                actor=actor,
+                reason=reason,
+            )
+            for i in ids
+        )
         moved.extend(ids)
     return moved

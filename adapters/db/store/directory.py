@@ -46,13 +46,21 @@ class Versions:
 def _chunks(codes: Sequence[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(codes))
     for start in range(0, len(unique), LOOKUP_CHUNK):
-        yield unique[start:start + LOOKUP_CHUNK]
+        yield unique[start : start + LOOKUP_CHUNK]
 
 
 def _record(row: Agency, parent_id: int | None) -> AgencyRecord:
-    return AgencyRecord(code=AgencyCode(row.code), name=row.name, parent_code=row.parent_code,
-                        mail=row.mail, status=row.status, successor_code=row.successor_code,
-                        old_code=row.old_code, id=row.id, parent_id=parent_id)
+    return AgencyRecord(
+        code=AgencyCode(row.code),
+        name=row.name,
+        parent_code=row.parent_code,
+        mail=row.mail,
+        status=row.status,
+        successor_code=row.successor_code,
+        old_code=row.old_code,
+        id=row.id,
+        parent_id=parent_id,
+    )
 
 
 def _changed(row: Agency, fields: dict[str, Any]) -> bool:
@@ -66,8 +74,9 @@ class SqlDirectory(SqlBase):
     async def _versions(session: AsyncSession) -> Versions:
         """Lock the counter before reading anything: a change computed from rows read before
         the lock could be overtaken by a writer that held it."""
-        row = await session.scalar(select(DirectoryVersion).where(DirectoryVersion.id == 1)
-                                   .with_for_update())
+        row = await session.scalar(
+            select(DirectoryVersion).where(DirectoryVersion.id == 1).with_for_update()
+        )
         if row is None:
             raise RuntimeError("directory_version is missing: run `lienthong migrate`")
         return Versions(row)
@@ -82,13 +91,22 @@ class SqlDirectory(SqlBase):
             versions = await self._versions(session)
             known: dict[str, Agency] = {}
             for chunk in _chunks([r.code for r in records]):
-                known.update((a.code, a) for a in (await session.scalars(
-                    select(Agency).where(Agency.code.in_(chunk)))).all())
+                known.update(
+                    (a.code, a)
+                    for a in (
+                        await session.scalars(select(Agency).where(Agency.code.in_(chunk)))
+                    ).all()
+                )
             for record in records:
                 fields: dict[str, Any] = dict(
-                    name=record.name, parent_code=record.parent_code, mail=record.mail,
-                    status=record.status, successor_code=record.successor_code,
-                    old_code=record.old_code, level=code_level(record.code))
+                    name=record.name,
+                    parent_code=record.parent_code,
+                    mail=record.mail,
+                    status=record.status,
+                    successor_code=record.successor_code,
+                    old_code=record.old_code,
+                    level=code_level(record.code),
+                )
                 row = known.get(record.code)
                 if row is None:
                     row = known[record.code] = Agency(code=record.code, **fields)
@@ -107,8 +125,11 @@ class SqlDirectory(SqlBase):
         """The directory, or the agencies whose code ends with `prefix` (codes read right to
         left: `H53` is one province), each with its parent's row id, filtered in SQL."""
         parent = aliased(Agency)
-        query = (select(Agency, parent.id)
-                 .outerjoin(parent, parent.code == Agency.parent_code).order_by(Agency.code))
+        query = (
+            select(Agency, parent.id)
+            .outerjoin(parent, parent.code == Agency.parent_code)
+            .order_by(Agency.code)
+        )
         if prefix is not None:
             query = query.where(Agency.code.endswith(prefix, autoescape=True))
         async with self.transaction(read_only=True) as session:
@@ -123,10 +144,15 @@ class SqlDirectory(SqlBase):
         seen = {code: {code} for code in codes}
         async with self.transaction(read_only=True) as session:
             for _ in range(MAX_SUCCESSOR_HOPS):
-                rows = (await session.execute(
-                    select(Agency.code, Agency.successor_code)
-                    .where(Agency.code.in_(set(current.values())), Agency.status == "merged",
-                           Agency.successor_code.is_not(None)))).all()
+                rows = (
+                    await session.execute(
+                        select(Agency.code, Agency.successor_code).where(
+                            Agency.code.in_(set(current.values())),
+                            Agency.status == "merged",
+                            Agency.successor_code.is_not(None),
+                        )
+                    )
+                ).all()
                 successor = {row.code: row.successor_code for row in rows}
                 moved = False
                 for code, now_at in current.items():
@@ -144,18 +170,26 @@ class SqlDirectory(SqlBase):
         statuses: dict[str, str] = {}
         async with self.transaction(read_only=True) as session:
             for chunk in _chunks(codes):
-                statuses.update((r.code, r.status) for r in (await session.execute(
-                    select(Agency.code, Agency.status).where(Agency.code.in_(chunk)))).all())
+                statuses.update(
+                    (r.code, r.status)
+                    for r in (
+                        await session.execute(
+                            select(Agency.code, Agency.status).where(Agency.code.in_(chunk))
+                        )
+                    ).all()
+                )
         return statuses
 
     async def listed_agencies(self, level: int | None = None) -> list[AgencyRecord]:
         """What `getAgenciesList` lists: live entries (optionally of one level), each with
         the row id of its parent when that parent is listed too, else None (a root)."""
         parent = aliased(Agency)
-        query = (select(Agency, parent.id)
-                 .outerjoin(parent, (parent.code == Agency.parent_code)
-                            & parent.status.not_in(CLOSED))
-                 .where(Agency.status.not_in(CLOSED)).order_by(Agency.code))
+        query = (
+            select(Agency, parent.id)
+            .outerjoin(parent, (parent.code == Agency.parent_code) & parent.status.not_in(CLOSED))
+            .where(Agency.status.not_in(CLOSED))
+            .order_by(Agency.code)
+        )
         if level is not None:
             query = query.where(Agency.level == level)
         async with self.transaction(read_only=True) as session:
@@ -166,18 +200,31 @@ class SqlDirectory(SqlBase):
         """Every row whose version is above `after_version`, tombstones included, in version
         order (the last one's version is where the caller's next sync starts)."""
         parent = aliased(Agency)
-        query = (select(Agency, parent.id)
-                 .outerjoin(parent, parent.code == Agency.parent_code)
-                 .where(Agency.version > after_version).order_by(Agency.version))
+        query = (
+            select(Agency, parent.id)
+            .outerjoin(parent, parent.code == Agency.parent_code)
+            .where(Agency.version > after_version)
+            .order_by(Agency.version)
+        )
         async with self.transaction(read_only=True) as session:
             rows = (await session.execute(query)).all()
-        return [DirectoryUnit(id=row.id, parent_id=parent_id, code=AgencyCode(row.code),
-                              name=row.name, mail=row.mail, status=row.status,
-                              version=row.version, modified_at=row.updated_at)
-                for row, parent_id in rows]
+        return [
+            DirectoryUnit(
+                id=row.id,
+                parent_id=parent_id,
+                code=AgencyCode(row.code),
+                name=row.name,
+                mail=row.mail,
+                status=row.status,
+                version=row.version,
+                modified_at=row.updated_at,
+            )
+            for row, parent_id in rows
+        ]
 
-    async def register_agency(self, registration: AgencyRegistration, actor: str
-                              ) -> DirectoryChange:
+    async def register_agency(
+        self, registration: AgencyRegistration, actor: str
+    ) -> DirectoryChange:
         """Add the unit or update it (a tombstone comes back to life); a merged or retired
         code is the operator's and is refused. The change and who made it go into the
         evidence log in the same transaction."""
@@ -190,11 +237,17 @@ class SqlDirectory(SqlBase):
                 successor = f" into {row.successor_code}" if row.successor_code else ""
                 raise AgencyMergedOrDissolved(
                     f"{code} is {row.status}{successor} in the directory: only an operator "
-                    "can change it")
+                    "can change it"
+                )
             fields: dict[str, Any] = dict(
-                name=registration.name, parent_code=registration.parent_code,
-                mail=registration.mail, mobile=registration.mobile, fax=registration.fax,
-                status=ACTIVE, level=code_level(code))
+                name=registration.name,
+                parent_code=registration.parent_code,
+                mail=registration.mail,
+                mobile=registration.mobile,
+                fax=registration.fax,
+                status=ACTIVE,
+                level=code_level(code),
+            )
             if row is None:
                 change, row = "added", Agency(code=code, **fields)
                 session.add(row)
@@ -205,13 +258,22 @@ class SqlDirectory(SqlBase):
                 for name, value in fields.items():
                     setattr(row, name, value)
             row.version, row.updated_at = versions.take(), now
-            await append_evidence(session, EvidenceEvent.AGENCY_REGISTERED, actor, now,
-                                  details={"code": code, "change": change,
-                                           "version": row.version, "name": registration.name,
-                                           "parent": registration.parent_code,
-                                           "mail": registration.mail,
-                                           "mobile": registration.mobile,
-                                           "fax": registration.fax})
+            await append_evidence(
+                session,
+                EvidenceEvent.AGENCY_REGISTERED,
+                actor,
+                now,
+                details={
+                    "code": code,
+                    "change": change,
+                    "version": row.version,
+                    "name": registration.name,
+                    "parent": registration.parent_code,
+                    "mail": registration.mail,
+                    "mobile": registration.mobile,
+                    "fax": registration.fax,
+                },
+            )
             return DirectoryChange(code, change, row.version)
 
     async def delete_agency(self, code: str, actor: str) -> DirectoryChange:
@@ -226,17 +288,29 @@ class SqlDirectory(SqlBase):
                 raise AgencyNotFound(f"no agency {code} in the directory")
             if row.status == DELETED:
                 return DirectoryChange(AgencyCode(code), "unchanged", row.version)
-            children = (await session.scalars(
-                select(Agency.code).where(Agency.parent_code == code,
-                                          Agency.status.not_in(CLOSED))
-                .order_by(Agency.code).limit(6))).all()
+            children = (
+                await session.scalars(
+                    select(Agency.code)
+                    .where(Agency.parent_code == code, Agency.status.not_in(CLOSED))
+                    .order_by(Agency.code)
+                    .limit(6)
+                )
+            ).all()
             if children:
                 shown = ", ".join(children[:5]) + (", ..." if len(children) > 5 else "")
-                raise AgencyHasSubUnits(
-                    f"{code} still has sub-units ({shown}): delete them first")
+                raise AgencyHasSubUnits(f"{code} still has sub-units ({shown}): delete them first")
             previous = row.status
             row.status, row.version, row.updated_at = DELETED, versions.take(), now
-            await append_evidence(session, EvidenceEvent.AGENCY_DELETED, actor, now,
-                                  details={"code": code, "version": row.version,
-                                           "name": row.name, "previous_status": previous})
+            await append_evidence(
+                session,
+                EvidenceEvent.AGENCY_DELETED,
+                actor,
+                now,
+                details={
+                    "code": code,
+                    "version": row.version,
+                    "name": row.name,
+                    "previous_status": previous,
+                },
+            )
             return DirectoryChange(AgencyCode(code), "deleted", row.version)

@@ -19,19 +19,33 @@ def _system_record(row: System) -> SystemRecord:
     return SystemRecord(
         system_id=SystemId(row.system_id),
         patterns=tuple(ServePattern.parse(p) for p in row.serves),
-        delivery_mode=row.delivery_mode, enabled=row.enabled)
+        delivery_mode=row.delivery_mode,
+        enabled=row.enabled,
+    )
 
 
 class SqlSystems(SqlBase):
-    async def add_system(self, system_id: str, secret: str, patterns: Sequence[str],
-                         delivery_mode: str = "poll", push_url: str | None = None) -> None:
+    async def add_system(
+        self,
+        system_id: str,
+        secret: str,
+        patterns: Sequence[str],
+        delivery_mode: str = "poll",
+        push_url: str | None = None,
+    ) -> None:
         async with self.transaction() as session:
             existing = await session.scalar(select(System).where(System.system_id == system_id))
             if existing is not None:
                 raise InvalidRequest(f"system {system_id} already exists")
-            session.add(System(system_id=system_id, secret_ciphertext=self._box.seal(secret),
-                               serves=list(patterns), delivery_mode=delivery_mode,
-                               push_url=push_url))
+            session.add(
+                System(
+                    system_id=system_id,
+                    secret_ciphertext=self._box.seal(secret),
+                    serves=list(patterns),
+                    delivery_mode=delivery_mode,
+                    push_url=push_url,
+                )
+            )
 
     async def get_system(self, system_id: str) -> SystemRecord | None:
         async with self.transaction(read_only=True) as session:

@@ -20,6 +20,12 @@ def edxml() -> None:
     """Check, show and write edXML packages (QCVN 102:2016)."""
 
 
-for command in (check.validate, check.show, build.build, status.status, signing.sign,
-                signing.verify):
+for command in (
+    check.validate,
+    check.show,
+    build.build,
+    status.status,
+    signing.sign,
+    signing.verify,
+):
     edxml.add_command(command)

@@ -26,10 +26,19 @@ from gateway.errors import PackageRejected, Problem
 
 @click.command()
 @click.argument("description", type=FileArgument)
-@click.option("--attach", "attach", multiple=True, metavar="CONTENT_ID=PATH",
-              help="The bytes of the attachment CONTENT_ID (repeatable).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the package here instead of standard output.")
+@click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    metavar="CONTENT_ID=PATH",
+    help="The bytes of the attachment CONTENT_ID (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the package here instead of standard output.",
+)
 def build(description: Path, attach: tuple[str, ...], output: Path | None) -> None:
     """Write a package from DESCRIPTION, a YAML or JSON file holding the model.
 
@@ -51,8 +60,7 @@ def build(description: Path, attach: tuple[str, ...], output: Path | None) -> No
         files[content_id] = Path(location)
     header = data.get("header")
     is_status = isinstance(header, dict) and ("StatusCode" in header or "status_code" in header)
-    kind: type[DocumentPackage | StatusPackage] = StatusPackage if is_status \
-        else DocumentPackage
+    kind: type[DocumentPackage | StatusPackage] = StatusPackage if is_status else DocumentPackage
     try:
         package = kind.model_validate(_coerce(data, kind))
     except ValidationError as error:
@@ -88,8 +96,12 @@ def _coerce(data: Any, model: type[BaseModel]) -> Any:
     pydantic does not read), numbers where text is expected, `01` read by YAML as 1."""
     if not isinstance(data, dict):
         return data
-    fields = {key: (name, info) for name, info in model.model_fields.items()
-              for key in (name, info.alias) if key}
+    fields = {
+        key: (name, info)
+        for name, info in model.model_fields.items()
+        for key in (name, info.alias)
+        if key
+    }
     result: dict[Any, Any] = {}
     for key, value in data.items():
         found = fields.get(key)
@@ -124,8 +136,11 @@ def _coerce_value(value: Any, kind: Any) -> Any:
     return value
 
 
-def _write_checked(package: DocumentPackage | StatusPackage,
-                   attachments: Mapping[str, bytes | Path], output: Path | None) -> None:
+def _write_checked(
+    package: DocumentPackage | StatusPackage,
+    attachments: Mapping[str, bytes | Path],
+    output: Path | None,
+) -> None:
     """Write the package to `output` (or stdout), then parse what was written; exit 1 with
     the problems when the node would refuse it."""
     directory = output.resolve().parent if output is not None else None
@@ -147,10 +162,14 @@ def _write_checked(package: DocumentPackage | StatusPackage,
         try:
             parsed = parse_package(written)
         except PackageRejected as error:
-            echo_problems(error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)],
-                          err=True)
-            click.echo(f"INVALID: the package written would be refused "
-                       f"({counted(error.problems, 'problem')})", err=True)
+            echo_problems(
+                error.problems or [Problem("PACKAGE_INVALID", "/", error.detail)], err=True
+            )
+            click.echo(
+                f"INVALID: the package written would be refused "
+                f"({counted(error.problems, 'problem')})",
+                err=True,
+            )
             raise SystemExit(1) from None
         echo_problems(parsed.warnings, err=True)
         if output is not None:

@@ -38,8 +38,7 @@ def validate(settings: Settings, file: Path, strict: bool) -> None:
     report = signature_report(settings, file, parsed) if parsed is not None else None
     if report is not None:
         click.echo(f"Signature: {describe(report)}")
-    click.echo("Decision by signature policy (* this node's default, "
-               "LIENTHONG_SIGNATURE_POLICY):")
+    click.echo("Decision by signature policy (* this node's default, LIENTHONG_SIGNATURE_POLICY):")
     for decision in decisions(parsed, problems[0] if problems else None, report):
         mark = "*" if decision.policy is settings.signature_policy else " "
         click.echo(f"{mark} {decision.policy.value:<18} {decision.text()}")
@@ -47,8 +46,10 @@ def validate(settings: Settings, file: Path, strict: bool) -> None:
         click.echo(f"INVALID: {file.name} would be refused ({counted(problems, 'problem')})")
         raise SystemExit(1)
     kind = "status package" if isinstance(parsed.model, StatusPackage) else "document package"
-    click.echo(f"VALID: {file.name} is a {kind}"
-               + (f" ({counted(parsed.warnings, 'warning')})" if parsed.warnings else ""))
+    click.echo(
+        f"VALID: {file.name} is a {kind}"
+        + (f" ({counted(parsed.warnings, 'warning')})" if parsed.warnings else "")
+    )
 
 
 @click.command()

@@ -47,13 +47,13 @@ def signature_report(settings: Settings, file: Path, parsed: ParsedPackage) -> S
     """The signature's outcome as the node would find it (before any policy)."""
     if not parsed.model.signed:
         return SignatureReport(SignatureOutcome.ABSENT)
-    at = signing_time(parsed, tolerance=timedelta(
-        seconds=settings.signing_time_tolerance_seconds))
+    at = signing_time(parsed, tolerance=timedelta(seconds=settings.signing_time_tolerance_seconds))
     return asyncio.run(verifier(settings).verify(file.read_bytes(), at))
 
 
-def decisions(parsed: ParsedPackage | None, refusal: Problem | None,
-              report: SignatureReport | None) -> list[Decision]:
+def decisions(
+    parsed: ParsedPackage | None, refusal: Problem | None, report: SignatureReport | None
+) -> list[Decision]:
     """The node's decision under each policy: a structural refusal is the same under all
     of them (the signature is never looked at); otherwise the policy decides on `report`."""
     if parsed is None or report is None:
@@ -66,8 +66,7 @@ def decisions(parsed: ParsedPackage | None, refusal: Problem | None,
             result.append(Decision(policy, False, problem, structural))
         else:
             extra = (problem.code,) if problem is not None else ()
-            result.append(Decision(policy, True, None,
-                                   tuple(dict.fromkeys(structural + extra))))
+            result.append(Decision(policy, True, None, tuple(dict.fromkeys(structural + extra))))
     return result
 
 

@@ -17,35 +17,59 @@ from gateway.services.submission import signing_time
 from gateway.settings import Settings
 from gateway.signatures import SignatureOutcome
 
-ALGORITHMS = click.Choice(["rsa-sha256", "rsa-sha384", "rsa-sha512", "rsa-sha1",
-                           "ecdsa-sha256", "ecdsa-sha384"])
+ALGORITHMS = click.Choice(
+    ["rsa-sha256", "rsa-sha384", "rsa-sha512", "rsa-sha1", "ecdsa-sha256", "ecdsa-sha384"]
+)
 
 
 @click.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The signer's private key (PEM).")
-@click.option("--cert", "cert_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The signer's certificate (PEM); more certificates after it in the file "
-                   "(the issuing CAs) go into KeyInfo too.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signer's private key (PEM).",
+)
+@click.option(
+    "--cert",
+    "cert_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signer's certificate (PEM); more certificates after it in the file "
+    "(the issuing CAs) go into KeyInfo too.",
+)
 @click.option("--algorithm", type=ALGORITHMS, default="rsa-sha256", show_default=True)
-@click.option("--c14n", "canonicalization", type=click.Choice(["exc-c14n", "c14n"]),
-              default="exc-c14n", show_default=True)
+@click.option(
+    "--c14n",
+    "canonicalization",
+    type=click.Choice(["exc-c14n", "c14n"]),
+    default="exc-c14n",
+    show_default=True,
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
-def sign(file: Path, key_file: Path, cert_file: Path, algorithm: str, canonicalization: str,
-         output: Path | None) -> None:
+def sign(
+    file: Path,
+    key_file: Path,
+    cert_file: Path,
+    algorithm: str,
+    canonicalization: str,
+    output: Path | None,
+) -> None:
     """Sign FILE with an enveloped XML-DSig over the whole package (Reference URI="")."""
     pem = cert_file.read_bytes()
     marker = b"-----BEGIN CERTIFICATE-----"
     certificates = [marker + part for part in pem.split(marker)[1:]]
     if not certificates:
         raise click.ClickException(f"{cert_file} holds no PEM certificate")
-    signed = sign_package(file.read_bytes(), key_file.read_bytes(), certificates[0],
-                          algorithm=algorithm,  # type: ignore[arg-type]
-                          canonicalization=canonicalization,  # type: ignore[arg-type]
-                          extra_certs=certificates[1:])
+    signed = sign_package(
+        file.read_bytes(),
+        key_file.read_bytes(),
+        certificates[0],
+        algorithm=algorithm,  # type: ignore[arg-type]
+        canonicalization=canonicalization,  # type: ignore[arg-type]
+        extra_certs=certificates[1:],
+    )
     if output is None:
         sys.stdout.buffer.write(signed)
     else:
@@ -66,8 +90,9 @@ def verify(settings: Settings, file: Path) -> None:
     report = asyncio.run(verifier(settings).verify(file.read_bytes(), at))
     for key, value in report.as_dict().items():
         if value not in (None, [], ""):
-            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) \
-                else value
+            shown = (
+                json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+            )
             click.echo(f"{key:<17} {shown}")
     if report.outcome is not SignatureOutcome.VALID:
         raise SystemExit(1)

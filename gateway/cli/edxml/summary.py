@@ -43,8 +43,11 @@ def summary(parsed: ParsedPackage) -> list[tuple[str, str]]:
         header = model.header
         answered = header.response_for
         lines += [
-            ("Kind", f"status {header.status_code.value} "
-                     f"{STATUS_MEANINGS.get(header.status_code, '')}".rstrip()),
+            (
+                "Kind",
+                f"status {header.status_code.value} "
+                f"{STATUS_MEANINGS.get(header.status_code, '')}".rstrip(),
+            ),
             ("From", _organization(header.from_)),
             ("To", answered.organ_id or "(none)"),
             ("DocumentId", answered.document_id or "(none)"),
@@ -69,10 +72,19 @@ def summary(parsed: ParsedPackage) -> list[tuple[str, str]]:
         lines += [
             ("DocumentId", header_d.document_id),
             ("Number", f"{header_d.code.code_number}/{header_d.code.code_notation}"),
-            ("Date", format_value(header_d.promulgation_info.promulgation_date)
-             + (f" ({place})" if place else "")),
-            ("Type", " ".join(filter(None, [str(header_d.document_type.type),
-                                            header_d.document_type.type_name]))),
+            (
+                "Date",
+                format_value(header_d.promulgation_info.promulgation_date)
+                + (f" ({place})" if place else ""),
+            ),
+            (
+                "Type",
+                " ".join(
+                    filter(
+                        None, [str(header_d.document_type.type), header_d.document_type.type_name]
+                    )
+                ),
+            ),
             ("Subject", header_d.subject),
         ]
         if header_d.other_info is not None and header_d.other_info.priority is not None:
@@ -81,22 +93,36 @@ def summary(parsed: ParsedPackage) -> list[tuple[str, str]]:
         lines += _business(model)
         for response in header_d.response_for:
             if response.document_id or response.code:
-                lines.append(("Answers", " ".join(filter(None, [
-                    response.organ_id, response.code, response.document_id]))))
-    traces = [(trace.organ_id or "(no OrganId)")
-              + (f" at {format_value(trace.timestamp)}" if trace.timestamp is not None else "")
-              for trace in model.traces]
+                lines.append(
+                    (
+                        "Answers",
+                        " ".join(
+                            filter(None, [response.organ_id, response.code, response.document_id])
+                        ),
+                    )
+                )
+    traces = [
+        (trace.organ_id or "(no OrganId)")
+        + (f" at {format_value(trace.timestamp)}" if trace.timestamp is not None else "")
+        for trace in model.traces
+    ]
     lines += _labelled("Traces", traces) if traces else [("Traces", "(none)")]
     if isinstance(model, DocumentPackage):
         attachments = [
             f"{declared.attachment_name or declared.content_id}  "
             f"{declared.content_type or '(no content type)'}  {scanned.size} bytes  "
             f"sha256 {scanned.sha256}"
-            for declared, scanned in zip(model.attachments, parsed.attachments, strict=False)]
-        lines += _labelled("Attachments", attachments) if attachments \
-            else [("Attachments", "(none)")]
-        lines.append(("Signed", "yes (a SignatureValue is present; not verified here)"
-                      if model.signed else "no"))
+            for declared, scanned in zip(model.attachments, parsed.attachments, strict=False)
+        ]
+        lines += (
+            _labelled("Attachments", attachments) if attachments else [("Attachments", "(none)")]
+        )
+        lines.append(
+            (
+                "Signed",
+                "yes (a SignatureValue is present; not verified here)" if model.signed else "no",
+            )
+        )
     lines.append(("Warnings", str(len(parsed.warnings)) if parsed.warnings else "none"))
     return lines
 
@@ -118,14 +144,22 @@ def _business(model: DocumentPackage) -> list[tuple[str, str]]:
         if info.document_receiver:
             changes.append("receivers changed")
         lines += _labelled("Changes", changes)
-        lines += _labelled("Receivers", [
-            f"{'+' if receiver.receiver_type is ReceiverType.ADDED else '-'}"
-            f"{receiver.organ_id} ({receiver.receiver_type.name.lower()})"
-            for receiver in info.receivers])
-    lines += _labelled("Replaces", [
-        replacement.document_id + (f" for {', '.join(replacement.organ_ids)}"
-                                   if replacement.organ_ids else "")
-        for replacement in business.replacements])
+        lines += _labelled(
+            "Receivers",
+            [
+                f"{'+' if receiver.receiver_type is ReceiverType.ADDED else '-'}"
+                f"{receiver.organ_id} ({receiver.receiver_type.name.lower()})"
+                for receiver in info.receivers
+            ],
+        )
+    lines += _labelled(
+        "Replaces",
+        [
+            replacement.document_id
+            + (f" for {', '.join(replacement.organ_ids)}" if replacement.organ_ids else "")
+            for replacement in business.replacements
+        ],
+    )
     if business.paper is not None:
         lines.append(("Paper copy", "yes" if business.paper else "no"))
     if business.staff_info is not None:
