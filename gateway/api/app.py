@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api import health, metrics, rest, vxp, vxp_directory
+from gateway.api import health, metrics, openapi, rest, vxp, vxp_directory
 from gateway.api import operators as operator_api
 from gateway.api.errors import (
     handle_gateway_error,
@@ -48,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vxp_directory.router)
     app.include_router(rest.router)
     app.include_router(operator_api.router)
+    openapi.install(app)
     return app
