@@ -14,10 +14,15 @@ READ_ONLY = "lienthong_read_only"
 
 
 UNSTORABLE = ("a value holds a NUL character (U+0000) or a lone UTF-16 surrogate, which no "
-              "id, code, name or reason can hold")
+              "id, code, name or reason can hold, or is a number beyond 64 bits")
+
+
+INT64 = range(-(2**63), 2**63)
 
 
 def _unstorable(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value not in INT64
     if isinstance(value, str):
         if "\x00" in value:
             return True
@@ -43,7 +48,9 @@ def _refuse_unstorable(_conn: Any, _cursor: Any, _statement: str, parameters: An
     (`/api/v1/packages/a%00b`), a filter or a JSON body was answered 503 "database
     unreachable" — telling the client to retry what can never succeed — and SQLite raised
     UnicodeEncodeError (500) on a surrogate. Refused here, before anything is written, it is
-    a 400 (27 on /vxp) on both backends."""
+    a 400 (27 on /vxp) on both backends. A number beyond 64 bits is refused the same way
+    (SQLite raised OverflowError on one); parameters are bounded where they are read, this
+    is the net under them."""
     if _unstorable(parameters):
         raise InvalidRequest(UNSTORABLE, desc_vi="Du lieu chua ky tu khong hop le")
 

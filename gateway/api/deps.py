@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from gateway.errors import AuthenticationFailed
 from gateway.records import SystemRecord
 from gateway.runtime import Runtime
+from gateway.services.directory import is_system_id
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -26,7 +27,8 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
     system_id, _, secret = token.strip().rpartition(":")
     if scheme.lower() != "bearer" or not system_id or not secret:
         raise AuthenticationFailed("send 'Authorization: Bearer <systemId>:<secret>'")
-    credentials = await runtime.store.get_credentials(system_id)
+    credentials = await runtime.store.get_credentials(system_id) \
+        if is_system_id(system_id) else None
     if credentials is None or not credentials.system.enabled or not hmac.compare_digest(
             credentials.secret.encode(), secret.encode()):
         raise AuthenticationFailed("unknown system id or wrong secret")

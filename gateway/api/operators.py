@@ -22,6 +22,7 @@ from gateway.errors import AuthenticationFailed
 from gateway.operators import (
     MAX_PAGE,
     MAX_SELECTION,
+    OPERATOR_NAME,
     ROLE_PERMISSIONS,
     ActionOutcome,
     DeliveryRow,
@@ -57,7 +58,8 @@ async def bearer_operator(request: Request, runtime: RuntimeDep) -> Operator:
     name, _, token = credential.strip().partition(":")
     if scheme.lower() != "bearer" or not name or not token:
         raise AuthenticationFailed("send 'Authorization: Bearer <operator>:<token>'")
-    found = await _store(runtime).get_operator(name)
+    found = await _store(runtime).get_operator(name) if OPERATOR_NAME.fullmatch(name) \
+        else None  # not an operator name: unknown, without asking the database
     matches = token_matches(token, found.token_sha256 if found else _NO_SUCH_TOKEN)
     if found is None or not found.record.enabled or not matches:
         raise AuthenticationFailed("unknown operator or wrong token")
