@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import BodyIntegrityFailed, InvalidRequest, PackageTooLarge
+from gateway.errors import BodyIntegrityFailed, InvalidRequest, PackageTooLarge, Problem
 from gateway.types import Sha256Hex
 
 CRLF = b"\r\n"
@@ -87,7 +87,8 @@ async def spool_body(chunks: AsyncIterator[bytes], spool_dir: Path, limit: int,
                 hasher.update(data[:-len(CRLF)])
                 tail = data[-len(CRLF):]
         if size == 0:
-            raise InvalidRequest("the request body is empty", desc_vi="Tep rong")
+            raise InvalidRequest("the request body is empty", desc_vi="Tep rong", problems=[
+                Problem("EMPTY_BODY", "/", "the body is empty: send the .edxml package")])
         if size > limit and tail != CRLF:
             raise too_large(limit)
         full = hasher.copy()

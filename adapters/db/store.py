@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
 from adapters.db.engine import READ_ONLY, session_factory
+from adapters.db.limits import check_fits
 from adapters.db.models import (
     Agency,
     AgencyCertificate,
@@ -291,6 +292,7 @@ class SqlStore(OperatorStore, PushStore, DirectoryStore):
 
     async def accept(self, new: NewMessage, actor: str) -> AcceptedMessage:
         """Message, deliveries, their first timeline rows and the outbox: one transaction."""
+        check_fits(new)
         try:
             async with self.transaction() as session:
                 duplicate = await self._find_duplicate(session, new)

@@ -107,13 +107,19 @@ class SubmitPackage:
             raise DuplicatePackage(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
                 f"accepted as {accepted.message_id}",
-                desc_vi="Van ban da duoc gui truoc do",
+                desc_vi="Van ban da duoc gui truoc do", problems=[Problem(
+                    "DUPLICATE_DOCUMENT", "MessageHeader/DocumentId",
+                    f"{package.document_id!r} from {package.from_code} was already accepted "
+                    f"as {accepted.message_id}")],
                 extra={"messageId": accepted.message_id})
         if accepted.duplicate_of is None:
             self._on_accepted()
         return accepted
 
     def _check_sender(self, submission: Submission, package: ParsedPackage) -> None:
+        """Each refusal names the element (or header) to fix, like every package refusal
+        (SPEC §5 "Clear errors"): a sender the system does not serve is most often a typo
+        in From/OrganId."""
         if submission.declared_kind is not None and package.kind != submission.declared_kind:
             raise PackageRejected(
                 f"messagetype is '{submission.declared_kind}' but the package is a "
@@ -124,11 +130,17 @@ class SubmitPackage:
                 submission.declared_from != package.from_code:
             raise PermissionDenied(
                 f"header 'from' is {submission.declared_from} but MessageHeader/From/OrganId "
-                f"is {package.from_code}", desc_vi="Don vi gui khong khop")
+                f"is {package.from_code}", desc_vi="Don vi gui khong khop", problems=[
+                    Problem("FROM_MISMATCH", "MessageHeader/From/OrganId",
+                            f"is {package.from_code} but header XroadVnpt-from is "
+                            f"{submission.declared_from}")])
         if not submission.system.serves(package.from_code):
             raise PermissionDenied(
                 f"system {submission.system.system_id} is not registered to send as "
-                f"{package.from_code}", desc_vi="Don vi gui chua dang ky")
+                f"{package.from_code}", desc_vi="Don vi gui chua dang ky", problems=[
+                    Problem("SENDER_NOT_SERVED", "MessageHeader/From/OrganId",
+                            f"system {submission.system.system_id} is not registered to "
+                            f"send as {package.from_code}")])
 
     async def _verify_signature(self, submission: Submission, package: ParsedPackage
                                 ) -> tuple[SignatureReport, Problem | None]:
