@@ -45,7 +45,7 @@ from tests.support.strategies import (
     url_text,
 )
 
-EXAMPLES = 25
+EXAMPLES = 40
 FUZZED_PATHS = r"^/api/v1/|^/(healthz|readyz|metrics)$"
 
 NOT_CHECKED = [positive_data_acceptance]
