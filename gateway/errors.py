@@ -33,7 +33,8 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      │   ├─ PackageKindMismatch     "Sai loai goi tin"
      │   ├─ RecipientNotInPackage   "Don vi nhan khong co trong goi tin"
      │   ├─ OriginalUnknown         "Khong tim thay van ban goc"
-     │   └─ StatusFlowBroken        "Sai trinh tu trang thai"
+     │   ├─ StatusFlowBroken        "Sai trinh tu trang thai"
+     │   └─ ValueTooLong            "Du lieu qua dai"
      ├─ SignatureRejected           SIGNATURE_REJECTED (422, 25)      "Chu ky so khong hop le"
      ├─ BodyIntegrityFailed         BODY_HASH_MISMATCH (400, 10)      "Ma bam tep khong khop"
      ├─ PackageTooLarge             PACKAGE_TOO_LARGE (413, 10)
@@ -72,7 +73,8 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      │   ├─ NotYetDownloaded        "Chua tai van ban"
      │   ├─ AgencyInfoInvalid       "Thong tin don vi khong hop le"
      │   ├─ AgencyMergedOrDissolved "Don vi da sap nhap hoac giai the"
-     │   └─ AgencyHasSubUnits       "Don vi con don vi truc thuoc"
+     │   ├─ AgencyHasSubUnits       "Don vi con don vi truc thuoc"
+     │   └─ TextUnstorable          "Du lieu chua ky tu khong hop le"
      └─ ServiceUnavailable          SERVICE_UNAVAILABLE (503, 20)     "Loi he thong, thu lai sau"
 
 The catalogue is the contract with agency software: codes never change meaning. `/vxp` maps to
@@ -269,6 +271,10 @@ class OriginalUnknown(PackageRejected):
 
 class StatusFlowBroken(PackageRejected):
     text_vi = "Sai trinh tu trang thai"
+
+
+class ValueTooLong(PackageRejected):
+    text_vi = "Du lieu qua dai"
 
 
 class SignatureRejected(GatewayError):
@@ -470,6 +476,10 @@ class AgencyMergedOrDissolved(InvalidRequest):
 
 class AgencyHasSubUnits(InvalidRequest):
     text_vi = "Don vi con don vi truc thuoc"
+
+
+class TextUnstorable(InvalidRequest):
+    text_vi = "Du lieu chua ky tu khong hop le"
 
 
 class ServiceUnavailable(GatewayError):

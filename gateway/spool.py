@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import BodyEmpty, BodyIntegrityFailed, PackageTooLarge
+from gateway.errors import BodyEmpty, BodyIntegrityFailed, PackageTooLarge, Problem
 from gateway.types import Sha256Hex
 
 CRLF = b"\r\n"
@@ -91,7 +91,10 @@ async def spool_body(
                 hasher.update(data[: -len(CRLF)])
                 tail = data[-len(CRLF) :]
         if size == 0:
-            raise BodyEmpty("the request body is empty")
+            raise BodyEmpty(
+                "the request body is empty",
+                problems=[Problem("EMPTY_BODY", "/", "the body is empty: send the .edxml package")],
+            )
         if size > limit and tail != CRLF:
             raise too_large(limit)
         full = hasher.copy()

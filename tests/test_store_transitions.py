@@ -25,7 +25,7 @@ from gateway.operators import Operator, Role, Selection
 from gateway.records import NewMessage, RecipientPlan, TimelineEntry
 from gateway.runtime import build_store
 from gateway.types import AgencyCode, MessageKind, RouteKind, RoutingKey, SystemId
-from tests.conftest import Backing
+from tests.support.nodes import Backing
 from tests.support.samples import document
 
 S = DeliveryState

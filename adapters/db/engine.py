@@ -10,8 +10,55 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from gateway.errors import TextUnstorable
+
 READ_ONLY = "lienthong_read_only"
 """Execution option marking a transaction that only reads (see `SqlStore.reading`)."""
+
+
+UNSTORABLE = (
+    "a value holds a NUL character (U+0000) or a lone UTF-16 surrogate, which no "
+    "id, code, name or reason can hold, or is a number beyond 64 bits"
+)
+
+
+INT64 = range(-(2**63), 2**63)
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value not in INT64
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, tuple | list):
+        return any(_unstorable(item) for item in value)
+    if isinstance(value, dict):
+        return any(_unstorable(item) for item in value.values())
+    return False
+
+
+def _refuse_unstorable(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    """Text that is not storable UTF-8 never reaches a database. PostgreSQL cannot hold
+    U+0000 and no UTF-8 can hold a lone surrogate (JSON's `"\\ud800"` decodes to one):
+    asyncpg failed such a statement like a lost connection, so a NUL in an id
+    (`/api/v1/packages/a%00b`), a filter or a JSON body was answered 503 "database
+    unreachable" — telling the client to retry what can never succeed — and SQLite raised
+    UnicodeEncodeError (500) on a surrogate. Refused here, before anything is written, it is
+    a 400 (27 on /vxp) on both backends. A number beyond 64 bits is refused the same way
+    (SQLite raised OverflowError on one); parameters are bounded where they are read, this
+    is the net under them."""
+    if _unstorable(parameters):
+        raise TextUnstorable(UNSTORABLE)
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,11 +93,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     `BEGIN IMMEDIATE`, because a deferred transaction that reads and then writes fails at once
     with SQLITE_BUSY when another writer got there first, whatever the busy timeout."""
     if not is_sqlite(url):
-        return create_async_engine(
+        engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
         )
+        event.listen(engine.sync_engine, "before_cursor_execute", _refuse_unstorable)
+        return engine
     create_private_sqlite_file(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_unstorable)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

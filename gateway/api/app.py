@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api import agencies, health, inbox, metrics, packages, vxp, vxp_directory
+from gateway.api import agencies, health, inbox, metrics, openapi, packages, vxp, vxp_directory
 from gateway.api import operators as operator_api
 from gateway.api.errors import (
     handle_gateway_error,
@@ -59,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
     if settings.metrics_bind:
         app.add_middleware(MetricsListener, metrics_port=metrics_address(settings.metrics_bind)[1])
+    openapi.install(app)
     return app

@@ -9,9 +9,16 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from gateway.errors import AuthenticationFailed
-from gateway.operators.roles import Operator, Permission, token_hash, token_matches
+from gateway.operators.roles import (
+    OPERATOR_NAME,
+    Operator,
+    Permission,
+    token_hash,
+    token_matches,
+)
 from gateway.records import SystemRecord
 from gateway.runtime import Runtime
+from gateway.services.directory import is_system_id
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -28,7 +35,9 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
     system_id, _, secret = token.strip().rpartition(":")
     if scheme.lower() != "bearer" or not system_id or not secret:
         raise AuthenticationFailed("send 'Authorization: Bearer <systemId>:<secret>'")
-    credentials = await runtime.store.get_credentials(system_id)
+    credentials = (
+        await runtime.store.get_credentials(system_id) if is_system_id(system_id) else None
+    )
     if (
         credentials is None
         or not credentials.system.enabled
@@ -52,7 +61,8 @@ async def bearer_operator(request: Request, runtime: RuntimeDep) -> Operator:
     name, _, token = credential.strip().partition(":")
     if scheme.lower() != "bearer" or not name or not token:
         raise AuthenticationFailed("send 'Authorization: Bearer <operator>:<token>'")
-    found = await runtime.operators.get_operator(name)
+    # Not an operator name: unknown, without asking the database.
+    found = await runtime.operators.get_operator(name) if OPERATOR_NAME.fullmatch(name) else None
     matches = token_matches(token, found.token_sha256 if found else _NO_SUCH_TOKEN)
     if found is None or not found.record.enabled or not matches:
         raise AuthenticationFailed("unknown operator or wrong token")

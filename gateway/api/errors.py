@@ -98,11 +98,36 @@ async def handle_validation_error(request: Request, error: Exception) -> Respons
     return await handle_gateway_error(request, InvalidRequest(details))
 
 
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """What routing refuses before any route runs (unknown path, method not allowed) as
+    problem+json, with the status and headers (a 405's `Allow`) Starlette chose."""
+    code = HTTP_CODES.get(error.status_code, f"HTTP_{error.status_code}")
+    body = {
+        "type": PROBLEM_TYPE + code,
+        "title": str(error.detail),
+        "status": error.status_code,
+        "code": code,
+        "detail": f"{request.method} {request.url.path}: {error.detail}",
+    }
+    return JSONResponse(
+        body,
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type="application/problem+json",
+    )
+
+
 async def handle_http_error(request: Request, error: Exception) -> Response:
-    """Unknown operations and wrong methods: on `/vxp` in the SDK's envelope (27)."""
+    """Unknown paths and wrong methods: on `/vxp` in the SDK's envelope (27); elsewhere as
+    problem+json like every other error."""
     assert isinstance(error, StarletteHTTPException)
     if not is_vxp(request):
-        return await http_exception_handler(request, error)
+        if error.status_code < 400:
+            return await http_exception_handler(request, error)
+        return http_problem(request, error)
     refusal = RequestUnknown(f"{request.method} {request.url.path}: {error.detail}")
     response = vxp_response(refusal, operation_of(request.url.path))
     response.status_code = error.status_code

@@ -31,6 +31,7 @@ from gateway.errors import (
 )
 from gateway.ports import Store
 from gateway.records import SystemRecord
+from gateway.services.directory import is_system_id
 from gateway.settings import Settings
 
 PREFIX = "xroadvnpt-"
@@ -129,7 +130,9 @@ async def authenticate(
         raise CredentialsMissing(
             "XroadVnpt-systemid, XroadVnpt-sign-header and XroadVnpt-hash-header are required"
         )
-    credentials = await store.get_credentials(system_id)
+    # A value that cannot be a system id (a NUL, a megabyte) is a stranger without asking
+    # the database, which would refuse such text as invalid (27) instead of unknown (15).
+    credentials = await store.get_credentials(system_id) if is_system_id(system_id) else None
     # The HMAC covers the sign-header's bytes as sent (UTF-8 for non-ASCII values); a stranger
     # and a wrong secret cost the same and read the same.
     expected = sign_bytes(credentials.secret if credentials else "\0invalid", sign_header)

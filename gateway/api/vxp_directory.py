@@ -18,6 +18,7 @@ from gateway.agencies import is_closed
 from gateway.api.deps import RuntimeDep
 from gateway.api.vxp import _call, _wire_time
 from gateway.api.vxp_answers import answer, entry
+from gateway.codes import MAX_CODE_LENGTH
 from gateway.errors import BodyMalformed, BodyTooLarge, ParameterInvalid
 from gateway.records import SystemRecord
 from gateway.routing import serving_system
@@ -33,14 +34,23 @@ def _id(row_id: int | None) -> str:
     return "" if row_id is None else str(row_id)
 
 
-def _whole_number(name: str, value: str | None) -> int | None:
-    """An optional non-negative integer parameter; absent or empty means not given."""
+MAX_LEVEL = (MAX_CODE_LENGTH + 1) // 2
+"""A code has at most 35 characters, so at most 18 dot-separated groups."""
+MAX_VERSION = 2**63 - 1
+"""Directory versions are 64-bit (`BigInteger`)."""
+
+
+def _whole_number(name: str, value: str | None, limit: int) -> int | None:
+    """An optional integer parameter from 0 to `limit`; absent or empty means not given.
+    Unbounded, `level: 99999999999999999999` reached the database as a number no column
+    holds: SQLite raised OverflowError (500) and PostgreSQL failed the query like a lost
+    connection (503), as `level: 3000000000` did against its 32-bit column."""
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(limit)) or int(text) > limit:
         raise ParameterInvalid(
-            f"{name} must be a non-negative integer, not {text[:40]!r}", name=name
+            f"{name} must be a whole number from 0 to {limit}, not {text[:40]!r}", name=name
         )
     return int(text)
 
@@ -93,7 +103,7 @@ async def get_agencies_list_qd20(request: Request, runtime: RuntimeDep) -> JSONR
     """Live units of one level (Decision 20/2020: the number of non-zero groups of the
     code), or all when `level` is absent or empty; `code102` is the old code."""
     call = await _call(request, runtime)
-    level = _whole_number("level", call.param("level"))
+    level = _whole_number("level", call.param("level"), MAX_LEVEL)
     agencies = await runtime.store.listed_agencies(level)
     return JSONResponse(
         answer(
@@ -120,7 +130,7 @@ async def get_synchronize_unit(request: Request, runtime: RuntimeDep) -> JSONRes
     Not `XroadVnpt-version`: the SDK sends that header on every call with its protocol
     version (`3.0.201608`), so a client could never set it to a sync position."""
     call = await _call(request, runtime)
-    after = _whole_number("fromVersion", call.param("fromVersion")) or 0
+    after = _whole_number("fromVersion", call.param("fromVersion"), MAX_VERSION) or 0
     units = await runtime.store.directory_units(after)
     systems = await runtime.store.list_systems()
     return JSONResponse(

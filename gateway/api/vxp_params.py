@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from gateway.api.vxp_auth import VxpCall
 from gateway.codes import is_valid_code
 from gateway.errors import InvalidRequest, ParameterInvalid
+from gateway.operators.selection import EARLIEST_YEAR, LATEST_YEAR
 from gateway.records import InboxFilter
 
 MAX_PAGE_SIZE = 500
@@ -72,13 +73,16 @@ def inbox_filter(call: VxpCall, timezone: str) -> tuple[InboxFilter, int]:
 
 
 def _moment(value: str | None, name: str, zone: ZoneInfo, end_of_day: bool) -> datetime | None:
-    """A date (the whole day: `toDate` is inclusive) or a date and time, local time."""
+    """A date (the whole day: `toDate` is inclusive) or a date and time, local time, in the
+    years operator filters take too: `toDate: 9999-12-31` as a whole day ends past the
+    last date Python has (OverflowError, a 500), and year 1 in local time is before it in
+    UTC."""
     if value is None or not value.strip():
         return None
     text = value.strip()
     for layout in TIME_FORMATS:
         try:
-            return datetime.strptime(text, layout).replace(tzinfo=zone)
+            return _bounded(datetime.strptime(text, layout).replace(tzinfo=zone), name, text)
         except ValueError:
             continue
     for layout in DATE_FORMATS:
@@ -86,8 +90,18 @@ def _moment(value: str | None, name: str, zone: ZoneInfo, end_of_day: bool) -> d
             day = datetime.strptime(text, layout).replace(tzinfo=zone)
         except ValueError:
             continue
-        return day + timedelta(days=1) if end_of_day else day
+        return (
+            _bounded(day, name, text) + timedelta(days=1)
+            if end_of_day
+            else _bounded(day, name, text)
+        )
     raise _bad(name, f"is {text[:40]!r}; expected a date such as 2026-12-01 or 01/12/2026")
+
+
+def _bounded(moment: datetime, name: str, text: str) -> datetime:
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise _bad(name, f"is {text[:40]!r}; expected a year from {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return moment
 
 
 def _positive(value: str | None, name: str, limit: int) -> int | None:

@@ -17,6 +17,13 @@ from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
 
 SYSTEM_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+MAX_SYSTEM_ID = 64
+
+
+def is_system_id(value: str) -> bool:
+    """What `add_system` registers: 1–64 letters, digits, '.', '-', '_'. Anything else
+    names no system, so authentication need not ask the database about it."""
+    return 0 < len(value) <= MAX_SYSTEM_ID and set(value) <= SYSTEM_ID_CHARS
 
 
 def new_secret() -> str:
@@ -32,7 +39,7 @@ async def add_system(
 ) -> str:
     """Register a system; returns its secret (generated when not given). With `push_url`
     the node POSTs its packages there instead of waiting for it to poll."""
-    if not system_id or len(system_id) > 64 or not set(system_id) <= SYSTEM_ID_CHARS:
+    if not is_system_id(system_id):
         raise InvalidRequest(f"system id {system_id!r}: use letters, digits, '.', '-', '_'")
     if not serves:
         raise InvalidRequest("a system must serve at least one code or pattern (--serves)")

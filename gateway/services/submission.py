@@ -122,6 +122,14 @@ class SubmitPackage:
             raise DocumentDuplicate(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
                 f"accepted as {accepted.message_id}",
+                problems=[
+                    Problem(
+                        "DUPLICATE_DOCUMENT",
+                        "MessageHeader/DocumentId",
+                        f"{package.document_id!r} from {package.from_code} was already accepted "
+                        f"as {accepted.message_id}",
+                    )
+                ],
                 extra={"messageId": accepted.message_id},
             )
         if accepted.duplicate_of is None:
@@ -129,6 +137,9 @@ class SubmitPackage:
         return accepted
 
     def _check_sender(self, submission: Submission, package: ParsedPackage) -> None:
+        """Each refusal names the element (or header) to fix, like every package refusal
+        (SPEC §5 "Clear errors"): a sender the system does not serve is most often a typo
+        in From/OrganId."""
         if submission.declared_kind is not None and package.kind != submission.declared_kind:
             raise PackageKindMismatch(
                 f"messagetype is '{submission.declared_kind}' but the package is a "
@@ -144,12 +155,28 @@ class SubmitPackage:
         if submission.declared_from is not None and submission.declared_from != package.from_code:
             raise SenderMismatch(
                 f"header 'from' is {submission.declared_from} but MessageHeader/From/OrganId "
-                f"is {package.from_code}"
+                f"is {package.from_code}",
+                problems=[
+                    Problem(
+                        "FROM_MISMATCH",
+                        "MessageHeader/From/OrganId",
+                        f"is {package.from_code} but header XroadVnpt-from is "
+                        f"{submission.declared_from}",
+                    )
+                ],
             )
         if not submission.system.serves(package.from_code):
             raise SenderNotRegistered(
                 f"system {submission.system.system_id} is not registered to send as "
-                f"{package.from_code}"
+                f"{package.from_code}",
+                problems=[
+                    Problem(
+                        "SENDER_NOT_SERVED",
+                        "MessageHeader/From/OrganId",
+                        f"system {submission.system.system_id} is not registered to "
+                        f"send as {package.from_code}",
+                    )
+                ],
             )
 
     async def _verify_signature(

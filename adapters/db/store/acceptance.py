@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.limits import check_fits
 from adapters.db.models import (
     Delivery,
     DeliveryEvent,
@@ -51,6 +52,7 @@ def _ref(delivery: Delivery) -> DeliveryRef:
 class SqlAcceptance(SqlBase):
     async def accept(self, new: NewMessage, actor: str) -> AcceptedMessage:
         """Message, deliveries, their first timeline rows and the outbox: one transaction."""
+        check_fits(new)
         try:
             async with self.transaction() as session:
                 duplicate = await self._find_duplicate(session, new)
