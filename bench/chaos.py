@@ -46,22 +46,28 @@ from typing import Any
 
 import asyncpg
 import httpx
-from cryptography.fernet import Fernet
+from common import (
+    ROOT,
+    command_line,
+    create_database,
+    database_of,
+    delete_broker_namespace,
+    drop_database,
+    node_env,
+    node_settings,
+    percentile,
+    register_systems,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
+sys.path.insert(0, str(ROOT))  # for tests.support
 
-from adapters.broker.rabbitmq import RabbitMQBroker  # noqa: E402
 from adapters.db.migrate import migrate  # noqa: E402
 from adapters.vxp_client import VxpClient  # noqa: E402
-from gateway.runtime import build_broker, build_store  # noqa: E402
+from gateway.runtime import build_store  # noqa: E402
 from gateway.services.audit import verify_log  # noqa: E402
-from gateway.services.directory import add_system  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
 from tests.support.processes import GatewayProcess  # noqa: E402
 from tests.support.samples import document, status  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 PG_CTL = [
     "pg_ctlcluster",
     "--skip-systemctl-redirect",
@@ -107,11 +113,6 @@ def restore_services() -> None:
         sh(*PG_CTL, "start")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
-
-
 @dataclass
 class Package:
     kind: str  # edoc | status
@@ -148,15 +149,13 @@ class Node:
 class Chaos:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args, self.rng = args, random.Random(args.seed)
-        suffix = secrets.token_hex(4)
-        self.database, self.data_dir = f"chaos_{suffix}", Path(tempfile.mkdtemp(prefix="chaos-"))
-        self.settings = Settings(
-            data_dir=self.data_dir,
-            secret_key=Fernet.generate_key().decode(),
-            database_url=f"postgresql://postgres@127.0.0.1:5432/{self.database}",
-            broker_url=AMQP,
-            broker_namespace=f"chaos-{suffix}",
+        self.data_dir = Path(tempfile.mkdtemp(prefix="chaos-"))
+        self.settings = node_settings(
+            "production", self.data_dir, secrets.token_hex(4), prefix="chaos"
         )
+        database = database_of(self.settings)
+        assert database is not None
+        self.database = database
         self.senders = {f"chaos.s{i}": f"000.00.{10 + i}.H53" for i in range(args.senders)}
         self.nodes: list[Node] = []  # live, in use
         self.all_nodes: list[Node] = []
@@ -177,33 +176,20 @@ class Chaos:
     # -- the node ----------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        connection = await asyncpg.connect(PG_ADMIN)
-        await connection.execute(f"CREATE DATABASE {self.database}")
-        await connection.close()
+        await create_database(self.database)
         migrate(self.settings.resolved_database_url)
-        store = build_store(self.settings)
-        try:
-            for system, code in [*self.senders.items(), *RECEIVERS.items()]:
-                await add_system(
-                    store,
-                    system,
-                    [code] if isinstance(code, str) else code,
-                    secret=f"{system}-secret",
-                )
-        finally:
-            await store.close()
+        await register_systems(
+            self.settings,
+            {
+                system: ([code] if isinstance(code, str) else code, f"{system}-secret")
+                for system, code in [*self.senders.items(), *RECEIVERS.items()]
+            },
+        )
         for _ in range(self.args.processes):
             self.nodes.append(await self.start_node())
 
     async def start_node(self) -> Node:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-        env |= NODE_OVERRIDES | {
-            "LIENTHONG_DATA_DIR": str(self.data_dir),
-            "LIENTHONG_BROKER_URL": AMQP,
-            "LIENTHONG_SECRET_KEY": self.settings.secret_key,
-            "LIENTHONG_DATABASE_URL": self.settings.database_url,
-            "LIENTHONG_BROKER_NAMESPACE": self.settings.broker_namespace,
-        }
+        env = node_env(self.settings, **NODE_OVERRIDES)
         gateway = GatewayProcess(env, self.data_dir / f"serve-{len(self.all_nodes)}.log")
         http = httpx.AsyncClient(base_url=gateway.url, timeout=30)
         node = Node(
@@ -471,22 +457,15 @@ class Chaos:
             Path(self.args.keep_logs).mkdir(parents=True, exist_ok=True)
             for log in self.data_dir.glob("serve-*.log"):
                 shutil.copy(log, self.args.keep_logs)
-        broker = build_broker(self.settings)
-        assert isinstance(broker, RabbitMQBroker)
         for what, step in (
-            ("broker topology", broker.delete_topology),
-            (f"database {self.database}", self.drop_database),
+            ("broker topology", delete_broker_namespace(self.settings)),
+            (f"database {self.database}", drop_database(self.database)),
         ):
             try:
-                await step()
+                await step
             except Exception as error:  # shown; the rest of the cleanup goes on
                 print(f"cleanup: {what} not removed: {error!r}", file=sys.stderr)
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    async def drop_database(self) -> None:
-        connection = await asyncpg.connect(PG_ADMIN)
-        await connection.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
-        await connection.close()
 
     async def database_facts(self) -> tuple[dict[str, int], int]:
         """(deliveries by state, packages stored as two messages), from the database."""
@@ -544,7 +523,7 @@ class Chaos:
         duplicates, a, logs = sum(doubled.values()), self.args, self.server_logs()
         windows = Counter(int(p.accepted_at // 10) for p in accepted)
         lines = [
-            f"\ncommand: {' '.join([Path(sys.executable).name, *sys.argv])}",
+            f"\ncommand: {command_line()}",
             f"duration: load {load_seconds:.1f} s, then drain {drain_seconds:.1f} s; processes "
             f"{a.processes}, senders {a.senders}, pollers {a.pollers}/system, rate {a.rate}/s, "
             f"seed {a.seed}",
