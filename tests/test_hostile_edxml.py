@@ -111,3 +111,23 @@ def test_bounded_keeps_errors_first_and_counts_the_rest() -> None:
     assert bounded(problems[:2]) == tuple(problems[:2])
     many = [Problem(f"C{i}", "p", "m" * 1000) for i in range(1000)]
     assert sum(len(p.message) for p in bounded(many)) < 80_000
+
+
+async def test_long_tags_the_fuzzer_found_are_read_whole(node: Node) -> None:
+    """A root start tag over 64 KiB and an end tag padded with 5 000 spaces are well-formed;
+    the scanner once cut them at a fixed window (an unhandled error)."""
+    sender = await node.add_system("sys.sender", SENDER)
+    await node.add_system("sys.receiver", A)
+    base = document(SENDER, [A])
+    padded = base.replace(
+        b"</edXML:edXMLEnvelope>", b"</edXML:edXMLEnvelope" + b" " * 5000 + b">", 1
+    )
+    accepted = await sender.send_edoc(padded, SENDER)
+    assert accepted["status"] == "OK", accepted
+    root = re.search(rb"<edXML[^>]*>", base)
+    assert root is not None
+    attributes = b" ".join(b'a%d="%s"' % (i, b"x" * 60) for i in range(1500))
+    wide = base.replace(root.group(0), root.group(0)[:-1] + b" " + attributes + b">", 1)
+    refused = await sender.send_edoc(wide, SENDER)
+    assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "22"), refused
+    assert refused["errors"][0]["path"] == "edXML"

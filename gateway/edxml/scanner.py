@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from xml.parsers import expat
 
 from gateway.edxml.attachment_files import ScannedAttachment
@@ -463,15 +464,16 @@ class Scanner:
         assert self._root is not None and self._envelope is not None
         root_offset, root_qname = self._root
         start, end_tag = self._envelope
+        # A tag is as long as expat let it be (the token watchdog): read each one until it
+        # ends rather than guessing a window (a 64 KiB root tag, or an end tag padded with
+        # kilobytes of spaces, is well-formed).
+        cap = self._limits.max_text_bytes + 2 * READ_CHUNK
         with open(self._source, "rb") as handle:
-            handle.seek(root_offset)
-            window = handle.read(min(start - root_offset, 1 << 16))
-            root_tag = window[: end_of_tag(window, 0)]
+            root_tag = _read_tag(handle, root_offset, cap)
             if root_tag.endswith(b"/>"):
                 root_tag = root_tag[:-2] + b">"
             handle.seek(start)
-            envelope = handle.read(end_tag - start + 4096)
-        envelope = envelope[: end_of_tag(envelope, end_tag - start)]
+            envelope = handle.read(end_tag - start) + _read_tag(handle, end_tag, cap)
         skeleton = b"".join(self._attachment_skeleton(a) for a in self.attachments)
         if self.attachments:
             skeleton = (
@@ -491,6 +493,23 @@ class Scanner:
         if attachment.path is not None:
             parts.append("<ContentTransferEncoded/>")
         return ("<Attachment>" + "".join(parts) + "</Attachment>").encode()
+
+
+def _read_tag(handle: BinaryIO, offset: int, cap: int) -> bytes:
+    """The tag that starts at `offset`, read in pieces until it ends (at most `cap` bytes)."""
+    handle.seek(offset)
+    data = b""
+    while len(data) < cap:
+        piece = handle.read(1 << 16)
+        if not piece:
+            break
+        data += piece
+        try:
+            return data[: end_of_tag(data, 0)]
+        except ValueError:
+            continue
+    problem = Problem("XML_MALFORMED", "/", "a tag does not end")
+    raise PackageMalformed(problem.message, problems=[problem])
 
 
 def _short(name: str, limit: int = 64) -> str:
