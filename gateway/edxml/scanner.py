@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import NoReturn
 from xml.parsers import expat
 
 from gateway.edxml.attachment_files import ScannedAttachment
+from gateway.edxml.envelope_cut import ATTACHMENT_FIELDS, envelope_document
 from gateway.edxml.namespaces import DSIG_NS, QCVN_NS
-from gateway.edxml.trace import end_of_tag
+from gateway.edxml.prefix_scopes import PrefixScopes, element_name, undeclared_attribute_prefixes
 from gateway.errors import PackageMalformed, Problem
 
-ATTACHMENT_FIELDS = ("ContentId", "AttachmentName", "Description", "ContentType")
 READ_CHUNK = 1 << 20
 
 
@@ -54,6 +54,10 @@ class ScanResult:
             attachment.discard()
 
 
+def _refuse(code: str, path: str, message: str) -> NoReturn:
+    raise _Refusal(Problem(code, path, message))
+
+
 class _Refusal(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.message)
@@ -76,7 +80,7 @@ class Scanner:
         self._parser.EntityDeclHandler = self._entity
         self._parser.CommentHandler = self._marker
         self._parser.ProcessingInstructionHandler = self._marker
-        self._scopes: list[dict[str, str]] = [{"xml": "http://www.w3.org/XML/1998/namespace"}]
+        self._scopes = PrefixScopes()
         self._path: list[str] = []  # local names; "" for an element outside QCVN
         self._text_size = 0
         self._fields_size = 0
@@ -128,25 +132,31 @@ class Scanner:
             for attachment in self.attachments:
                 attachment.discard()
             raise PackageMalformed(self.problems[0].message, problems=self.problems)
-        return ScanResult(self._envelope_document(), self.attachments, self.warnings)
+        assert self._root is not None and self._envelope is not None
+        envelope = envelope_document(
+            self._source,
+            self._root,
+            self._envelope,
+            self.attachments,
+            cap=self._limits.max_text_bytes + 2 * READ_CHUNK,
+        )
+        return ScanResult(envelope, self.attachments, self.warnings)
 
     def _finish(self) -> None:
         if self._root is None:
-            raise _Refusal(Problem("XML_MALFORMED", "/", "no root element"))
+            _refuse("XML_MALFORMED", "/", "no root element")
         if self._envelope is None:
-            raise _Refusal(Problem("EDXML_REQUIRED", "edXMLEnvelope", "edXMLEnvelope is required"))
+            _refuse("EDXML_REQUIRED", "edXMLEnvelope", "edXMLEnvelope is required")
 
     def _check_token_size(self) -> None:
         """Expat holds a tag, attribute, comment or processing instruction whole until it
         ends: one that has produced no event for this long is refused before it can grow."""
         if self._fed - self._last_event > self._limits.max_text_bytes + READ_CHUNK:
-            raise _Refusal(
-                Problem(
-                    "XML_TEXT_TOO_LARGE",
-                    self._where(),
-                    f"a tag, attribute, comment or processing instruction longer than "
-                    f"{self._limits.max_text_bytes} bytes",
-                )
+            _refuse(
+                "XML_TEXT_TOO_LARGE",
+                self._where(),
+                f"a tag, attribute, comment or processing instruction longer than "
+                f"{self._limits.max_text_bytes} bytes",
             )
 
     # -- expat handlers ------------------------------------------------------------------
@@ -155,12 +165,10 @@ class Scanner:
         self._last_event = self._parser.CurrentByteIndex
 
     def _doctype(self, *_: object) -> None:
-        raise _Refusal(
-            Problem(
-                "XML_DTD_FORBIDDEN",
-                "/",
-                "DTDs and entity declarations are not allowed; remove the DOCTYPE",
-            )
+        _refuse(
+            "XML_DTD_FORBIDDEN",
+            "/",
+            "DTDs and entity declarations are not allowed; remove the DOCTYPE",
         )
 
     def _entity(self, *_: object) -> None:
@@ -170,48 +178,45 @@ class Scanner:
         self._last_event = self._parser.CurrentByteIndex
         self._elements += 1
         if self._elements > self._limits.max_elements:
-            raise _Refusal(
-                Problem(
-                    "XML_TOO_MANY_ELEMENTS", "/", f"more than {self._limits.max_elements} elements"
-                )
-            )
+            _refuse("XML_TOO_MANY_ELEMENTS", "/", f"more than {self._limits.max_elements} elements")
         if len(self._path) >= self._limits.max_depth:
-            raise _Refusal(
-                Problem(
-                    "XML_TOO_DEEP",
-                    self._where(),
-                    f"elements nested deeper than {self._limits.max_depth}",
-                )
+            _refuse(
+                "XML_TOO_DEEP",
+                self._where(),
+                f"elements nested deeper than {self._limits.max_depth}",
             )
         self._check_names(qname, attributes)
-        scope = self._scope(attributes)
-        namespace, local = self._resolve(qname, scope, element=True)
+        scope = self._scopes.enter(attributes)
+        namespace, local = element_name(qname, scope)
+        if namespace is None:
+            prefix = qname.rpartition(":")[0]
+            _refuse(
+                "XML_UNBOUND_PREFIX",
+                self._where(local),
+                f"element prefix {_short(prefix)!r} is not declared",
+            )
         self._check_attributes(attributes, scope)
         self._text_size = 0
         offset = self._parser.CurrentByteIndex
         if not self._path and (local != "edXML" or namespace != QCVN_NS):
-            raise _Refusal(
-                Problem(
-                    "EDXML_ROOT",
-                    "/",
-                    f"the root element is {_short(qname)!r} in "
-                    f"namespace {namespace or '(none)'}; "
-                    f"expected edXML in {QCVN_NS}",
-                )
+            _refuse(
+                "EDXML_ROOT",
+                "/",
+                f"the root element is {_short(qname)!r} in "
+                f"namespace {namespace or '(none)'}; "
+                f"expected edXML in {QCVN_NS}",
             )
         if self._in_signature or (local == "Signature" and namespace in (QCVN_NS, DSIG_NS)):
             self._in_signature += 1
             self._path.append(local)
             return
         if namespace != QCVN_NS:
-            raise _Refusal(
-                Problem(
-                    "EDXML_FOREIGN_ELEMENT",
-                    self._where(local),
-                    f"element {_short(qname)!r} is in namespace {namespace or '(none)'}; edXML "
-                    f"elements "
-                    f"must be in {QCVN_NS}",
-                )
+            _refuse(
+                "EDXML_FOREIGN_ELEMENT",
+                self._where(local),
+                f"element {_short(qname)!r} is in namespace {namespace or '(none)'}; edXML "
+                f"elements "
+                f"must be in {QCVN_NS}",
             )
         depth = len(self._path)
         self._path.append(local)
@@ -228,47 +233,35 @@ class Scanner:
     def _start_top(self, local: str, offset: int) -> None:
         if local == "edXMLEnvelope":
             if self._envelope_start is not None:
-                raise _Refusal(
-                    Problem(
-                        "EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope", "edXMLEnvelope occurs twice"
-                    )
-                )
+                _refuse("EDXML_DUPLICATE_ELEMENT", "edXMLEnvelope", "edXMLEnvelope occurs twice")
             self._envelope_start = offset
         elif local == "AttachmentEncoded":
             # One block only: with two, the node and a recipient could each read another one.
             if self._attachment_blocks:
-                raise _Refusal(
-                    Problem(
-                        "EDXML_DUPLICATE_ELEMENT",
-                        "AttachmentEncoded",
-                        "AttachmentEncoded occurs twice",
-                    )
+                _refuse(
+                    "EDXML_DUPLICATE_ELEMENT",
+                    "AttachmentEncoded",
+                    "AttachmentEncoded occurs twice",
                 )
             self._attachment_blocks += 1
         else:
-            raise _Refusal(
-                Problem(
-                    "EDXML_SCHEMA", _short(local), f"unexpected element {_short(local)} under edXML"
-                )
+            _refuse(
+                "EDXML_SCHEMA", _short(local), f"unexpected element {_short(local)} under edXML"
             )
 
     def _start_in_attachments(self, depth: int, local: str) -> None:
         if depth == 2:
             if local != "Attachment":
-                raise _Refusal(
-                    Problem(
-                        "EDXML_SCHEMA",
-                        f"AttachmentEncoded/{_short(local)}",
-                        f"unexpected element {_short(local)} in AttachmentEncoded",
-                    )
+                _refuse(
+                    "EDXML_SCHEMA",
+                    f"AttachmentEncoded/{_short(local)}",
+                    f"unexpected element {_short(local)} in AttachmentEncoded",
                 )
             if len(self.attachments) >= self._limits.max_attachments:
-                raise _Refusal(
-                    Problem(
-                        "EDXML_TOO_MANY_ATTACHMENTS",
-                        "AttachmentEncoded",
-                        f"more than {self._limits.max_attachments} attachments",
-                    )
+                _refuse(
+                    "EDXML_TOO_MANY_ATTACHMENTS",
+                    "AttachmentEncoded",
+                    f"more than {self._limits.max_attachments} attachments",
                 )
             self._attachment = ScannedAttachment(index=len(self.attachments) + 1)
             self.attachments.append(self._attachment)
@@ -278,25 +271,17 @@ class Scanner:
                 self._open_decoder(self._attachment)
             elif local in ATTACHMENT_FIELDS:
                 if local in self._attachment.fields:
-                    raise _Refusal(
-                        Problem("EDXML_DUPLICATE_ELEMENT", path, f"{local} occurs twice")
-                    )
+                    _refuse("EDXML_DUPLICATE_ELEMENT", path, f"{local} occurs twice")
                 self._field, self._field_text = local, []
             else:
-                raise _Refusal(
-                    Problem(
-                        "EDXML_SCHEMA", path, f"unexpected element {_short(local)} in Attachment"
-                    )
-                )
+                _refuse("EDXML_SCHEMA", path, f"unexpected element {_short(local)} in Attachment")
         else:
-            raise _Refusal(
-                Problem("XML_TOO_DEEP", self._where(), "attachment fields hold text, not elements")
-            )
+            _refuse("XML_TOO_DEEP", self._where(), "attachment fields hold text, not elements")
 
     def _end(self, _qname: str) -> None:
         self._last_event = self._parser.CurrentByteIndex
         local = self._path.pop()
-        self._scopes.pop()
+        self._scopes.leave()
         self._text_size = 0
         if self._in_signature:
             self._in_signature -= 1
@@ -305,12 +290,10 @@ class Scanner:
         if depth == 1 and local == "edXMLEnvelope" and self._envelope_start is not None:
             end = self._parser.CurrentByteIndex
             if end - self._envelope_start > self._limits.max_envelope_bytes:
-                raise _Refusal(
-                    Problem(
-                        "XML_HEADER_TOO_LARGE",
-                        "edXMLEnvelope",
-                        f"the envelope is larger than {self._limits.max_envelope_bytes} bytes",
-                    )
+                _refuse(
+                    "XML_HEADER_TOO_LARGE",
+                    "edXMLEnvelope",
+                    f"the envelope is larger than {self._limits.max_envelope_bytes} bytes",
                 )
             self._envelope = (self._envelope_start, end)
         elif depth == 3 and self._attachment is not None:
@@ -332,92 +315,55 @@ class Scanner:
             return
         self._text_size += len(data)
         if self._text_size > self._limits.max_text_bytes:
-            raise _Refusal(
-                Problem(
-                    "XML_TEXT_TOO_LARGE",
-                    self._where(),
-                    f"text longer than {self._limits.max_text_bytes} "
-                    "characters outside an attachment",
-                )
+            _refuse(
+                "XML_TEXT_TOO_LARGE",
+                self._where(),
+                f"text longer than {self._limits.max_text_bytes} characters outside an attachment",
             )
         if self._field is not None:
             self._field_text.append(data)
             self._fields_size += len(data)
             if self._fields_size > self._limits.max_envelope_bytes:
-                raise _Refusal(
-                    Problem(
-                        "XML_HEADER_TOO_LARGE",
-                        self._where(),
-                        f"the attachments' names and descriptions exceed "
-                        f"{self._limits.max_envelope_bytes} bytes",
-                    )
+                _refuse(
+                    "XML_HEADER_TOO_LARGE",
+                    self._where(),
+                    f"the attachments' names and descriptions exceed "
+                    f"{self._limits.max_envelope_bytes} bytes",
                 )
         elif len(self._path) <= 1 and data.strip():
-            raise _Refusal(Problem("EDXML_SCHEMA", self._where(), "text is not allowed here"))
+            _refuse("EDXML_SCHEMA", self._where(), "text is not allowed here")
 
-    # -- namespaces ----------------------------------------------------------------------
-
-    def _scope(self, attributes: dict[str, str]) -> dict[str, str]:
-        scope = self._scopes[-1]
-        declared = {
-            name[6:] if name.startswith("xmlns:") else "": value
-            for name, value in attributes.items()
-            if name == "xmlns" or name.startswith("xmlns:")
-        }
-        if declared:
-            scope = {**scope, **declared}
-        self._scopes.append(scope)
-        return scope
-
-    def _resolve(self, qname: str, scope: dict[str, str], *, element: bool) -> tuple[str, str]:
-        prefix, _, local = qname.rpartition(":")
-        if prefix and prefix not in scope:
-            if element:
-                raise _Refusal(
-                    Problem(
-                        "XML_UNBOUND_PREFIX",
-                        self._where(local),
-                        f"element prefix {_short(prefix)!r} is not declared",
-                    )
-                )
-            return "", local
-        return scope.get(prefix, "") if prefix or element else "", local
+    # -- names ---------------------------------------------------------------------------
 
     def _check_names(self, qname: str, attributes: dict[str, str]) -> None:
         limit = self._limits.max_name_chars
         for name in (qname, *attributes):
             if len(name) > limit:
-                raise _Refusal(
-                    Problem(
-                        "XML_NAME_TOO_LONG",
-                        self._where(),
-                        f"a name of {len(name)} characters ({_short(name)!r}); "
-                        f"names are at most {limit}",
-                    )
+                _refuse(
+                    "XML_NAME_TOO_LONG",
+                    self._where(),
+                    f"a name of {len(name)} characters ({_short(name)!r}); "
+                    f"names are at most {limit}",
                 )
         self._attributes += len(attributes)
         if self._attributes > self._limits.max_attributes:
-            raise _Refusal(
-                Problem(
-                    "XML_TOO_MANY_ATTRIBUTES",
-                    self._where(),
-                    f"more than {self._limits.max_attributes} attributes",
-                )
+            _refuse(
+                "XML_TOO_MANY_ATTRIBUTES",
+                self._where(),
+                f"more than {self._limits.max_attributes} attributes",
             )
 
     def _check_attributes(self, attributes: dict[str, str], scope: dict[str, str]) -> None:
-        for name in attributes:
-            prefix = name.partition(":")[0] if ":" in name else ""
-            if prefix and prefix != "xmlns" and prefix not in scope:
-                self.warnings.append(
-                    Problem(
-                        "XML_UNBOUND_PREFIX",
-                        self._where(),
-                        f"attribute {name!r} uses the undeclared prefix {prefix!r} (tolerated: "
-                        "the SDK sample does this; declare it)",
-                        "warning",
-                    )
+        for name, prefix in undeclared_attribute_prefixes(attributes, scope):
+            self.warnings.append(
+                Problem(
+                    "XML_UNBOUND_PREFIX",
+                    self._where(),
+                    f"attribute {name!r} uses the undeclared prefix {prefix!r} (tolerated: "
+                    "the SDK sample does this; declare it)",
+                    "warning",
                 )
+            )
 
     def _where(self, local: str | None = None) -> str:
         """The clerk path (`gateway.edxml.paths`): below edXMLHeader for the header."""
@@ -431,12 +377,10 @@ class Scanner:
 
     def _open_decoder(self, attachment: ScannedAttachment) -> None:
         if attachment.path is not None:
-            raise _Refusal(
-                Problem(
-                    "EDXML_DUPLICATE_ELEMENT",
-                    f"AttachmentEncoded/Attachment[{attachment.index}]/ContentTransferEncoded",
-                    "ContentTransferEncoded occurs twice",
-                )
+            _refuse(
+                "EDXML_DUPLICATE_ELEMENT",
+                f"AttachmentEncoded/Attachment[{attachment.index}]/ContentTransferEncoded",
+                "ContentTransferEncoded occurs twice",
             )
         attachment.open(self._work_dir)
 
@@ -456,70 +400,7 @@ class Scanner:
                 )
             )
 
-    # -- the envelope document -----------------------------------------------------------
-
-    def _envelope_document(self) -> bytes:
-        """The small document the reader validates: the root's start tag (for its namespace
-        declarations), the envelope bytes as sent, and a skeleton of the attachments."""
-        assert self._root is not None and self._envelope is not None
-        root_offset, root_qname = self._root
-        start, end_tag = self._envelope
-        # A tag is as long as expat let it be (the token watchdog): read each one until it
-        # ends rather than guessing a window (a 64 KiB root tag, or an end tag padded with
-        # kilobytes of spaces, is well-formed).
-        cap = self._limits.max_text_bytes + 2 * READ_CHUNK
-        with open(self._source, "rb") as handle:
-            root_tag = _read_tag(handle, root_offset, cap)
-            if root_tag.endswith(b"/>"):
-                root_tag = root_tag[:-2] + b">"
-            handle.seek(start)
-            envelope = handle.read(end_tag - start) + _read_tag(handle, end_tag, cap)
-        skeleton = b"".join(self._attachment_skeleton(a) for a in self.attachments)
-        if self.attachments:
-            skeleton = (
-                f'<AttachmentEncoded xmlns="{QCVN_NS}">'.encode()
-                + skeleton
-                + b"</AttachmentEncoded>"
-            )
-        return root_tag + envelope + skeleton + f"</{root_qname}>".encode()
-
-    @staticmethod
-    def _attachment_skeleton(attachment: ScannedAttachment) -> bytes:
-        parts = [
-            f"<{name}>{_escape(attachment.fields[name])}</{name}>"
-            for name in ATTACHMENT_FIELDS
-            if name in attachment.fields
-        ]
-        if attachment.path is not None:
-            parts.append("<ContentTransferEncoded/>")
-        return ("<Attachment>" + "".join(parts) + "</Attachment>").encode()
-
-
-def _read_tag(handle: BinaryIO, offset: int, cap: int) -> bytes:
-    """The tag that starts at `offset`, read in pieces until it ends (at most `cap` bytes)."""
-    handle.seek(offset)
-    data = b""
-    while len(data) < cap:
-        piece = handle.read(1 << 16)
-        if not piece:
-            break
-        data += piece
-        try:
-            return data[: end_of_tag(data, 0)]
-        except ValueError:
-            continue
-    problem = Problem("XML_MALFORMED", "/", "a tag does not end")
-    raise PackageMalformed(problem.message, problems=[problem])
-
 
 def _short(name: str, limit: int = 64) -> str:
     """Names echoed in refusals are the sender's: never echo a huge one back."""
     return name if len(name) <= limit else name[:limit] + "…"
-
-
-def _escape(text: str) -> str:
-    """Escape for element text; a CR is written as a reference or parsing would turn it into
-    a line feed (XML end-of-line handling)."""
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
