@@ -23,7 +23,7 @@ from gateway.edxml.parser import ParsedPackage, hardened_parser, parse_package
 from gateway.edxml.trace import with_trace_header
 from gateway.edxml.trace_list import sender_trace
 from gateway.errors import PackageRejected
-from gateway.services.submission import signing_time
+from gateway.services.package_facts import signing_time
 from gateway.types import MessageKind
 from tests.support.samples import SAMPLES
 

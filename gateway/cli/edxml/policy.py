@@ -19,7 +19,7 @@ from pathlib import Path
 from gateway.cli._bootstrap import verifier
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
-from gateway.services.submission import signing_time
+from gateway.services.package_facts import signing_time
 from gateway.settings import Settings, SignaturePolicy
 from gateway.signatures import SignatureOutcome, SignatureReport, enforce, under_policy
 

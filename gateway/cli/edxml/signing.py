@@ -13,7 +13,7 @@ import click
 from gateway.cli._bootstrap import sign_package, verifier
 from gateway.edxml.parser import parse_package
 from gateway.errors import PackageRejected
-from gateway.services.submission import signing_time
+from gateway.services.package_facts import signing_time
 from gateway.settings import Settings
 from gateway.signatures import SignatureOutcome
 
