@@ -2,19 +2,21 @@
 
 One module per concept, each call one short transaction, composed into `SqlStore`:
 
-    base        engine, transactions, SQLite writers queued; state changes through the
-                state machine (`gateway.delivery_states`), one by one or in bulk
-    systems     connected systems and their credentials
-    policies    signature policies and certificate bindings
-    directory   agencies: versioned changes, listings, successors, sync, registration
-    acceptance  a package in: message, deliveries, outbox; status flow; business acts
-    evidence    the hash-chained evidence log
-    outbox      what the relays publish, and what the broker's confirms change
-    inbox       the consumer's delivery to the inbox; leases, downloads, acknowledgements
-    push        push deliveries: what to POST where, what each attempt changed
-    views       what senders (and permitted readers) see of their packages
-    metrics     stuck deliveries, /metrics gauges, timestamps
-    operators   operator accounts, search, timelines, replay and cancel
+    base               engine, transactions, SQLite writers queued; state changes through
+                       the state machine (`gateway.delivery_states`), one by one or in bulk
+    systems            connected systems and their credentials
+    policies           signature policies and certificate bindings
+    directory          agencies: versioned changes, listings, successors, sync, registration
+    acceptance         a package in: message, deliveries, outbox; status flow; business acts
+    evidence           the hash-chained evidence log
+    outbox             what the relays publish, and what the broker's confirms change
+    inbox              the consumer's delivery to the inbox; leases, downloads, acks
+    push               push deliveries: what to POST where, what each attempt changed
+    views              what senders (and permitted readers) see of their packages
+    metrics            stuck deliveries, /metrics gauges, timestamps
+    operator_accounts  operator accounts, and the audit row of every operator action
+    operator_reads     delivery search, a message's timeline, the audit log
+    operators          replay and cancel
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from adapters.db.store.directory import SqlDirectory
 from adapters.db.store.evidence import SqlEvidence
 from adapters.db.store.inbox import SqlInbox
 from adapters.db.store.metrics import SqlMetrics
+from adapters.db.store.operator_accounts import SqlOperatorAccounts
+from adapters.db.store.operator_reads import SqlOperatorReads
 from adapters.db.store.operators import SqlOperators
 from adapters.db.store.outbox import SqlOutbox
 from adapters.db.store.policies import SqlPolicies
@@ -45,6 +49,8 @@ class SqlStore(
     SqlViews,
     SqlMetrics,
     SqlOperators,
+    SqlOperatorReads,
+    SqlOperatorAccounts,
     SqlDirectory,
     SqlSystems,
     SqlPolicies,
