@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,30 +23,21 @@ from adapters.db.models import (
     StoredAttachment,
     utcnow,
 )
-from adapters.db.store.base import SqlBase, transition
+from adapters.db.store.base import SqlBase, delivery_ref
+from adapters.db.store.business_acts import apply_business
 from adapters.db.store.evidence import append_evidence
-from gateway import status_flow
-from gateway.business import TargetDelivery, decide
+from adapters.db.store.status_checks import check_status
 from gateway.delivery_states import DeliveryState
-from gateway.edxml.model import BusinessType, StatusCode
-from gateway.errors import OriginalUnknown, Problem, StatusDuplicate, StatusFlowBroken
 from gateway.evidence import EvidenceEvent
 from gateway.records import (
     AcceptedMessage,
     DeliveryRef,
     NewMessage,
     RecipientPlan,
-    StatusAct,
 )
-from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
+from gateway.types import MessageId, MessageKind
 
 S = DeliveryState
-
-
-def _ref(delivery: Delivery) -> DeliveryRef:
-    return DeliveryRef(
-        AgencyCode(delivery.recipient_code), DeliveryId(delivery.public_id), delivery.state
-    )
 
 
 class SqlAcceptance(SqlBase):
@@ -64,7 +55,7 @@ class SqlAcceptance(SqlBase):
                     return await self._add_recipients(session, new, duplicate, actor)
                 if duplicate is not None:
                     return duplicate
-                answered = await self._check_status(session, new.status) if new.status else None
+                answered = await check_status(session, new.status) if new.status else None
                 return await self._insert(session, new, actor, answered)
         except IntegrityError:
             # A concurrent submission of the same package won the race: answer like it did.
@@ -73,101 +64,6 @@ class SqlAcceptance(SqlBase):
             if duplicate is None:
                 raise
             return duplicate
-
-    async def _check_status(self, session: AsyncSession, act: StatusAct) -> Message:
-        """The document a status answers (row locked), after checking the recipient's flow;
-        refuses an unknown document, a broken flow or a duplicate."""
-        target = await self._status_target(session, act)
-        if target is None:
-            raise OriginalUnknown(
-                f"no document {act.document_id!r} from {act.original_sender} to "
-                f"{act.recipient} went through this node",
-                problems=[
-                    Problem(
-                        "STATUS_UNKNOWN_DOCUMENT",
-                        "MessageHeader/ResponseFor",
-                        f"no document {act.document_id!r} from "
-                        f"{act.original_sender} to {act.recipient} (matched by "
-                        "DocumentId, then by sender, recipient and Code "
-                        f"{act.code_number}/{act.code_notation})",
-                    )
-                ],
-            )
-        history = await self._status_history(session, target.id, act.recipient)
-        verdict = status_flow.check(StatusCode(act.code), [StatusCode(code) for code, _ in history])
-        if verdict.duplicate:
-            earlier = next(public for code, public in reversed(history) if code == act.code)
-            raise StatusDuplicate(
-                f"status {act.code} for {act.document_id!r} from {act.recipient} was already "
-                f"accepted as {earlier}",
-                problems=[
-                    Problem(
-                        "STATUS_DUPLICATE",
-                        "MessageHeader/StatusCode",
-                        f"{act.code} was already sent for this document",
-                    )
-                ],
-                extra={"messageId": earlier},
-            )
-        if verdict.problem:
-            raise StatusFlowBroken(
-                verdict.problem,
-                problems=[Problem("STATUS_FLOW", "MessageHeader/StatusCode", verdict.problem)],
-            )
-        return target
-
-    async def _status_target(self, session: AsyncSession, act: StatusAct) -> Message | None:
-        """By DocumentId first, else by (sender, recipient, Code) (SPEC §2.2)."""
-        to_recipient = or_(
-            Delivery.recipient_code == act.recipient, Delivery.requested_code == act.recipient
-        )
-        base = (
-            select(Message)
-            .join(Delivery, Delivery.message_id == Message.id)
-            .where(Message.kind == MessageKind.EDOC.value, to_recipient)
-            .order_by(Message.id.desc())
-            .limit(1)
-            .with_for_update(of=Message)
-        )
-        found = await session.scalar(
-            base.where(Message.dedup_key == f"{act.original_sender}|{act.document_id}")
-        )
-        if found is None and act.code_number and act.code_notation:
-            found = await session.scalar(
-                base.where(
-                    Message.from_code == act.original_sender,
-                    Message.code_number == act.code_number,
-                    Message.code_notation == act.code_notation,
-                )
-            )
-        return found
-
-    async def _status_history(
-        self, session: AsyncSession, target_id: int, recipient: str
-    ) -> list[tuple[str, str]]:
-        """(code, status message id) of this document and recipient, oldest first: what the
-        recipient sent back, and the sender's recall requests addressed to it."""
-        answers = (
-            select(Message.id, Message.status_code, Message.public_id, Message.from_code)
-            .join(MessageLink, MessageLink.message_id == Message.id)
-            .where(MessageLink.relation == "answers", MessageLink.target_message_id == target_id)
-        )
-        rows = (await session.execute(answers.order_by(Message.id))).all()
-        recalls = set(
-            (
-                await session.scalars(
-                    select(Delivery.message_id).where(
-                        Delivery.message_id.in_([r.id for r in rows if r.status_code == "13"]),
-                        Delivery.recipient_code == recipient,
-                    )
-                )
-            ).all()
-        )
-        return [
-            (r.status_code, r.public_id)
-            for r in rows
-            if (r.status_code != "13" and r.from_code == recipient) or r.id in recalls
-        ]
 
     async def _insert(
         self, session: AsyncSession, new: NewMessage, actor: str, answered: Message | None = None
@@ -224,7 +120,7 @@ class SqlAcceptance(SqlBase):
         plans: tuple[RecipientPlan, ...] = new.recipients
         cancelled: tuple[DeliveryRef, ...] = ()
         if new.business is not None:
-            plans, cancelled = await self._apply_business(session, new, message, actor, now)
+            plans, cancelled = await apply_business(session, new, message, actor, now)
         deliveries = await self._add_deliveries(session, message, new.kind, plans, actor, now)
         for ref in cancelled:
             await append_evidence(
@@ -254,7 +150,7 @@ class SqlAcceptance(SqlBase):
         return AcceptedMessage(
             message_id=MessageId(message.public_id),
             received_at=now,
-            deliveries=tuple(_ref(d) for d in deliveries),
+            deliveries=tuple(delivery_ref(d) for d in deliveries),
             cancelled=cancelled,
         )
 
@@ -357,70 +253,8 @@ class SqlAcceptance(SqlBase):
         return AcceptedMessage(
             message_id=existing.message_id,
             received_at=now,
-            deliveries=tuple(_ref(d) for d in deliveries),
+            deliveries=tuple(delivery_ref(d) for d in deliveries),
         )
-
-    async def _apply_business(
-        self, session: AsyncSession, new: NewMessage, message: Message, actor: str, now: datetime
-    ) -> tuple[tuple[RecipientPlan, ...], tuple[DeliveryRef, ...]]:
-        """Link the act to its target and apply `gateway.business.decide` with the target's
-        deliveries locked (a download racing with a revocation is decided one way only)."""
-        act = new.business
-        assert act is not None
-        target = await session.scalar(select(Message).where(Message.dedup_key == act.target_key))
-        relation = {
-            BusinessType.REVOKE: "revokes",
-            BusinessType.UPDATE: "updates",
-            BusinessType.REPLACE: "replaces",
-        }[act.kind]
-        targets = (
-            [(act.target_document_id, target)]
-            if act.kind is not BusinessType.REPLACE
-            else [
-                (
-                    key.partition("|")[2],
-                    await session.scalar(select(Message).where(Message.dedup_key == key)),
-                )
-                for key in act.replaced_keys
-            ]
-        )
-        session.add_all(
-            MessageLink(
-                message_id=message.id,
-                relation=relation,
-                target_document_id=document_id,
-                target_message_id=found.id if found else None,
-            )
-            for document_id, found in targets
-        )
-        rows: list[Delivery] = []
-        if target is not None:
-            rows = list(
-                (
-                    await session.scalars(
-                        select(Delivery)
-                        .where(Delivery.message_id == target.id)
-                        .order_by(Delivery.id)
-                        .with_for_update()
-                    )
-                ).all()
-            )
-        decision = decide(
-            act,
-            new.recipients,
-            new.holders,
-            [TargetDelivery(d.id, d.recipient_code, d.state) for d in rows]
-            if target is not None
-            else None,
-            message.public_id,
-        )
-        cancelled = []
-        for delivery in rows:
-            if delivery.id in decision.cancel:
-                transition(session, delivery, S.CANCELLED, actor, decision.reason, now)
-                delivery.lease_until = None
-                cancelled.append(_ref(delivery))
-        return decision.plans, tuple(cancelled)
 
     async def _find_duplicate(
         self, session: AsyncSession, new: NewMessage
@@ -443,7 +277,7 @@ class SqlAcceptance(SqlBase):
                 return AcceptedMessage(
                     message_id=MessageId(message.public_id),
                     received_at=message.received_at,
-                    deliveries=tuple(_ref(d) for d in deliveries),
+                    deliveries=tuple(delivery_ref(d) for d in deliveries),
                     duplicate_of=reason,
                 )
         return None

@@ -24,6 +24,8 @@ from gateway.delivery_states import (
     require_transition,
 )
 from gateway.errors import ServiceUnavailable
+from gateway.records import DeliveryRef
+from gateway.types import AgencyCode, DeliveryId
 
 
 class SqlBase:
@@ -158,3 +160,10 @@ async def move_all(
         )
         moved.extend(ids)
     return moved
+
+
+def delivery_ref(delivery: Delivery) -> DeliveryRef:
+    """What a caller is told of a delivery: recipient, public id, state."""
+    return DeliveryRef(
+        AgencyCode(delivery.recipient_code), DeliveryId(delivery.public_id), delivery.state
+    )
