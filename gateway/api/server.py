@@ -5,6 +5,11 @@
 of a body after its answer: `gateway.api.protocol` adds those to its httptools protocol (the
 h11 protocol, with its `h11_max_incomplete_event_size`, is not used). The API and, when
 configured, the metrics listener are two sockets of one server.
+
+With `workers` > 1 the sockets are bound here once and shared by that many worker processes
+(uvicorn's supervisor restarts one that dies): each worker is a whole gateway process with its
+own relay and consumers, which is how several processes already run against one PostgreSQL and
+RabbitMQ. The embedded backend lives in one process, so it is refused there.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import logging
 import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from gateway.api.app import create_app
 from gateway.api.protocol import ConnectionLimits, protocol_class
+from gateway.errors import InvalidRequest
 from gateway.settings import Settings, metrics_address
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,26 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM."""
+def check_workers(settings: Settings, workers: int) -> None:
+    """Several workers need backends shared between processes: PostgreSQL and RabbitMQ."""
+    if workers < 1:
+        raise InvalidRequest(f"--workers must be at least 1, not {workers}")
+    if workers == 1:
+        return
+    if settings.uses_embedded_broker:
+        raise InvalidRequest(
+            "--workers > 1 needs RabbitMQ (LIENTHONG_BROKER_URL): the embedded broker lives "
+            "in one process"
+        )
+    if not settings.resolved_database_url.startswith("postgresql"):
+        raise InvalidRequest(
+            "--workers > 1 needs PostgreSQL (LIENTHONG_DATABASE_URL): SQLite has one writer"
+        )
+
+
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve until SIGINT/SIGTERM, in this process or in `workers` worker processes."""
+    check_workers(settings, workers)
     sockets = [listen(host, port)]
     where = f"API on http://{host}:{port}"
     if settings.metrics_bind:
@@ -47,11 +72,23 @@ def serve(settings: Settings, host: str, port: int) -> None:
             raise SystemExit("LIENTHONG_METRICS_BIND must use another port than the API")
         sockets.append(listen(metrics_host, metrics_port))
         where += f", /metrics on http://{metrics_host}:{metrics_port} only"
+    log.info("serving %s (data directory %s)", where, settings.data_dir)
+    if workers == 1:
+        config = uvicorn.Config(
+            create_app(settings),
+            http=protocol_class(connection_limits(settings)),
+            ws="none",
+            log_level="info",
+        )
+        uvicorn.Server(config).run(sockets=sockets)
+        return
+    log.info("%d worker processes", workers)
     config = uvicorn.Config(
-        create_app(settings),
-        http=protocol_class(connection_limits(settings)),
+        "gateway.api.worker:app",
+        factory=True,
+        http="gateway.api.worker:protocol",
         ws="none",
         log_level="info",
+        workers=workers,
     )
-    log.info("serving %s (data directory %s)", where, settings.data_dir)
-    uvicorn.Server(config).run(sockets=sockets)
+    Multiprocess(config, sockets=sockets).run()

@@ -9,6 +9,7 @@ import click
 from gateway.cli._bootstrap import migrate as migrate_node
 from gateway.cli._bootstrap import run_with_store
 from gateway.datadir import ensure_data_dir
+from gateway.errors import InvalidRequest
 from gateway.ports import NodeStore
 from gateway.records import AgencyRecord
 from gateway.services.directory import add_system
@@ -35,10 +36,26 @@ def migrate(settings: Settings) -> None:
     is_flag=True,
     help="Register two demo systems (if missing) and print their credentials.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar="LIENTHONG_WORKERS",
+    help="Worker processes sharing the port (PostgreSQL + RabbitMQ only); one per core.",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool) -> None:
+def serve(
+    settings: Settings, host: str, port: int, no_migrate: bool, demo: bool, workers: int
+) -> None:
     """Run the gateway (HTTP API, relay and consumers) until interrupted."""
+    from gateway.api.server import check_workers
     from gateway.api.server import serve as serve_http
+
+    try:
+        check_workers(settings, workers)
+    except InvalidRequest as error:
+        raise click.UsageError(error.detail) from None
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ensure_data_dir(settings.data_dir)
@@ -46,7 +63,7 @@ def serve(settings: Settings, host: str, port: int, no_migrate: bool, demo: bool
         migrate_node(settings)
     if demo:
         _ensure_demo(settings, host, port)
-    serve_http(settings, host, port)
+    serve_http(settings, host, port, workers)
 
 
 def _ensure_demo(settings: Settings, host: str, port: int) -> None:

@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
@@ -33,6 +33,7 @@ class GatewayProcess:
                 "--no-migrate",
                 "--port",
                 str(self.port),
+                *args,
             ],
             env=env,
             stdout=self._log,
@@ -52,6 +53,17 @@ class GatewayProcess:
                 if asyncio.get_running_loop().time() > deadline:
                     raise AssertionError(f"gateway not ready: {self.log_path.read_text()}")
                 await asyncio.sleep(0.1)
+
+    def workers(self) -> list[int]:
+        """The worker processes of `serve --workers N` (multiprocessing's spawned children;
+        not its resource tracker)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        workers = []
+        for pid in path.read_text().split():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    workers.append(int(pid))
+        return workers
 
     def stop(self) -> None:
         if self.process.poll() is None:
