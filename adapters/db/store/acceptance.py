@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from gateway.records import (
     NewMessage,
     RecipientPlan,
 )
-from gateway.types import MessageId, MessageKind
+from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
 
 S = DeliveryState
 
@@ -68,50 +68,60 @@ class SqlAcceptance(SqlBase):
     async def _insert(
         self, session: AsyncSession, new: NewMessage, actor: str, answered: Message | None = None
     ) -> AcceptedMessage:
+        """The hot path of every package: Core statements, no unit of work (the ORM costs
+        five times the CPU here); the rows are the same the ORM would write."""
         now = utcnow()
         package = new.package
-        message = Message(
-            public_id=str(uuid.uuid4()),
-            kind=new.kind.value,
-            sender_system_id=new.sender_system_id,
-            from_code=package.from_code,
-            document_id=package.document_id,
-            code_number=package.code_number,
-            code_notation=package.code_notation,
-            subject=package.subject,
-            business_type=package.business_type,
-            status_code=package.status_code,
-            dedup_key=new.dedup_key,
-            idempotency_key=new.idempotency_key,
-            payload_sha256=new.payload_sha256,
-            payload_size=new.payload_size,
-            warnings=[w.as_dict() for w in new.warnings],
-            header=new.header,
-            signed=new.signed,
-            paper=new.paper,
-            received_at=now,
-            signature_outcome=(new.signature or {}).get("outcome"),
-            signature=new.signature,
-        )
-        session.add(message)
-        await session.flush()
-        session.add_all(
-            StoredAttachment(
-                message_id=message.id,
-                position=a.position,
-                content_id=a.content_id,
-                name=a.name,
-                description=a.description,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
+        public_id = str(uuid.uuid4())
+        inserted = await session.execute(
+            insert(Message)
+            .values(
+                public_id=public_id,
+                kind=new.kind.value,
+                sender_system_id=new.sender_system_id,
+                from_code=package.from_code,
+                document_id=package.document_id,
+                code_number=package.code_number,
+                code_notation=package.code_notation,
+                subject=package.subject,
+                business_type=package.business_type,
+                status_code=package.status_code,
+                dedup_key=new.dedup_key,
+                idempotency_key=new.idempotency_key,
+                payload_sha256=new.payload_sha256,
+                payload_size=new.payload_size,
+                warnings=[w.as_dict() for w in new.warnings],
+                header=new.header,
+                signed=new.signed,
+                paper=new.paper,
+                received_at=now,
+                signature_outcome=(new.signature or {}).get("outcome"),
+                signature=new.signature,
             )
-            for a in new.attachments
+            .returning(Message.id)
         )
+        message_id: int = inserted.scalar_one()
+        if new.attachments:
+            await session.execute(
+                insert(StoredAttachment),
+                [
+                    {
+                        "message_id": message_id,
+                        "position": a.position,
+                        "content_id": a.content_id,
+                        "name": a.name,
+                        "description": a.description,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "sha256": a.sha256,
+                    }
+                    for a in new.attachments
+                ],
+            )
         if answered is not None:
-            session.add(
-                MessageLink(
-                    message_id=message.id,
+            await session.execute(
+                insert(MessageLink).values(
+                    message_id=message_id,
                     relation="answers",
                     target_document_id=answered.document_id,
                     target_message_id=answered.id,
@@ -120,8 +130,8 @@ class SqlAcceptance(SqlBase):
         plans: tuple[RecipientPlan, ...] = new.recipients
         cancelled: tuple[DeliveryRef, ...] = ()
         if new.business is not None:
-            plans, cancelled = await apply_business(session, new, message, actor, now)
-        deliveries = await self._add_deliveries(session, message, new.kind, plans, actor, now)
+            plans, cancelled = await apply_business(session, new, message_id, public_id, actor, now)
+        deliveries = await self._add_deliveries(session, message_id, new.kind, plans, actor, now)
         for ref in cancelled:
             await append_evidence(
                 session,
@@ -129,83 +139,99 @@ class SqlAcceptance(SqlBase):
                 actor,
                 now,
                 delivery_id=ref.delivery_id,
-                details={"by": message.public_id, "recipient": ref.recipient_code},
+                details={"by": public_id, "recipient": ref.recipient_code},
             )
         await append_evidence(
             session,
             EvidenceEvent.ACCEPTED,
             actor,
             now,
-            message_id=message.public_id,
+            message_id=public_id,
             payload_sha256=new.payload_sha256,
             details={
                 "kind": new.kind.value,
                 "from": package.from_code,
                 "document_id": package.document_id,
-                "recipients": {d.recipient_code: d.public_id for d in deliveries},
+                "recipients": {d.recipient_code: d.delivery_id for d in deliveries},
                 "attachments": {a.content_id: a.sha256 for a in new.attachments},
                 "signature": (new.signature or {}).get("outcome"),
             },
         )
         return AcceptedMessage(
-            message_id=MessageId(message.public_id),
+            message_id=MessageId(public_id),
             received_at=now,
-            deliveries=tuple(delivery_ref(d) for d in deliveries),
+            deliveries=deliveries,
             cancelled=cancelled,
         )
 
     async def _add_deliveries(
         self,
         session: AsyncSession,
-        message: Message,
+        message_id: int,
         kind: MessageKind,
         plans: Sequence[RecipientPlan],
         actor: str,
         now: datetime,
-    ) -> list[Delivery]:
-        """One delivery per plan, its first timeline row and its outbox row."""
-        deliveries = [
-            Delivery(
-                public_id=str(uuid.uuid4()),
-                message_id=message.id,
-                kind=kind.value,
-                recipient_code=plan.recipient_code,
-                requested_code=plan.requested_code,
-                route=plan.route.value,
-                system_id=plan.system_id,
-                state=S.ACCEPTED.value,
-                state_changed_at=now,
-                created_at=now,
+    ) -> tuple[DeliveryRef, ...]:
+        """One delivery per plan, its first timeline row and its outbox row: three statements
+        whatever the number of recipients."""
+        if not plans:
+            return ()
+        public_ids = [str(uuid.uuid4()) for _ in plans]
+        ids = (
+            await session.scalars(
+                insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "public_id": public_id,
+                        "message_id": message_id,
+                        "kind": kind.value,
+                        "recipient_code": plan.recipient_code,
+                        "requested_code": plan.requested_code,
+                        "route": plan.route.value,
+                        "system_id": plan.system_id,
+                        "state": S.ACCEPTED.value,
+                        "state_changed_at": now,
+                        "created_at": now,
+                    }
+                    for public_id, plan in zip(public_ids, plans, strict=True)
+                ],
             )
-            for plan in plans
-        ]
-        session.add_all(deliveries)
-        await session.flush()
-        for plan, delivery in zip(plans, deliveries, strict=True):
-            reason = (
-                f"accepted for {plan.recipient_code}"
-                if plan.requested_code == plan.recipient_code
-                else f"{plan.requested_code} was merged into {plan.recipient_code}"
-            )
-            session.add(
-                DeliveryEvent(
-                    delivery_id=delivery.id,
-                    at=now,
-                    from_state=None,
-                    to_state=S.ACCEPTED.value,
-                    actor=actor,
-                    reason=reason,
-                )
-            )
-            session.add(
-                OutboxEntry(
-                    delivery_id=delivery.id,
-                    routing_key=plan.routing_key,
-                    payload=json.dumps({"delivery": delivery.public_id}),
-                    created_at=now,
-                )
-            )
-        return deliveries
+        ).all()
+        await session.execute(
+            insert(DeliveryEvent),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "at": now,
+                    "from_state": None,
+                    "to_state": S.ACCEPTED.value,
+                    "actor": actor,
+                    "reason": f"accepted for {plan.recipient_code}"
+                    if plan.requested_code == plan.recipient_code
+                    else f"{plan.requested_code} was merged into {plan.recipient_code}",
+                    "attempt": 0,
+                }
+                for delivery_id, plan in zip(ids, plans, strict=True)
+            ],
+        )
+        await session.execute(
+            insert(OutboxEntry),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "routing_key": plan.routing_key,
+                    "payload": json.dumps({"delivery": public_id}),
+                    "created_at": now,
+                    "publish_attempts": 0,
+                }
+                for delivery_id, public_id, plan in zip(ids, public_ids, plans, strict=True)
+            ],
+        )
+        return tuple(
+            DeliveryRef(AgencyCode(plan.recipient_code), DeliveryId(public_id), S.ACCEPTED)
+            for public_id, plan in zip(public_ids, plans, strict=True)
+        )
 
     async def _add_recipients(
         self, session: AsyncSession, new: NewMessage, existing: AcceptedMessage, actor: str
@@ -234,7 +260,7 @@ class SqlAcceptance(SqlBase):
         if not plans:
             return existing
         now = utcnow()
-        deliveries = await self._add_deliveries(session, message, new.kind, plans, actor, now)
+        deliveries = await self._add_deliveries(session, message.id, new.kind, plans, actor, now)
         await append_evidence(
             session,
             EvidenceEvent.ACCEPTED,
@@ -247,13 +273,11 @@ class SqlAcceptance(SqlBase):
                 "from": new.package.from_code,
                 "document_id": new.package.document_id,
                 "added": True,
-                "recipients": {d.recipient_code: d.public_id for d in deliveries},
+                "recipients": {d.recipient_code: d.delivery_id for d in deliveries},
             },
         )
         return AcceptedMessage(
-            message_id=existing.message_id,
-            received_at=now,
-            deliveries=tuple(delivery_ref(d) for d in deliveries),
+            message_id=existing.message_id, received_at=now, deliveries=deliveries
         )
 
     async def _find_duplicate(

@@ -18,7 +18,12 @@ from gateway.records import DeliveryRef, NewMessage, RecipientPlan
 
 
 async def apply_business(
-    session: AsyncSession, new: NewMessage, message: Message, actor: str, now: datetime
+    session: AsyncSession,
+    new: NewMessage,
+    message_id: int,
+    message_public_id: str,
+    actor: str,
+    now: datetime,
 ) -> tuple[tuple[RecipientPlan, ...], tuple[DeliveryRef, ...]]:
     """Link the act to its target and apply `gateway.business.decide` with the target's
     deliveries locked (a download racing with a revocation is decided one way only)."""
@@ -43,7 +48,7 @@ async def apply_business(
     )
     session.add_all(
         MessageLink(
-            message_id=message.id,
+            message_id=message_id,
             relation=relation,
             target_document_id=document_id,
             target_message_id=found.id if found else None,
@@ -69,7 +74,7 @@ async def apply_business(
         [TargetDelivery(d.id, d.recipient_code, d.state) for d in rows]
         if target is not None
         else None,
-        message.public_id,
+        message_public_id,
     )
     cancelled = []
     for delivery in rows:
