@@ -52,7 +52,12 @@ def migrate_database(settings: Settings) -> None:
 
 
 def build_store(settings: Settings) -> SqlStore:
-    return SqlStore(create_engine(settings.resolved_database_url), build_secret_box(settings))
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+    return SqlStore(engine, build_secret_box(settings))
 
 
 def build_trust_store(settings: Settings) -> TrustStore:

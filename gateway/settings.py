@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     it is missing (`gateway.datadir`) instead of starting an empty one."""
     database_url: str = ""
     """Empty means a SQLite file in the data directory (the embedded default)."""
+    db_pool_size: Annotated[int, Field(ge=1, le=500)] = 10
+    """PostgreSQL connections each gateway process keeps (as many again may open under load);
+    with `serve --workers N` or several processes, N × 2 × this must stay below the
+    server's max_connections."""
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """How long a transaction waits for a free connection before the request is answered
+    503 (ServiceUnavailable)."""
     broker_url: str = EMBEDDED
     """`embedded` for the in-process broker, `amqp://…` for RabbitMQ."""
     broker_namespace: str = "lienthong"

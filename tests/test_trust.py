@@ -641,3 +641,143 @@ async def test_bad_input_is_a_result_not_an_exception(pki: Pki, tmp_path: Path) 
     assert result.reason and "could not be read" in result.reason
     result = await trust.evaluate("not a certificate", [], at=NOW)  # type: ignore[arg-type]
     assert (result.outcome, result.code) == ("unverifiable", "TRUST_ERROR")
+
+
+# -- verdicts served again (adapters/signatures/trust_cache.py) ------------------------------
+
+
+def crl_revoking(authority: Authority, *issued: Issued) -> x509.CertificateRevocationList:
+    """A newer CRL of `authority` listing `issued` (revoked a minute before it was made)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(authority.certificate.subject)
+        .last_update(NOW - timedelta(minutes=1))
+        .next_update(NOW + timedelta(days=7))
+        .add_extension(x509.CRLNumber(1000 + len(issued)), False)
+    )
+    for item in issued:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(item.certificate.serial_number)
+            .revocation_date(NOW - timedelta(minutes=2))
+            .build()
+        )
+    return builder.sign(authority.key, hashes.SHA256())
+
+
+async def test_a_trusted_verdict_is_served_again_while_nothing_changed(
+    pki: Pki, tmp_path: Path
+) -> None:
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
+    first = await trust.evaluate(pki.good.certificate, [pki.inter.certificate], at=NOW)
+    assert (first.outcome, first.revocation) == ("trusted", "good")
+    again = await trust.evaluate(
+        pki.good.certificate, [pki.inter.certificate], at=NOW + timedelta(seconds=5)
+    )
+    assert again == first and trust.verdicts.hits == 1
+    # another set of package intermediates is another question
+    await trust.evaluate(pki.good.certificate, [], at=NOW)
+    assert trust.verdicts.hits == 1
+
+
+async def test_a_revoking_crl_file_refuses_a_certificate_trusted_before(
+    pki: Pki, tmp_path: Path
+) -> None:
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
+    signer = pki.inter.issue("Agency revoked after a first package")
+    chain = [pki.inter.certificate]
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    assert trust.verdicts.hits == 1
+
+    (tmp_path / "trust" / "int.crl").write_bytes(crl_revoking(pki.inter, signer).public_bytes(DER))
+    trust.reload()
+    revoked = await trust.evaluate(signer.certificate, chain, at=NOW)
+    assert (revoked.outcome, revoked.code) == ("revoked", "CERT_REVOKED")
+    assert trust.verdicts.hits == 1
+
+
+async def test_a_new_crl_in_the_shared_cache_refuses_at_once(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
+    """Another gateway process fetched a newer CRL into the cache directory: the next
+    package is checked against it, not against the verdict."""
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), crl_max_age=timedelta(hours=1))
+    signer = pki.http_inter.issue("Agency revoked, CRL fetched elsewhere")
+    chain = [pki.http_inter.certificate]
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    assert trust.verdicts.hits == 1
+
+    (cached,) = list((tmp_path / "cache").iterdir())
+    partial = cached.with_name("other-process.tmp")
+    partial.write_bytes(crl_revoking(pki.http_inter, signer).public_bytes(DER))
+    os.replace(partial, cached)
+    revoked = await trust.evaluate(signer.certificate, chain, at=NOW)
+    assert (revoked.outcome, revoked.code) == ("revoked", "CERT_REVOKED")
+    assert trust.verdicts.hits == 1
+
+
+async def test_a_refetched_crl_refuses_a_newly_revoked_certificate(
+    pki: Pki, tmp_path: Path, crl_server: CrlServer
+) -> None:
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), crl_max_age=timedelta(hours=1))
+    signer = pki.http_inter.issue("Agency revoked, CRL refetched")
+    chain = [pki.http_inter.certificate]
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    crl_server.files["/int.crl"] = crl_revoking(pki.http_inter, signer).public_bytes(DER)
+    # the cached copy is still young: the verdict stands
+    assert (await trust.evaluate(signer.certificate, chain, at=NOW)).outcome == "trusted"
+    assert trust.verdicts.hits == 1
+    # once it is older than crl_max_age it is fetched again, and the new CRL decides
+    (cached,) = list((tmp_path / "cache").iterdir())
+    fetched_long_ago = time.time() - 2 * 3600
+    os.utime(cached, (fetched_long_ago, fetched_long_ago))
+    revoked = await trust.evaluate(signer.certificate, chain, at=NOW)
+    assert (revoked.outcome, revoked.code) == ("revoked", "CERT_REVOKED")
+    assert crl_server.hits == 2 and trust.verdicts.hits == 1
+
+
+async def test_a_verdict_is_never_served_past_the_crl_next_update_or_age(
+    pki: Pki, tmp_path: Path
+) -> None:
+    trust = store(
+        tmp_path,
+        ("root.pem", pki.root.cert_pem),
+        ("int.crl", pki.inter.crl_pem()),  # nextUpdate: NOW + 7 days - 1 hour
+        crl_max_age=timedelta(days=30),
+    )
+    chain = [pki.inter.certificate]
+    assert (await trust.evaluate(pki.good.certificate, chain, at=NOW, now=NOW)).valid_now
+    assert trust.verdicts.hits == 0
+    late = NOW + timedelta(days=8)
+    result = await trust.evaluate(pki.good.certificate, chain, at=NOW, now=late)
+    assert trust.verdicts.hits == 0  # evaluated afresh
+    assert result.outcome == "trusted"
+
+    (tmp_path / "young").mkdir()
+    young = store(
+        tmp_path / "young",
+        ("root.pem", pki.root.cert_pem),
+        ("int.crl", pki.inter.crl_pem()),
+        crl_max_age=timedelta(minutes=10),
+    )
+    await young.evaluate(pki.good.certificate, chain, at=NOW, now=NOW)
+    await young.evaluate(pki.good.certificate, chain, at=NOW, now=NOW + timedelta(minutes=11))
+    assert young.verdicts.hits == 0
+    await young.evaluate(pki.good.certificate, chain, at=NOW, now=NOW + timedelta(minutes=12))
+    assert young.verdicts.hits == 1  # the fresh verdict of the minute before
+
+
+async def test_refusals_and_signatures_outside_validity_are_not_served_from_verdicts(
+    pki: Pki, tmp_path: Path
+) -> None:
+    trust = store(tmp_path, ("root.pem", pki.root.cert_pem), ("int.crl", pki.inter.crl_pem()))
+    chain = [pki.inter.certificate]
+    for _ in range(2):
+        revoked = await trust.evaluate(pki.revoked.certificate, chain, at=NOW)
+        assert revoked.outcome == "revoked"
+    assert trust.verdicts.hits == 0 and len(trust.verdicts) == 0
+    assert (await trust.evaluate(pki.good.certificate, chain, at=NOW)).outcome == "trusted"
+    expired = await trust.evaluate(pki.good.certificate, chain, at=NOW + timedelta(days=400))
+    assert expired.outcome == "untrusted" and trust.verdicts.hits == 0

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -88,15 +88,34 @@ def create_private_sqlite_file(url: str) -> None:
         pass
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """PostgreSQL gets a pool with pre-ping (it may restart under us); SQLite gets WAL and
-    `BEGIN IMMEDIATE`, because a deferred transaction that reads and then writes fails at once
-    with SQLITE_BUSY when another writer got there first, whatever the busy timeout."""
+def _closed_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server closed (a restart terminates every session, and the
+    driver sees the socket close) is found here without a round trip; the whole pool is
+    refreshed, since its other connections went with the same server."""
+    driver = getattr(dbapi_connection, "_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise exc.InvalidatePoolError("connection closed by the server while pooled")
+
+
+def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> AsyncEngine:
+    """PostgreSQL gets a pool of `pool_size` connections (and as many again in overflow)
+    without pre-ping (a `BEGIN; SELECT; ROLLBACK` per checkout): a connection the server
+    closed is dropped at checkout, one that fails at BEGIN is replaced by the transaction
+    helper (`adapters.db.store.base`); a checkout that waits `pool_timeout` seconds raises
+    (503). SQLite gets WAL and `BEGIN IMMEDIATE`, because a deferred transaction that reads
+    and then writes fails at once with SQLITE_BUSY when another writer got there first,
+    whatever the busy timeout."""
     if not is_sqlite(url):
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=pool_timeout,
+            pool_recycle=1800,
         )
         event.listen(engine.sync_engine, "before_cursor_execute", _refuse_unstorable)
+        event.listen(engine.sync_engine, "checkout", _closed_on_checkout)
         return engine
     create_private_sqlite_file(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})

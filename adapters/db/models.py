@@ -114,6 +114,18 @@ class DirectoryVersion(Base):
     value: Mapped[int] = mapped_column(BigId)
 
 
+class ConfigVersion(Base):
+    """One row: the node-wide configuration version. Every change to systems, their
+    credentials, signature policies, certificate bindings or the directory bumps it in the
+    same transaction, so each gateway process knows with one read whether what it cached
+    (`gateway.config`) is still what the database holds."""
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigId)
+
+
 class Message(Base):
     """One accepted package; its bytes live in the payload store under `payload_sha256`."""
 

@@ -9,6 +9,7 @@ nextUpdate; a failed download is not retried for ``FETCH_FAILURE_BACKOFF`` secon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from adapters.signatures.certificates import describe, explain
@@ -55,6 +56,9 @@ class CrlFetcher:
         self._fetch_crls = enabled
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, tuple[float, str]] = {}
+        self._parsed: dict[Path, tuple[tuple[int, int, int], x509.CertificateRevocationList]] = {}
+        """Cached files already parsed, by (inode, mtime, size): a new download (here or by
+        another process sharing the cache directory) is a new file, read again."""
 
     async def fetch(
         self, url: str, issuer: x509.Certificate
@@ -64,7 +68,7 @@ class CrlFetcher:
         cache = self._cache_dir / (hashlib.sha256(url.encode()).hexdigest() + ".crl")
         lock = self._locks.setdefault(url, asyncio.Lock())
         async with lock:
-            cached = _read_cached(cache, self._crl_max_age)
+            cached = _read_cached(cache, self._crl_max_age, self._parsed)
             if cached is not None and crl_signed_by(cached, issuer):
                 return cached, ""
             if not self._fetch_crls:
@@ -93,6 +97,9 @@ class CrlFetcher:
                 return None, problem
             self._failures.pop(url, None)
             _write_cached(cache, crl)
+            with contextlib.suppress(OSError):  # the next read finds this very object
+                stat = cache.stat()
+                self._parsed[cache] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), crl)
             return crl, ""
 
     async def _download(self, url: str) -> bytes:
@@ -116,9 +123,29 @@ class CrlFetcher:
         return b"".join(chunks)
 
 
+_VERIFIED: dict[int, tuple[x509.CertificateRevocationList, dict[bytes, bool]]] = {}
+"""Signature checks already made, by CRL object (kept alive by its entry, so its id is not
+reused) and issuer fingerprint: the same CRL is checked against the same CA for every
+package, and a CRL of the national CA can be megabytes."""
+VERIFIED_LIMIT = 512
+
+
 def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
     if crl.issuer != issuer.subject:
         return False
+    slot = _VERIFIED.get(id(crl))
+    if slot is None or slot[0] is not crl:
+        if len(_VERIFIED) >= VERIFIED_LIMIT:
+            _VERIFIED.clear()
+        slot = _VERIFIED[id(crl)] = (crl, {})
+    fingerprint = issuer.fingerprint(hashes.SHA256())
+    known = slot[1].get(fingerprint)
+    if known is None:
+        known = slot[1][fingerprint] = _signature_valid(crl, issuer)
+    return known
+
+
+def _signature_valid(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
     key = issuer.public_key()
     if not isinstance(key, _VerifyingKey):
         return False
@@ -149,14 +176,24 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList:
     return x509.load_der_x509_crl(data)
 
 
-def _read_cached(path: Path, max_age: timedelta) -> x509.CertificateRevocationList | None:
+def _read_cached(
+    path: Path,
+    max_age: timedelta,
+    parsed: dict[Path, tuple[tuple[int, int, int], x509.CertificateRevocationList]],
+) -> x509.CertificateRevocationList | None:
     """The cached CRL if it was fetched less than ``max_age`` ago and its nextUpdate has
-    not passed."""
+    not passed (parsed once per file version)."""
     try:
-        fetched = path.stat().st_mtime
-        if time.time() - fetched >= max_age.total_seconds():
+        stat = path.stat()
+        if time.time() - stat.st_mtime >= max_age.total_seconds():
             return None
-        crl = x509.load_der_x509_crl(path.read_bytes())
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        known = parsed.get(path)
+        if known is not None and known[0] == version:
+            crl = known[1]
+        else:
+            crl = x509.load_der_x509_crl(path.read_bytes())
+            parsed[path] = (version, crl)
     except (OSError, ValueError):
         return None
     next_update = crl.next_update_utc

@@ -62,7 +62,7 @@ async def check_revocation(
 ) -> None:
     """Set each link's revocation status: its issuer's CRL files (``on_file``) and the CRL
     at its distribution point (``fetcher``), checked by pyhanko one certificate at a time."""
-    await asyncio.gather(*(_collect_crls(link, on_file, fetcher) for link in links))
+    await asyncio.gather(*(collect_crls(link, on_file, fetcher) for link in links))
     for index, link in enumerate(links):
         if not link.crls:
             continue
@@ -77,9 +77,12 @@ async def check_revocation(
             link.status, link.revoked_at, link.revoked_reason = "revoked", *entry
 
 
-async def _collect_crls(
+async def collect_crls(
     link: ChainLink, files: Sequence[x509.CertificateRevocationList], fetcher: CrlFetcher
 ) -> None:
+    """The verified CRLs of ``link``'s issuer: its files, then the first distribution point
+    that yields one; ``unavailable`` (with the reasons) when a CRL was expected but none is
+    usable."""
     issuer = link.issuer
     on_file = [c for c in files if c.issuer == issuer.subject]
     link.crls = [c for c in on_file if crl_signed_by(c, issuer)]

@@ -37,7 +37,8 @@ Algorithm policy: SHA-1 and RSA keys from 1024 bits are accepted in certificates
 The modules: `trust_anchors` (the trust directory read into anchors, CA certificates, CRLs),
 `trust_path` (path building and validation, validity periods, key usage), `revocation` (CRLs
 checked one certificate at a time), `crl_fetch` (download, verification and the on-disk cache),
-`certificates` (names and forms shared by them), `trust_result` (the answer and its codes).
+`certificates` (names and forms shared by them), `trust_result` (the answer and its codes),
+`trust_cache` (trusted verdicts served again while their certificates and CRLs are unchanged).
 This one holds `TrustStore`, which runs them in that order.
 """
 
@@ -61,6 +62,7 @@ from adapters.signatures.certificates import (
 from adapters.signatures.crl_fetch import CrlFetcher
 from adapters.signatures.revocation import ChainLink, check_revocation, revocation_entry
 from adapters.signatures.trust_anchors import TrustMaterial, load_trust_dir
+from adapters.signatures.trust_cache import VerdictCache, verdict_key
 from adapters.signatures.trust_path import build_path, key_usage_problem, validity_problem
 from adapters.signatures.trust_result import (
     CERT_CRL_UNAVAILABLE,
@@ -95,13 +97,18 @@ class TrustStore:
             cache_dir, max_age=crl_max_age, fetch_timeout=fetch_timeout, enabled=fetch_crls
         )
         self._material = TrustMaterial()
+        self._generation = 0
+        self.verdicts = VerdictCache(crl_max_age)
         self.reload()
 
     # -- trust directory ------------------------------------------------------------------
 
     def reload(self) -> None:
-        """(Re)read the trust directory (`trust_anchors.load_trust_dir`)."""
+        """(Re)read the trust directory (`trust_anchors.load_trust_dir`); verdicts decided
+        with the previous material are not served again (`trust_cache`)."""
         self._material = load_trust_dir(self._trust_dir)
+        self._generation += 1
+        self.verdicts.clear()
 
     @property
     def anchors(self) -> tuple[x509.Certificate, ...]:
@@ -159,6 +166,11 @@ class TrustStore:
                 False,
             )
 
+        key = verdict_key(signer, intermediates, self._generation)
+        kept = await self.verdicts.serve(key, at, now, material.crls, self._crls)
+        if kept is not None:
+            return kept
+
         path = await build_path(signer, intermediates, material, at)
         certs = path_certificates(path)
         chain = subjects(certs)
@@ -210,7 +222,9 @@ class TrustStore:
         # (no links: the signer's certificate is itself one of the trusted roots)
         revocation: Revocation = "good" if links and links[-1].status == "good" else "not-checked"
         later = _now_problem(certs, links, now)
-        return TrustResult("trusted", None, later, chain, revocation, later is None)
+        result = TrustResult("trusted", None, later, chain, revocation, later is None)
+        self.verdicts.keep(key, result, certs, links, at, now)
+        return result
 
 
 def _now_problem(

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import agencies, health, inbox, metrics, openapi, packages, vxp, vxp_directory
 from gateway.api import operators as operator_api
@@ -19,9 +20,25 @@ from gateway.api.errors import (
 )
 from gateway.api.limits import BodyGuard
 from gateway.api.listeners import MetricsListener
+from gateway.config import request_scope
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings, metrics_address
+
+
+class ConfigScope:
+    """One configuration check per request (`gateway.config.request_scope`): the systems,
+    policies and directory facts a request reads all come from one snapshot."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with request_scope():
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agencies.router)
     app.include_router(operator_api.router)
     app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
+    app.add_middleware(ConfigScope)
     if settings.metrics_bind:
         app.add_middleware(MetricsListener, metrics_port=metrics_address(settings.metrics_bind)[1])
     openapi.install(app)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from gateway.agencies import is_closed
 from gateway.edxml.model import BusinessType, DocumentPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import (
@@ -231,13 +230,7 @@ class SubmitPackage:
             holders = route_known(original, current, systems, shards)
         else:
             paths = [path for _, path in listed]
-            closed = {
-                code: status
-                for code, status in (
-                    await self._store.agency_statuses(list(current.values()))
-                ).items()
-                if is_closed(status)
-            }
+            closed = await self._store.closed_agencies(list(current.values()))
             plans = plan_recipients(
                 [code for code, _ in listed],
                 current,

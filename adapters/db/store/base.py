@@ -8,14 +8,18 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import text, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from adapters.db.engine import READ_ONLY, session_factory
 from adapters.db.models import Delivery, DeliveryEvent
+from adapters.db.store.config import CONFIG_CHANGED, VERSION_QUERY, load_config, read_version
 from adapters.secretbox import SecretBox
+from gateway.config import ConfigCache, NodeConfig
 from gateway.delivery_states import (
     CAUGHT_UP,
     DeliveryState,
@@ -29,7 +33,8 @@ from gateway.types import AgencyCode, DeliveryId
 
 
 class SqlBase:
-    """The engine and the transaction helper; every part of `SqlStore` derives from it."""
+    """The engine, the transaction helper and the configuration cache; every part of
+    `SqlStore` derives from it."""
 
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self.engine = engine
@@ -39,6 +44,13 @@ class SqlBase:
         # 100 ms) while it waits: queueing writers here instead keeps the tail short. The
         # embedded node is one process, so an in-process lock covers every writer.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # The version check is one statement: on PostgreSQL it runs outside a transaction
+        # (one round trip instead of BEGIN, SELECT, COMMIT).
+        self._autocommit = (
+            None if self._write_lock else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._opened: dict[str, str] = {}
+        self._config = ConfigCache(self._config_version, self._load_config)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -47,27 +59,56 @@ class SqlBase:
     async def transaction(self, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One unit of work; a lost database becomes `ServiceUnavailable` (503), never a 500.
 
-        `read_only` lets SQLite readers run beside the writer instead of queueing for it."""
+        `read_only` lets SQLite readers run beside the writer instead of queueing for it.
+        The connection is checked out and the transaction begun before the work runs: a
+        pooled connection found dead there (the database restarted) is replaced once, since
+        nothing was done on it yet (there is no pre-ping round trip per checkout). A
+        connection lost later fails the unit of work: 503, and nothing was committed unless
+        the commit itself was lost with its answer. A transaction that bumped the
+        configuration version tells this process's cache once it has committed."""
         try:
-            async with self._sessions() as session:
-                if read_only:
-                    # Procuring the connection with the option is what begins the transaction.
-                    await session.connection(execution_options={READ_ONLY: True})
+            async with self._writing(read_only):
+                session = await self._open(read_only)
+                try:
                     yield session
                     await session.commit()
-                else:
-                    async with self._writing(), session.begin():
-                        yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                finally:
+                    await session.close()
         except (IntegrityError, ProgrammingError, DataError):
             raise
         except (DBAPIError, OSError) as error:
-            raise ServiceUnavailable(
-                "the database is unreachable; nothing was stored, retry"
-            ) from error
+            raise ServiceUnavailable(UNREACHABLE) from error
+        except PoolTimeout as error:
+            raise ServiceUnavailable(POOL_EXHAUSTED) from error
+        if session.info.get(CONFIG_CHANGED):
+            self._config.changed()
+
+    async def _open(self, read_only: bool) -> AsyncSession:
+        """A session with its connection checked out and its transaction begun; a connection
+        that turns out dead at BEGIN is discarded and the next one tried, once."""
+        options = {READ_ONLY: True} if read_only else {}
+        for attempt in (1, 2):
+            session: AsyncSession = self._sessions()
+            try:
+                connection = await session.connection(execution_options=options)
+                await begin_now(connection)
+            except BaseException as error:
+                disconnected = await discard_if_disconnected(self.engine, session, error)
+                await session.close()
+                if attempt == 1 and disconnected:
+                    continue
+                if disconnected or isinstance(error, driver_errors(self.engine)):
+                    raise ServiceUnavailable(UNREACHABLE) from error
+                raise
+            return session
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[None]:
-        if self._write_lock is None:
+    async def _writing(self, read_only: bool = False) -> AsyncIterator[None]:
+        if self._write_lock is None or read_only:
             yield
         else:
             async with self._write_lock:
@@ -76,6 +117,99 @@ class SqlBase:
     async def ping(self) -> None:
         async with self.transaction(read_only=True) as session:
             await session.execute(text("SELECT 1"))
+
+    # -- the configuration cache (gateway.config) -----------------------------------------
+
+    async def config(self) -> NodeConfig:
+        """The configuration snapshot: checked against the database's version once per
+        request (or per call outside one), reloaded only when it changed."""
+        return await self._config.current()
+
+    @property
+    def config_loads(self) -> int:
+        return self._config.loads
+
+    async def _config_version(self) -> int:
+        if self._autocommit is None:
+            async with self.transaction(read_only=True) as session:
+                return await read_version(session)
+        for attempt in (1, 2):
+            try:
+                async with self._autocommit.connect() as connection:
+                    version = (await connection.exec_driver_sql(VERSION_QUERY)).scalar()
+            except DBAPIError as error:
+                if attempt == 1 and error.connection_invalidated:
+                    continue  # a read: safe to run again on a fresh connection
+                raise ServiceUnavailable(UNREACHABLE) from error
+            except OSError as error:
+                raise ServiceUnavailable(UNREACHABLE) from error
+            except PoolTimeout as error:
+                raise ServiceUnavailable(POOL_EXHAUSTED) from error
+            if version is None:
+                raise RuntimeError("config_version is missing: run `lienthong migrate`")
+            return int(version)
+        raise AssertionError("unreachable")
+
+    async def _load_config(self) -> NodeConfig:
+        async with self.transaction(read_only=True) as session:
+            config = await load_config(session, self._open_secret)
+        live = {entry.secret_ciphertext for entry in config.systems.values()}
+        for ciphertext in set(self._opened).difference(live):
+            del self._opened[ciphertext]
+        return config
+
+    def _open_secret(self, ciphertext: str) -> str:
+        """A system's secret, decrypted once per process and ciphertext (a rotated secret is
+        a new ciphertext)."""
+        secret = self._opened.get(ciphertext)
+        if secret is None:
+            secret = self._opened[ciphertext] = self._box.open(ciphertext)
+        return secret
+
+
+UNREACHABLE = "the database is unreachable; nothing was stored, retry"
+POOL_EXHAUSTED = (
+    "every database connection of this gateway process is in use; nothing was stored, retry"
+)
+
+
+def driver_errors(engine: AsyncEngine) -> tuple[type[BaseException], ...]:
+    """The driver's own errors, as `begin_now` may see them (not wrapped by SQLAlchemy)."""
+    error = getattr(engine.dialect.dbapi, "Error", None)
+    return (error,) if isinstance(error, type) else ()
+
+
+async def begin_now(connection: AsyncConnection) -> None:
+    """Send asyncpg's BEGIN now instead of just before the first statement: the same round
+    trip, made where a dead connection can still be swapped for another."""
+    if connection.dialect.driver != "asyncpg":
+        return  # SQLite begins when the connection is procured (engine.py)
+    raw = await connection.get_raw_connection()
+    adapted = raw.dbapi_connection
+    start = getattr(adapted, "_start_transaction", None)
+    if start is not None and getattr(adapted, "_transaction", True) is None:
+        await start()
+
+
+async def discard_if_disconnected(
+    engine: AsyncEngine, session: AsyncSession, error: BaseException
+) -> bool:
+    """True (and the connection invalidated, so the pool does not hand it out again) when
+    `error` says the connection is gone."""
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated)
+    if not isinstance(error, driver_errors(engine)):
+        return False  # not from `begin_now`: no connection to look at
+    try:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        adapted = raw.dbapi_connection
+        if not connection.dialect.is_disconnect(cast(Any, error), adapted, None):
+            return False
+        await connection.invalidate(error)
+    except Exception:
+        return False
+    return True
 
 
 def state_values(states: Iterable[DeliveryState]) -> list[str]:

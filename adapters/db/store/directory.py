@@ -5,7 +5,8 @@ Every change of a row takes a fresh node-wide version from the one `directory_ve
 locked first thing in the writing transaction (see `DirectoryVersion`): directory writers
 queue behind each other on PostgreSQL as they do on SQLite, which is cheap (directory changes
 are rare) and makes "every unit whose version is above N" a complete answer for a peer that
-synced up to N.
+synced up to N. Every change also bumps the configuration version (`store.config`): successors
+and closed agencies are read from its snapshot on the hot path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from adapters.db.models import Agency, DirectoryVersion, utcnow
 from adapters.db.store.base import SqlBase
+from adapters.db.store.config import bump_config
 from adapters.db.store.evidence import append_evidence
 from gateway.agencies import ACTIVE, CLOSED, DELETED, OPERATOR_OWNED
 from gateway.codes import code_level
@@ -27,7 +29,6 @@ from gateway.evidence import EvidenceEvent
 from gateway.records import AgencyRecord, AgencyRegistration, DirectoryChange, DirectoryUnit
 from gateway.types import AgencyCode
 
-MAX_SUCCESSOR_HOPS = 16
 LOOKUP_CHUNK = 5000
 """Codes per `IN (…)`: both backends cap the parameters of one statement (~32k)."""
 
@@ -119,6 +120,8 @@ class SqlDirectory(SqlBase):
                 else:
                     continue
                 row.version, row.updated_at = versions.take(), now
+            if added or updated:
+                await bump_config(session)
         return added, updated
 
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]:
@@ -138,32 +141,14 @@ class SqlDirectory(SqlBase):
 
     async def current_codes(self, codes: Sequence[str]) -> dict[str, str]:
         """Follow merged agencies to their successor (SPEC §3.1 step 3); unknown codes map to
-        themselves. Cycles and over-long chains stop where they are. One query per hop for
-        all codes, not one per code: a package may name hundreds of recipients."""
-        current = {code: code for code in codes}
-        seen = {code: {code} for code in codes}
-        async with self.transaction(read_only=True) as session:
-            for _ in range(MAX_SUCCESSOR_HOPS):
-                rows = (
-                    await session.execute(
-                        select(Agency.code, Agency.successor_code).where(
-                            Agency.code.in_(set(current.values())),
-                            Agency.status == "merged",
-                            Agency.successor_code.is_not(None),
-                        )
-                    )
-                ).all()
-                successor = {row.code: row.successor_code for row in rows}
-                moved = False
-                for code, now_at in current.items():
-                    following = successor.get(now_at)
-                    if following and following not in seen[code]:
-                        current[code] = following
-                        seen[code].add(following)
-                        moved = True
-                if not moved:
-                    break
-        return current
+        themselves. Cycles and over-long chains stop where they are. From the configuration
+        snapshot: a package may name hundreds of recipients."""
+        return (await self.config()).current_codes(codes)
+
+    async def closed_agencies(self, codes: Sequence[str]) -> dict[str, str]:
+        """Those of `codes` the directory retired or deleted, with that status (from the
+        configuration snapshot)."""
+        return (await self.config()).closed_among(codes)
 
     async def agency_statuses(self, codes: Sequence[str]) -> dict[str, str]:
         """Status of each of `codes` the directory knows (unknown codes are left out)."""
@@ -258,6 +243,7 @@ class SqlDirectory(SqlBase):
                 for name, value in fields.items():
                     setattr(row, name, value)
             row.version, row.updated_at = versions.take(), now
+            await bump_config(session)
             await append_evidence(
                 session,
                 EvidenceEvent.AGENCY_REGISTERED,
@@ -301,6 +287,7 @@ class SqlDirectory(SqlBase):
                 raise AgencyHasSubUnits(f"{code} still has sub-units ({shown}): delete them first")
             previous = row.status
             row.status, row.version, row.updated_at = DELETED, versions.take(), now
+            await bump_config(session)
             await append_evidence(
                 session,
                 EvidenceEvent.AGENCY_DELETED,

@@ -1,12 +1,14 @@
 """Signature settings in the store: policy overrides per system and per agency, and the
-certificates registered for agencies (`gateway.signatures` decides what they mean)."""
+certificates registered for agencies (`gateway.signatures` decides what they mean). Reads
+come from the configuration snapshot (`gateway.config`); every change bumps its version."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from adapters.db.models import Agency, AgencyCertificate, System
 from adapters.db.store.base import SqlBase
+from adapters.db.store.config import bump_config
 from gateway.errors import NotFound
 from gateway.signatures import CertificateBinding
 
@@ -16,14 +18,7 @@ class SqlPolicies(SqlBase):
         self, system_id: str, agency_code: str
     ) -> tuple[str | None, str | None]:
         """(system's, agency's) signature policy overrides; None where unset."""
-        async with self.transaction(read_only=True) as session:
-            system = await session.scalar(
-                select(System.signature_policy).where(System.system_id == system_id)
-            )
-            agency = await session.scalar(
-                select(Agency.signature_policy).where(Agency.code == agency_code)
-            )
-        return system, agency
+        return (await self.config()).signature_policies(system_id, agency_code)
 
     async def set_signature_policy(
         self, *, system_id: str | None = None, agency_code: str | None = None, policy: str | None
@@ -38,6 +33,7 @@ class SqlPolicies(SqlBase):
             if row is None:
                 raise NotFound(f"no system or agency {system_id or agency_code}")
             row.signature_policy = policy
+            await bump_config(session)
 
     async def add_binding(
         self, agency_code: str, fingerprint: str | None, subject: str | None
@@ -46,21 +42,10 @@ class SqlPolicies(SqlBase):
             session.add(
                 AgencyCertificate(agency_code=agency_code, fingerprint=fingerprint, subject=subject)
             )
+            await bump_config(session)
 
     async def certificate_bindings(
         self, agency_code: str, fingerprint: str | None
     ) -> list[CertificateBinding]:
         """Bindings of the sender, and any binding the signer's certificate could match."""
-        async with self.transaction(read_only=True) as session:
-            rows = (
-                await session.scalars(
-                    select(AgencyCertificate).where(
-                        or_(
-                            AgencyCertificate.agency_code == agency_code,
-                            AgencyCertificate.fingerprint == (fingerprint or "").lower(),
-                            AgencyCertificate.subject.is_not(None),
-                        )
-                    )
-                )
-            ).all()
-        return [CertificateBinding(r.agency_code, r.fingerprint, r.subject) for r in rows]
+        return (await self.config()).certificate_bindings(agency_code, fingerprint)

@@ -1,27 +1,19 @@
 """Connected systems in the store: their credentials (secrets sealed), what they serve and
-how they take deliveries."""
+how they take deliveries. Reads come from the configuration snapshot (`gateway.config`);
+every change bumps its version."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.models import System
 from adapters.db.store.base import SqlBase
-from gateway.codes import ServePattern
-from gateway.errors import InvalidRequest
+from adapters.db.store.config import bump_config
+from gateway.errors import InvalidRequest, NotFound
 from gateway.records import SystemCredentials, SystemRecord
-from gateway.types import SystemId
-
-
-def _system_record(row: System) -> SystemRecord:
-    return SystemRecord(
-        system_id=SystemId(row.system_id),
-        patterns=tuple(ServePattern.parse(p) for p in row.serves),
-        delivery_mode=row.delivery_mode,
-        enabled=row.enabled,
-    )
 
 
 class SqlSystems(SqlBase):
@@ -46,20 +38,40 @@ class SqlSystems(SqlBase):
                     push_url=push_url,
                 )
             )
+            await bump_config(session)
 
     async def get_system(self, system_id: str) -> SystemRecord | None:
-        async with self.transaction(read_only=True) as session:
-            row = await session.scalar(select(System).where(System.system_id == system_id))
-        return _system_record(row) if row is not None else None
+        return (await self.config()).system(system_id)
 
     async def get_credentials(self, system_id: str) -> SystemCredentials | None:
-        async with self.transaction(read_only=True) as session:
-            row = await session.scalar(select(System).where(System.system_id == system_id))
-        if row is None:
-            return None
-        return SystemCredentials(_system_record(row), self._box.open(row.secret_ciphertext))
+        return (await self.config()).credentials(system_id)
 
     async def list_systems(self) -> list[SystemRecord]:
-        async with self.transaction(read_only=True) as session:
-            rows = (await session.scalars(select(System).order_by(System.system_id))).all()
-        return [_system_record(row) for row in rows]
+        return (await self.config()).list_systems()
+
+    async def set_system_enabled(self, system_id: str, enabled: bool) -> None:
+        """A disabled system is refused at authentication and routed nothing."""
+        async with self.transaction() as session:
+            row = await self._system_row(session, system_id)
+            row.enabled = enabled
+            await bump_config(session)
+
+    async def set_system_secret(self, system_id: str, secret: str) -> None:
+        """Rotate a system's secret: the old one stops working at once on every process."""
+        async with self.transaction() as session:
+            row = await self._system_row(session, system_id)
+            row.secret_ciphertext = self._box.seal(secret)
+            await bump_config(session)
+
+    async def remove_system(self, system_id: str) -> None:
+        """Forget a system (its deliveries keep their rows; nothing is routed to it again)."""
+        async with self.transaction() as session:
+            await session.delete(await self._system_row(session, system_id))
+            await bump_config(session)
+
+    @staticmethod
+    async def _system_row(session: AsyncSession, system_id: str) -> System:
+        row = await session.scalar(select(System).where(System.system_id == system_id))
+        if row is None:
+            raise NotFound(f"no system {system_id}")
+        return row
