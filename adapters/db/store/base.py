@@ -5,7 +5,7 @@ state machine (`gateway.delivery_states`) with its timeline row."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -27,6 +27,9 @@ from gateway.errors import ServiceUnavailable
 from gateway.records import DeliveryRef
 from gateway.types import AgencyCode, DeliveryId
 
+EVIDENCE_APPENDED = "lienthong_evidence_appended"
+"""`session.info` key set by `append_evidence`: the commit wakes the evidence sequencer."""
+
 
 class SqlBase:
     """The engine and the transaction helper; every part of `SqlStore` derives from it."""
@@ -39,6 +42,11 @@ class SqlBase:
         # 100 ms) while it waits: queueing writers here instead keeps the tail short. The
         # embedded node is one process, so an in-process lock covers every writer.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._evidence_appended: Callable[[], None] = lambda: None
+
+    def on_evidence_appended(self, callback: Callable[[], None]) -> None:
+        """`callback` runs after each commit that appended evidence (the sequencer's wake)."""
+        self._evidence_appended = callback
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -58,6 +66,8 @@ class SqlBase:
                 else:
                     async with self._writing(), session.begin():
                         yield session
+                    if session.info.pop(EVIDENCE_APPENDED, False):
+                        self._evidence_appended()
         except (IntegrityError, ProgrammingError, DataError):
             raise
         except (DBAPIError, OSError) as error:
