@@ -29,6 +29,7 @@ from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.ports import Cursors, OperatorStore, PushSender, SignatureVerifier, Store
+from gateway.services.evidence_sequencer import EvidenceSequencer
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
@@ -96,6 +97,8 @@ class Runtime:
         self.payloads: PayloadStore = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
         self.relay = OutboxRelay(settings, store, self.broker)
+        self.sequencer = EvidenceSequencer(settings, store)
+        store.on_evidence_appended(self.sequencer.notify)
         on_accepted = self.relay.notify
         self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
         inbox: BrokerHandler = InboxDeliverer(store)
@@ -126,6 +129,8 @@ class Runtime:
                 await self.relay.republish_stale(0)
         await self.broker.consume(self._deliverer)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        # Its first pass chains whatever a previous run left unchained.
+        self._tasks.append(asyncio.create_task(self.sequencer.run(), name="evidence-sequencer"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     """A relay that claimed outbox rows and died releases them after this long."""
     requeue_after_seconds: Annotated[float, Field(gt=0)] = 120.0
     """A delivery queued this long without reaching the inbox is published again."""
+    evidence_chain_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Evidence entries the sequencer chains in one transaction at most."""
+    evidence_chain_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.15
+    """The sequencer looks for unchained evidence at least this often (entries appended by
+    another process or command do not wake it): the bound on the chain's lag."""
+    evidence_chain_gather_seconds: Annotated[float, Field(ge=0, le=5)] = 0.02
+    """Woken by an append, the sequencer waits this long so that one pass chains a batch
+    rather than each entry alone."""
     vxp_max_clock_skew_seconds: float | None = None
     """The SDK fixes its timestamp when the client object is built, so freshness is opt-in."""
     vxp_max_future_seconds: Annotated[float, Field(gt=0)] = 86400.0

@@ -108,3 +108,33 @@ def test_audit_verify_and_export(evidence: Backing, tmp_path: Path) -> None:
     asyncio.run(forge())
     broken = run(evidence, "audit", "verify")
     assert broken.exit_code == 1 and "BROKEN at entry 4" in broken.output
+
+
+def forge(backing: Backing, seq: int) -> None:
+    async def change() -> None:
+        store = build_store(backing.settings())
+        try:
+            async with store.transaction() as session:
+                await session.execute(
+                    update(EvidenceEntry)
+                    .where(EvidenceEntry.seq == seq)
+                    .values(details={"code": "FORGED"})
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(change())
+
+
+def test_audit_verify_counts_and_chains_pending_entries(evidence: Backing) -> None:
+    """No sequencer ran (no node): the five entries are pending until `audit verify`."""
+    pending = run(evidence, "audit", "verify", "--no-chain")
+    assert pending.exit_code == 0 and "intact: 0 entries" in pending.output, pending.output
+    assert "not yet chained: 5 entries (oldest" in pending.output
+    chained = run(evidence, "audit", "verify")
+    assert chained.exit_code == 0 and "intact: 5 entries, last 5" in chained.output
+    assert "not yet chained: 0 entries" in chained.output
+    forge(evidence, 2)
+    broken = run(evidence, "audit", "verify", "--no-chain")
+    assert broken.exit_code == 1 and "BROKEN at entry 2" in broken.output
+    assert "altered" in broken.output and "not yet chained: 0 entries" in broken.output

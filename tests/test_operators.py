@@ -75,6 +75,7 @@ async def outbox_rows(store: SqlStore, delivery_id: str) -> int:
 
 
 async def evidence(store: SqlStore, event: str) -> list[EvidenceEntry]:
+    await store.flush_evidence()  # entries are chained by the sequencer: in order, now
     async with store.transaction(read_only=True) as session:
         return list(
             (

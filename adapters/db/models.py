@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -268,11 +269,25 @@ class AgencyCertificate(Base):
 
 
 class EvidenceEntry(Base):
-    """The hash-chained evidence log (`gateway.evidence`): rows are never updated."""
+    """The hash-chained evidence log (`gateway.evidence`). An entry is written in its event's
+    transaction *unchained* (`seq`, `prev_hash`, `entry_hash` NULL, no lock taken); the
+    sequencer (`SqlEvidence.chain_evidence`) then gives it its place in the chain, once.
+    Chained rows are never updated."""
 
     __tablename__ = "evidence"
+    __table_args__ = (
+        Index("uq_evidence_seq", "seq", unique=True),
+        Index(
+            "ix_evidence_unchained",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )
 
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    """Insertion order: the order in which the sequencer chains what it finds."""
+    seq: Mapped[int | None] = mapped_column(BigId)
     at: Mapped[datetime] = mapped_column(index=True)
     event: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(36), index=True)
@@ -280,13 +295,13 @@ class EvidenceEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     payload_sha256: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class EvidenceHead(Base):
-    """One row: the newest entry. Appending locks it, which orders appends from every
-    gateway process, and it lets `audit verify` see entries removed from the end."""
+    """One row: the newest chained entry. The sequencer locks it, which orders chaining from
+    every gateway process, and it lets `audit verify` see entries removed from the end."""
 
     __tablename__ = "evidence_head"
 

@@ -25,7 +25,11 @@ HELP = {
     "lienthong_stuck_deliveries": "Deliveries longer in their state than its threshold "
     "(LIENTHONG_STUCK_*_SECONDS).",
     "lienthong_outbox_unpublished": "Outbox rows not yet confirmed by the broker.",
-    "lienthong_evidence_entries": "Entries in the hash-chained evidence log.",
+    "lienthong_evidence_entries": "Entries in the hash-chained evidence log (chained ones).",
+    "lienthong_evidence_unchained": "Evidence entries written but not yet chained by the "
+    "sequencer.",
+    "lienthong_evidence_unchained_oldest_age_seconds": "Age of the oldest evidence entry not "
+    "yet chained (0 when none): the chain's lag.",
 }
 
 

@@ -9,6 +9,7 @@ import click
 
 from gateway.cli._bootstrap import run_with_store
 from gateway.evidence import ChainReport
+from gateway.ports import NodeStore
 from gateway.services.audit import export_bundle, verify_bundle, verify_log
 from gateway.settings import Settings
 
@@ -18,15 +19,29 @@ def audit() -> None:
     """The hash-chained evidence log (nhật ký bằng chứng)."""
 
 
-def _report(report: ChainReport) -> None:
+def _report(report: ChainReport, backlog: tuple[int, datetime | None] | None = None) -> None:
     if report.ok:
         click.echo(f"intact: {report.checked} entries, last {report.last_seq}")
-        return
-    click.echo(
-        f"BROKEN at entry {report.broken_at}: {report.problem} "
-        f"({report.checked} entries checked before it)"
-    )
-    raise SystemExit(1)
+    else:
+        click.echo(
+            f"BROKEN at entry {report.broken_at}: {report.problem} "
+            f"({report.checked} entries checked before it)"
+        )
+    if backlog is not None:
+        count, oldest = backlog
+        age = (
+            f" (oldest {(datetime.now(UTC) - oldest).total_seconds():.3f} s old)" if oldest else ""
+        )
+        click.echo(f"not yet chained: {count} entries{age}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+async def _verify(
+    store: NodeStore, chain_first: bool
+) -> tuple[ChainReport, tuple[int, datetime | None]]:
+    report = await verify_log(store, chain_first=chain_first)
+    return report, await store.evidence_backlog()
 
 
 @audit.command("verify")
@@ -35,10 +50,24 @@ def _report(report: ChainReport) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify an exported bundle instead of the node's log.",
 )
+@click.option(
+    "--no-chain",
+    is_flag=True,
+    help="Do not chain pending entries first: prove only what the sequencer has chained "
+    "(and count the rest).",
+)
 @click.pass_obj
-def audit_verify(settings: Settings, bundle: Path | None) -> None:
-    """Walk the chain and report the first broken link (exit 1 if there is one)."""
-    _report(verify_bundle(bundle) if bundle else run_with_store(settings, verify_log))
+def audit_verify(settings: Settings, bundle: Path | None, no_chain: bool) -> None:
+    """Walk the chain and report the first broken link (exit 1 if there is one).
+
+    Entries are written with their events and chained by each node's sequencer within a
+    fraction of a second; by default the entries still pending are chained first, so the
+    walk proves every event recorded so far. The last line counts the entries not chained
+    (those committed while the walk ran, or all pending ones with --no-chain)."""
+    if bundle:
+        _report(verify_bundle(bundle))
+        return
+    _report(*run_with_store(settings, lambda store: _verify(store, not no_chain)))
 
 
 def _day(value: str) -> datetime:

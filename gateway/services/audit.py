@@ -40,28 +40,53 @@ sys.exit(0 if report.ok else 1)
 '''
 
 
-async def verify_log(store: Store) -> ChainReport:
-    """Walk the whole chain page by page (constant memory) and compare its end to the head."""
-    head = await store.evidence_head()
+async def verify_log(store: Store, *, chain_first: bool = True) -> ChainReport:
+    """Walk the whole chain page by page (constant memory) and compare its end to the head.
+
+    With `chain_first` (the default) every entry committed so far is chained before the walk,
+    so the report covers every event recorded before the call; without it, only what the
+    sequencer has chained (the rest is `Store.evidence_backlog`). Entries the sequencers chain
+    while the walk runs are walked too, up to a head read again at the end: a log that goes
+    on past the head, or stops short of it, is broken."""
+    head = await store.evidence_head(chain_pending=chain_first)
     next_seq, previous, checked = 1, GENESIS, 0
-    while page := await store.evidence_page(next_seq - 1, PAGE):
-        report = verify_chain(page, first_seq=next_seq, anchor=previous)
-        if not report.ok:
+    while True:
+        while page := await store.evidence_page(next_seq - 1, PAGE, chain_pending=False):
+            report = verify_chain(page, first_seq=next_seq, anchor=previous)
+            if not report.ok:
+                return ChainReport(
+                    False,
+                    checked + report.checked,
+                    report.last_seq,
+                    report.broken_at,
+                    report.problem,
+                )
+            checked += report.checked
+            next_seq, previous = report.last_seq + 1, page[-1]["entry_hash"]
+        last = next_seq - 1
+        if last > head[0]:  # chained while we walked, or added behind the head's back
+            newer = await store.evidence_head(chain_pending=False)
+            if newer[0] >= last:
+                head = newer
+                continue
             return ChainReport(
-                False, checked + report.checked, report.last_seq, report.broken_at, report.problem
+                False,
+                checked,
+                newer[0],
+                newer[0] + 1,
+                f"the log goes on to entry {last} but the head records entry {newer[0]}: "
+                "entries were added without moving the head",
             )
-        checked += report.checked
-        next_seq, previous = report.last_seq + 1, page[-1]["entry_hash"]
-    if (next_seq - 1, previous) != head:
-        return ChainReport(
-            False,
-            checked,
-            next_seq - 1,
-            next_seq,
-            f"the log ends at entry {next_seq - 1} but the head records entry "
-            f"{head[0]}: entries were removed from the end",
-        )
-    return ChainReport(True, checked, next_seq - 1)
+        if (last, previous) != head:
+            return ChainReport(
+                False,
+                checked,
+                last,
+                last + 1,
+                f"the log ends at entry {last} but the head records entry "
+                f"{head[0]}: entries were removed from the end",
+            )
+        return ChainReport(True, checked, last)
 
 
 async def export_bundle(
@@ -70,7 +95,10 @@ async def export_bundle(
     """(zip bytes, number of entries) for the entries with since <= at < until."""
     entries: list[dict[str, Any]] = []
     after = 0
-    while page := await store.evidence_page(after, PAGE, since=since, until=until):
+    await store.flush_evidence()  # the period's events are all in the chain
+    while page := await store.evidence_page(
+        after, PAGE, since=since, until=until, chain_pending=False
+    ):
         entries += page
         after = page[-1]["seq"]
     packages: dict[str, list[str]] = {}

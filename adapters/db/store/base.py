@@ -5,7 +5,7 @@ state machine (`gateway.delivery_states`) with its timeline row."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -31,6 +31,9 @@ from gateway.errors import ServiceUnavailable
 from gateway.records import DeliveryRef
 from gateway.types import AgencyCode, DeliveryId
 
+EVIDENCE_APPENDED = "lienthong_evidence_appended"
+"""`session.info` key set by `append_evidence`: the commit wakes the evidence sequencer."""
+
 
 class SqlBase:
     """The engine, the transaction helper and the configuration cache; every part of
@@ -51,6 +54,11 @@ class SqlBase:
         )
         self._opened: dict[str, str] = {}
         self._config = ConfigCache(self._config_version, self._load_config)
+        self._evidence_appended: Callable[[], None] = lambda: None
+
+    def on_evidence_appended(self, callback: Callable[[], None]) -> None:
+        """`callback` runs after each commit that appended evidence (the sequencer's wake)."""
+        self._evidence_appended = callback
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -65,7 +73,8 @@ class SqlBase:
         nothing was done on it yet (there is no pre-ping round trip per checkout). A
         connection lost later fails the unit of work: 503, and nothing was committed unless
         the commit itself was lost with its answer. A transaction that bumped the
-        configuration version tells this process's cache once it has committed."""
+        configuration version tells this process's cache once it has committed; one that
+        appended evidence wakes the evidence sequencer."""
         try:
             async with self._writing(read_only):
                 session = await self._open(read_only)
@@ -85,6 +94,8 @@ class SqlBase:
             raise ServiceUnavailable(POOL_EXHAUSTED) from error
         if session.info.get(CONFIG_CHANGED):
             self._config.changed()
+        if session.info.pop(EVIDENCE_APPENDED, False):
+            self._evidence_appended()
 
     async def _open(self, read_only: bool) -> AsyncSession:
         """A session with its connection checked out and its transaction begun; a connection

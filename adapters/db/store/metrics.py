@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from adapters.db.models import Delivery, EvidenceHead, Message, OutboxEntry, utcnow
+from adapters.db.models import Delivery, EvidenceEntry, EvidenceHead, Message, OutboxEntry, utcnow
 from adapters.db.store.base import SqlBase
 from adapters.db.store.views import delivery_view
 from gateway.records import DeliveryView
@@ -80,6 +80,13 @@ class SqlMetrics(SqlBase):
                 .where(OutboxEntry.published_at.is_(None))
             )
             head = await session.scalar(select(EvidenceHead.seq).where(EvidenceHead.id == 1))
+            unchained, oldest_unchained = (
+                await session.execute(
+                    select(func.count(), func.min(EvidenceEntry.at)).where(
+                        EvidenceEntry.seq.is_(None)
+                    )
+                )
+            ).one()
         return {
             "lienthong_messages": [
                 ({"kind": kind, "signature": outcome or "unknown"}, n)
@@ -96,6 +103,10 @@ class SqlMetrics(SqlBase):
             ],
             "lienthong_outbox_unpublished": [({}, float(unpublished or 0))],
             "lienthong_evidence_entries": [({}, float(head or 0))],
+            "lienthong_evidence_unchained": [({}, float(unchained or 0))],
+            "lienthong_evidence_unchained_oldest_age_seconds": [
+                ({}, (now - oldest_unchained).total_seconds() if oldest_unchained else 0.0)
+            ],
         }
 
     async def delivery_timestamps(
