@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gateway.delivery_states import PENDING_FOR_RECIPIENT
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -188,6 +190,11 @@ class MessageLink(Base):
     target_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
 
 
+INBOX_PENDING = sorted(state.value for state in PENDING_FOR_RECIPIENT)
+"""The states of the inbox poll index's rows (migration 0007 holds the same list)."""
+INBOX_PENDING_SQL = "state IN (" + ", ".join(f"'{state}'" for state in INBOX_PENDING) + ")"
+
+
 class Delivery(Base):
     """One message to one recipient agency: the unit that moves through the state machine."""
 
@@ -195,6 +202,16 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "recipient_code"),
         Index("ix_deliveries_inbox", "system_id", "kind", "state"),
+        # A system's pending items oldest first (lease, list, count): the store's statements
+        # repeat the predicate term as written here, which SQLite needs to use it.
+        Index(
+            "ix_deliveries_inbox_pending",
+            "system_id",
+            "kind",
+            "id",
+            postgresql_where=text(INBOX_PENDING_SQL),
+            sqlite_where=text(INBOX_PENDING_SQL),
+        ),
         Index("ix_deliveries_state_changed", "state", "state_changed_at"),
     )
 

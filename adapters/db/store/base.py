@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -252,6 +252,40 @@ def transition(
     )
     delivery.state = target.value
     delivery.state_changed_at = now
+
+
+async def transition_row(
+    session: AsyncSession,
+    delivery_id: int,
+    current: str,
+    attempts: int,
+    target: DeliveryState,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """`transition` for a locked delivery read as columns instead of loaded as an object (the
+    hot paths): the state machine's check, one UPDATE (with `values`, other columns the step
+    sets) and its timeline row."""
+    require_transition(current, target)
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(state=target.value, state_changed_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        insert(DeliveryEvent).values(
+            delivery_id=delivery_id,
+            at=now,
+            from_state=current,
+            to_state=target.value,
+            actor=actor,
+            reason=reason,
+            attempt=attempts,
+        )
+    )
 
 
 def catch_up(session: AsyncSession, delivery: Delivery, actor: str, now: datetime) -> None:

@@ -3,17 +3,24 @@ download and acknowledge it.
 
 A lease is an atomic `UPDATE` of locked candidate rows with the lease condition repeated in its
 WHERE (as the outbox's claims), so concurrent pollers never get the same item as new.
+
+Polls are the hot path (thousands of systems, a million pending items): every statement here
+reads and writes only the columns its answer needs (never a message's JSON columns), in one
+round trip per step, and filters by `_pending_term()`, the predicate of the partial index
+`ix_deliveries_inbox_pending` (a system's pending items in id order) written literally, so
+that both PostgreSQL (also with a generic plan) and SQLite use that index.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from adapters.db.models import Delivery, Message, utcnow
-from adapters.db.store.base import SqlBase, catch_up, state_values, transition
+from adapters.db.models import INBOX_PENDING, Delivery, Message, utcnow
+from adapters.db.store.base import SqlBase, catch_up, state_values, transition, transition_row
 from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
@@ -22,7 +29,6 @@ from gateway.delivery_states import (
     DOWNLOADABLE,
     OFFERED,
     OFFERED_AFTER_BACKOFF,
-    PENDING_FOR_RECIPIENT,
     DeliveryState,
     can_transition,
 )
@@ -33,32 +39,78 @@ from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
 
 S = DeliveryState
 
+ITEM_DELIVERY = (
+    Delivery.id,
+    Delivery.public_id,
+    Delivery.message_id,
+    Delivery.kind,
+    Delivery.recipient_code,
+    Delivery.state,
+    Delivery.created_at,
+    Delivery.state_changed_at,
+)
+"""What an `InboxItem` takes from a delivery."""
+ITEM_MESSAGE = (
+    Message.public_id.label("message_public_id"),
+    Message.from_code,
+    Message.document_id,
+    Message.subject,
+    Message.payload_sha256,
+    Message.payload_size,
+)
+"""What it takes from the message (labelled apart from the delivery's columns): never a JSON
+column (header, signature, warnings)."""
 
-def _inbox_item(d: Delivery, m: Message, first_handout: bool = False) -> InboxItem:
+
+def _states_in(values: Iterable[str]) -> Any:
+    """`deliveries.state IN ('a', 'b')` with the values written into the SQL (a constant
+    term a partial index's predicate can be matched with), sorted for one spelling."""
+    return Delivery.state.in_(
+        bindparam(None, sorted(values), expanding=True, literal_execute=True, unique=True)
+    )
+
+
+def _pending_term() -> Any:
+    return _states_in(INBOX_PENDING)
+
+
+def _item(
+    delivery: Any,
+    message: Any,
+    first_handout: bool = False,
+    state: str | None = None,
+    updated_at: datetime | None = None,
+) -> InboxItem:
+    """An item from a row of `ITEM_DELIVERY` and one of `ITEM_MESSAGE` (or one row of both);
+    `state` and `updated_at` when this transaction moved the delivery."""
     return InboxItem(
-        delivery_id=DeliveryId(d.public_id),
-        message_id=MessageId(m.public_id),
-        kind=MessageKind(d.kind),
-        from_code=AgencyCode(m.from_code),
-        to_code=AgencyCode(d.recipient_code),
-        document_id=m.document_id,
-        subject=m.subject,
-        state=d.state,
-        created_at=d.created_at,
-        updated_at=d.state_changed_at,
-        payload_sha256=m.payload_sha256,
-        payload_size=m.payload_size,
+        delivery_id=DeliveryId(delivery.public_id),
+        message_id=MessageId(message.message_public_id),
+        kind=MessageKind(delivery.kind),
+        from_code=AgencyCode(message.from_code),
+        to_code=AgencyCode(delivery.recipient_code),
+        document_id=message.document_id,
+        subject=message.subject,
+        state=state or delivery.state,
+        created_at=delivery.created_at,
+        updated_at=updated_at or delivery.state_changed_at,
+        payload_sha256=message.payload_sha256,
+        payload_size=message.payload_size,
         first_handout=first_handout,
     )
 
 
 def _offerable(now: datetime) -> Any:
-    """Offered to pollers now: in the inbox, or after `fail` once the re-offer time came."""
-    return or_(
-        Delivery.state.in_(state_values(OFFERED)),
-        and_(
-            Delivery.state.in_(state_values(OFFERED_AFTER_BACKOFF)),
-            or_(Delivery.next_offer_at.is_(None), Delivery.next_offer_at <= now),
+    """Offered to pollers now: in the inbox, or after `fail` once the re-offer time came
+    (`_pending_term()` beside it is implied, and tells the planner which index serves)."""
+    return and_(
+        _pending_term(),
+        or_(
+            _states_in(state_values(OFFERED)),
+            and_(
+                _states_in(state_values(OFFERED_AFTER_BACKOFF)),
+                or_(Delivery.next_offer_at.is_(None), Delivery.next_offer_at <= now),
+            ),
         ),
     )
 
@@ -118,7 +170,9 @@ class SqlInbox(SqlBase):
         """Hand pending items to one poller and hide them from the others for a lease.
 
         An item nobody acknowledges comes back after the lease, so a crashed poller loses
-        nothing; `first_handout` tells whether this is the first time it is handed out."""
+        nothing; `first_handout` tells whether this is the first time it is handed out.
+        Two statements: the lease (returning the items' delivery columns) and their
+        messages' columns by primary key."""
         now = utcnow()
         unleased = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
         mine = and_(Delivery.system_id == system_id, Delivery.kind == kind.value, *_filtered(only))
@@ -140,20 +194,22 @@ class SqlInbox(SqlBase):
                 lease_until=now + timedelta(seconds=lease_seconds),
                 lease_count=Delivery.lease_count + 1,
             )
-            .returning(Delivery.id)
+            .returning(*ITEM_DELIVERY, Delivery.lease_count)
             .execution_options(synchronize_session=False)
         )
         async with self.transaction() as session:
-            ids = (await session.execute(statement)).scalars().all()
-            rows = (
-                await session.execute(
-                    select(Delivery, Message)
-                    .join(Message, Message.id == Delivery.message_id)
-                    .where(Delivery.id.in_(ids))
-                    .order_by(Delivery.id)
+            leased = sorted((await session.execute(statement)).all(), key=lambda row: row.id)
+            if not leased:
+                return []
+            messages = {
+                row.id: row
+                for row in await session.execute(
+                    select(Message.id, *ITEM_MESSAGE).where(
+                        Message.id.in_({row.message_id for row in leased})
+                    )
                 )
-            ).all()
-        return [_inbox_item(d, m, first_handout=d.lease_count == 1) for d, m in rows]
+            }
+        return [_item(d, messages[d.message_id], first_handout=d.lease_count == 1) for d in leased]
 
     async def count_inbox(self, system_id: str, kind: MessageKind) -> int:
         """Items waiting for the caller's agencies, handed out or not (countReceiveEdoc)."""
@@ -179,12 +235,12 @@ class SqlInbox(SqlBase):
         async with self.transaction(read_only=True) as session:
             rows = (
                 await session.execute(
-                    select(Delivery, Message)
+                    select(*ITEM_DELIVERY, Delivery.lease_until, *ITEM_MESSAGE)
                     .join(Message, Message.id == Delivery.message_id)
                     .where(
                         Delivery.system_id == system_id,
                         Delivery.kind == kind.value,
-                        Delivery.state.in_(state_values(PENDING_FOR_RECIPIENT)),
+                        _pending_term(),
                         Delivery.id > after,
                     )
                     .order_by(Delivery.id)
@@ -192,15 +248,15 @@ class SqlInbox(SqlBase):
                 )
             ).all()
         page = rows[:limit]
-        next_cursor = page[-1][0].id if len(rows) > limit else None
+        next_cursor = page[-1].id if len(rows) > limit else None
         return [
-            _inbox_item(
-                d,
-                m,
-                first_handout=d.state == S.AVAILABLE.value
-                and (d.lease_until is None or d.lease_until < now),
+            _item(
+                row,
+                row,
+                first_handout=row.state == S.AVAILABLE.value
+                and (row.lease_until is None or row.lease_until < now),
             )
-            for d, m in page
+            for row in page
         ], next_cursor
 
     async def download(self, system_id: str, delivery_id: str, actor: str) -> InboxItem:
@@ -209,29 +265,39 @@ class SqlInbox(SqlBase):
         async with self.transaction() as session:
             row = (
                 await session.execute(
-                    select(Delivery, Message)
+                    select(*ITEM_DELIVERY, Delivery.attempts, *ITEM_MESSAGE)
                     .join(Message, Message.id == Delivery.message_id)
                     .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
                     .with_for_update(of=Delivery)
                 )
             ).first()
-            if row is None or row[0].state not in DOWNLOADABLE:
+            if row is None or row.state not in DOWNLOADABLE:
                 raise DocumentNotFound(f"no package {delivery_id} in the inbox of {system_id}")
-            delivery, message = row
-            if can_transition(S(delivery.state), S.DOWNLOADED):
-                transition(session, delivery, S.DOWNLOADED, actor, None, now)
-                delivery.downloaded_at = now
+            item = _item(row, row)
+            if can_transition(S(row.state), S.DOWNLOADED):
+                await transition_row(
+                    session,
+                    row.id,
+                    row.state,
+                    row.attempts,
+                    S.DOWNLOADED,
+                    actor,
+                    None,
+                    now,
+                    downloaded_at=now,
+                )
+                item = _item(row, row, state=S.DOWNLOADED.value, updated_at=now)
             await append_evidence(
                 session,
                 EvidenceEvent.DOWNLOADED,
                 actor,
                 now,
-                message_id=message.public_id,
+                message_id=item.message_id,
                 delivery_id=delivery_id,
-                payload_sha256=message.payload_sha256,
-                details={"recipient": delivery.recipient_code},
+                payload_sha256=item.payload_sha256,
+                details={"recipient": item.to_code},
             )
-            return _inbox_item(delivery, message)
+            return item
 
     async def acknowledge(
         self,
@@ -245,30 +311,41 @@ class SqlInbox(SqlBase):
         """`done` ends the delivery; `fail` offers it again after `retry_after` seconds."""
         now = utcnow()
         async with self.transaction() as session:
-            delivery = await session.scalar(
-                select(Delivery)
-                .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
-                .with_for_update()
-            )
-            if delivery is None:
+            row = (
+                await session.execute(
+                    select(
+                        Delivery.id,
+                        Delivery.state,
+                        Delivery.attempts,
+                        Delivery.fail_count,
+                        Delivery.recipient_code,
+                    )
+                    .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
                 raise DocumentNotFound(f"no package {delivery_id} in the inbox of {system_id}")
+            row_id, state, attempts, fail_count, recipient = row
             target = ACKNOWLEDGED_AS.get(outcome)
-            if target is None or delivery.state == target.value:
-                return delivery.state  # `processing`, or a repeated acknowledgement
-            if delivery.state == S.AVAILABLE.value:
+            if target is None or state == target.value:
+                return str(state)  # `processing`, or a repeated acknowledgement
+            if state == S.AVAILABLE.value:
                 raise NotYetDownloaded(
                     f"package {delivery_id} must be downloaded (getEdoc) "
                     f"before it is acknowledged '{outcome}'"
                 )
-            transition(session, delivery, target, actor, reason, now)
-            delivery.lease_until = None
+            values: dict[str, Any] = {"lease_until": None}
             if target is S.DONE:
-                delivery.done_at = now
+                values["done_at"] = now
             else:
-                delivery.fail_count += 1
-                delivery.next_offer_at = now + timedelta(
-                    seconds=fail_backoff(retry_after, delivery.fail_count)
+                values["fail_count"] = fail_count + 1
+                values["next_offer_at"] = now + timedelta(
+                    seconds=fail_backoff(retry_after, fail_count + 1)
                 )
+            await transition_row(
+                session, row_id, state, attempts, target, actor, reason, now, **values
+            )
             await append_evidence(
                 session,
                 EvidenceEvent.ACKNOWLEDGED,
@@ -278,7 +355,7 @@ class SqlInbox(SqlBase):
                 details={
                     "outcome": outcome,
                     "reason": reason,
-                    "recipient": delivery.recipient_code,
+                    "recipient": recipient,
                 },
             )
-            return delivery.state
+            return target.value
