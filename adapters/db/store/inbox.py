@@ -20,17 +20,19 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from adapters.db.models import INBOX_PENDING, Delivery, Message, utcnow
-from adapters.db.store.base import SqlBase, catch_up, state_values, transition, transition_row
+from adapters.db.store.base import SqlBase, state_values, transition_row
 from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
     ACKNOWLEDGED_AS,
+    CAUGHT_UP,
     DELIVERABLE,
     DOWNLOADABLE,
     OFFERED,
     OFFERED_AFTER_BACKOFF,
     DeliveryState,
     can_transition,
+    caught_up,
 )
 from gateway.errors import DocumentNotFound, NotYetDownloaded
 from gateway.evidence import EvidenceEvent
@@ -132,30 +134,64 @@ def _filtered(only: InboxFilter) -> list[Any]:
 
 class SqlInbox(SqlBase):
     async def make_available(self, delivery_id: str, actor: str) -> bool:
-        """Idempotent: a redelivered broker message finds the item already available."""
+        """Idempotent: a redelivered broker message finds the item already available.
+
+        Every package passes here once per recipient, so it reads columns, not objects: the
+        delivery locked with its message's id and hash, its steps (the relay's, caught up,
+        then its own) through `transition_row`, and the evidence entry."""
         now = utcnow()
         async with self.transaction() as session:
-            delivery = await session.scalar(
-                select(Delivery).where(Delivery.public_id == delivery_id).with_for_update()
-            )
-            if delivery is None or delivery.state not in DELIVERABLE:
+            row = (
+                await session.execute(
+                    select(
+                        Delivery.id,
+                        Delivery.state,
+                        Delivery.attempts,
+                        Delivery.system_id,
+                        Delivery.recipient_code,
+                        Message.public_id,
+                        Message.payload_sha256,
+                    )
+                    .join(Message, Message.id == Delivery.message_id)
+                    .where(Delivery.public_id == delivery_id)
+                    .with_for_update(of=Delivery)
+                )
+            ).first()
+            if row is None or DeliveryState(row.state) not in DELIVERABLE:
                 return False
-            catch_up(session, delivery, actor, now)
-            transition(
-                session, delivery, S.AVAILABLE, actor, f"in the inbox of {delivery.system_id}", now
+            current = DeliveryState(row.state)
+            if caught_up(current) is not current:
+                await transition_row(
+                    session,
+                    row.id,
+                    current.value,
+                    row.attempts,
+                    caught_up(current),
+                    actor,
+                    CAUGHT_UP,
+                    now,
+                )
+                current = caught_up(current)
+            await transition_row(
+                session,
+                row.id,
+                current.value,
+                row.attempts,
+                S.AVAILABLE,
+                actor,
+                f"in the inbox of {row.system_id}",
+                now,
+                available_at=now,
             )
-            delivery.available_at = now
-            message = await session.get(Message, delivery.message_id)
-            assert message is not None
             await append_evidence(
                 session,
                 EvidenceEvent.DELIVERED,
                 actor,
                 now,
-                message_id=message.public_id,
+                message_id=row.public_id,
                 delivery_id=delivery_id,
-                payload_sha256=message.payload_sha256,
-                details={"recipient": delivery.recipient_code, "system": delivery.system_id},
+                payload_sha256=row.payload_sha256,
+                details={"recipient": row.recipient_code, "system": row.system_id},
             )
             return True
 
