@@ -3,11 +3,12 @@
 The loader builds, straight into a fresh node's database, `--deliveries` pending deliveries
 (state `available`, as the inbox consumer leaves them) of `--deliveries / --recipients`
 messages, over `--agencies` agencies in the directory, served by `--systems` systems (each
-serving its agencies by exact code, its secret sealed with the node's key as `lienthong systems
-add` does) — COPY on PostgreSQL, batched `executemany` on SQLite, ids and sequences, directory
-versions and ANALYZE consistent with the schema. Every message points at one real payload in
-the payload store, so any item could be downloaded. No timeline, outbox or evidence rows are
-written for them: polling reads none.
+serving its block of agencies, the units of one parent, by one pattern `*.SS.TT.H6X`; with
+`--serves exact` by listing every code instead; its secret sealed with the node's key as
+`lienthong systems add` does) — COPY on PostgreSQL, batched `executemany` on SQLite, ids and
+sequences, directory versions and ANALYZE consistent with the schema. Every message points at
+one real payload in the payload store, so any item could be downloaded. No timeline, outbox or
+evidence rows are written for them: polling reads none.
 
 Then a real `lienthong serve` process is stormed by P concurrent polling systems (one HTTP
 connection each, closed loop, no pause), for `--duration` seconds per phase:
@@ -31,7 +32,8 @@ given meet it), instead of the storm hiding every item after two polls and measu
 answers.
 
     python bench/poll_storm.py [--backend embedded,production] [--deliveries 1000000]
-        [--agencies 10000] [--systems 1000] [--recipients 4] [--pollers 50,500]
+        [--agencies 10000] [--systems 1000] [--recipients 4] [--serves pattern|exact]
+        [--pollers 50,500]
         [--duration 15] [--page-size N] [--submit 300] [--submit-clients 8]
         [--lease-seconds 0.001] [--run-timeout 120] [--time-limit 2400] [--load-only]
     quick: --deliveries 100000 --systems 100   (or --deliveries 20000 --systems 20)
@@ -45,6 +47,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import sqlite3
 import sys
@@ -90,7 +93,8 @@ BATCH = 50_000  # rows per COPY / executemany / transaction while loading
 
 
 def agency_code(index: int) -> str:
-    """Distinct standard-shape codes (`LLL.KK.JJ.H6N`), away from the bench's H01/H02."""
+    """Distinct standard-shape codes (`LLL.KK.JJ.H6N`), away from the bench's H01/H02: the
+    `--serves exact` layout (a system lists each of its agencies)."""
     return (
         f"{index % 1000:03d}.{index // 1000 % 100:02d}.{index // 100_000 % 100:02d}."
         f"H{60 + index // 10_000_000:02d}"
@@ -111,6 +115,7 @@ class Plan:
     agencies: int
     systems: int
     recipients: int
+    serves: str = "pattern"
     seed: int = 11
 
     def __post_init__(self) -> None:
@@ -118,6 +123,30 @@ class Plan:
             raise SystemExit("--agencies must be at least --systems (each system serves one)")
         if self.recipients > self.agencies:
             raise SystemExit("--recipients cannot exceed --agencies")
+        if self.serves == "pattern" and -(-self.agencies // self.systems) > 1000:
+            raise SystemExit("--serves pattern: at most 1000 agencies per system")
+
+    def first_of(self, system: int) -> int:
+        """The first agency of `system`'s block."""
+        return -(-system * self.agencies // self.systems)
+
+    def code(self, agency: int) -> str:
+        """`pattern` layout: a system's agencies are the units `NNN.SS.TT.H6X` of one parent
+        (S, T, X the system's number), so it serves them all with one pattern `*.SS.TT.H6X`,
+        as a province's or ministry's system does; `exact`: `agency_code`."""
+        if self.serves == "exact":
+            return agency_code(agency)
+        system = self.system_of(agency)
+        return f"{agency - self.first_of(system):03d}.{self._parent(system)}"
+
+    @staticmethod
+    def _parent(system: int) -> str:
+        return f"{system % 100:02d}.{system // 100 % 100:02d}.H{60 + system // 10_000:02d}"
+
+    def serve_patterns(self, system: int) -> list[str]:
+        if self.serves == "pattern":
+            return [ServePattern.parse(f"*.{self._parent(system)}").text]
+        return [ServePattern.parse(self.code(a)).text for a in self.served_by(system)]
 
     def system_of(self, agency: int) -> int:
         """Agencies in contiguous blocks, one block per system."""
@@ -232,11 +261,11 @@ class Rows:
         stamp = self.stamp(self.now)
         return [
             (
-                agency_code(a),
+                self.plan.code(a),
                 f"Đơn vị thử tải {a}",
                 None,
                 None,
-                code_level(agency_code(a)),
+                code_level(self.plan.code(a)),
                 "active",
                 self.first_version + a,
                 stamp,
@@ -250,9 +279,7 @@ class Rows:
             (
                 system_name(s),
                 self.box.seal(system_secret(s)),
-                json.dumps(
-                    [ServePattern.parse(agency_code(a)).text for a in self.plan.served_by(s)]
-                ),
+                json.dumps(self.plan.serve_patterns(s)),
                 "poll",
                 True,
                 stamp,
@@ -303,7 +330,7 @@ class Rows:
                 )
             )
             for agency in rng.sample(range(plan.agencies), count):
-                code = agency_code(agency)
+                code = plan.code(agency)
                 deliveries.append(
                     (
                         delivery_id,
@@ -724,7 +751,8 @@ async def exercise(
                     f"  {report.backend} {report.node} {kind:<5} P={count:<4} "
                     f"{phase.rate:8.1f} polls/s  p50 {percentile(phase.latencies_ms, 0.5):7.1f}"
                     f" ms  p99 {percentile(phase.latencies_ms, 0.99):7.1f} ms  "
-                    f"{sum(phase.errors.values())} errors",
+                    f"{sum(phase.errors.values())} errors; load average "
+                    + " ".join(f"{x:.2f}" for x in os.getloadavg()),
                     flush=True,
                 )
     finally:
@@ -902,6 +930,13 @@ def main() -> int:
         "--recipients", type=int, default=4, help="recipients (deliveries) per loaded message"
     )
     parser.add_argument(
+        "--serves",
+        choices=["pattern", "exact"],
+        default="pattern",
+        help="each system serves its agencies by one pattern (default) or lists every code "
+        "(every submission then matches agencies x patterns while routing)",
+    )
+    parser.add_argument(
         "--pollers", default=[50, 500], type=lambda t: [int(x) for x in t.split(",") if x]
     )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per storm phase")
@@ -934,12 +969,13 @@ def main() -> int:
         parser.error("--backend: embedded, production")
     if args.agencies < args.systems:
         args.agencies = args.systems
-    plan = Plan(args.deliveries, args.agencies, args.systems, args.recipients)
+    plan = Plan(args.deliveries, args.agencies, args.systems, args.recipients, args.serves)
     print(f"command: {common.command_line()}")
     print(f"hardware: {common.hardware()}")
     print(
         f"plan: {plan.deliveries} pending deliveries in {plan.messages} messages over "
-        f"{plan.agencies} agencies served by {plan.systems} systems; pollers {args.pollers}"
+        f"{plan.agencies} agencies served by {plan.systems} systems (by {plan.serves}); "
+        f"pollers {args.pollers}"
         + (
             f" (more pollers than systems: {max(args.pollers) / plan.systems:.1f} per system)"
             if max(args.pollers) > plan.systems
