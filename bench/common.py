@@ -30,7 +30,15 @@ import time
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -248,17 +256,36 @@ def isolated_node(
         remove_node(settings)
 
 
+CLEANUP_ATTEMPTS = 5
+
+
 def remove_node(settings: Settings) -> None:
+    """The node's broker namespace and database (each tried up to CLEANUP_ATTEMPTS times,
+    waiting 0.5, 1, 2, 4 s between: a server just stopped may still hold them), then its
+    data dir. What stays behind is shown; the rest of the cleanup goes on."""
     database = database_of(settings)
     if database:
-        for what, step in (
-            ("broker namespace", delete_broker_namespace(settings)),
-            (f"database {database}", drop_database(database)),
-        ):
-            try:
-                asyncio.run(step)
-            except Exception as error:  # shown; the rest of the cleanup goes on
-                print(f"cleanup: {what} not removed: {error!r}", file=sys.stderr)
+        steps: tuple[tuple[str, Callable[[], Coroutine[Any, Any, None]]], ...] = (
+            ("broker namespace", lambda: delete_broker_namespace(settings)),
+            (f"database {database}", lambda: drop_database(database)),
+        )
+        for what, step in steps:
+            for attempt in range(1, CLEANUP_ATTEMPTS + 1):
+                try:
+                    asyncio.run(step())
+                    break
+                except Exception as error:
+                    if attempt == CLEANUP_ATTEMPTS:
+                        print(
+                            f"cleanup: {what} NOT removed after {attempt} attempts: {error!r}",
+                            file=sys.stderr,
+                        )
+                    else:
+                        print(
+                            f"cleanup: {what}: attempt {attempt} failed ({error!r}), retrying",
+                            file=sys.stderr,
+                        )
+                        time.sleep(0.5 * 2 ** (attempt - 1))
     shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
