@@ -30,7 +30,15 @@ import time
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -142,11 +150,32 @@ def own_cpu_seconds() -> float:
     return time.process_time()
 
 
-def named_processes_cpu_seconds(names: Sequence[str]) -> float:
-    """utime + stime of every process on the machine whose command name is one of `names`
-    (e.g. PostgreSQL's `postgres` and RabbitMQ's `beam.smp`): machine-wide, so it includes
-    what other users of those servers made them do."""
-    total = 0.0
+@dataclass(frozen=True)
+class NamedCpu:
+    """A reading of `named_processes_cpu_seconds`: per process id, its own CPU (utime +
+    stime) and that of its children it has reaped (cutime + cstime). `after - before` is
+    the CPU those processes used in between, also when some exited (PostgreSQL backends of
+    other connections do, all the time): an exited process's CPU shows in its parent's
+    reaped-children figures, minus what it had used before; a process started in between
+    counts whole. Summing living processes alone went down, even below zero, whenever a
+    busy backend exited."""
+
+    own: Mapping[int, float]
+    children: Mapping[int, float]
+
+    def __sub__(self, before: NamedCpu) -> float:
+        used = sum(cpu - before.own.get(pid, 0.0) for pid, cpu in self.own.items())
+        used += sum(cpu - before.children.get(pid, 0.0) for pid, cpu in self.children.items())
+        gone = [pid for pid in before.own if pid not in self.own]
+        return used - sum(before.own[pid] + before.children[pid] for pid in gone)
+
+
+def named_processes_cpu_seconds(names: Sequence[str]) -> NamedCpu:
+    """CPU of every process on the machine whose command name is one of `names` (e.g.
+    PostgreSQL's `postgres` and RabbitMQ's `beam.smp`): machine-wide, so it includes what
+    other users of those servers made them do. Subtract two readings for seconds."""
+    own: dict[int, float] = {}
+    children: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -157,8 +186,9 @@ def named_processes_cpu_seconds(names: Sequence[str]) -> float:
         name = text[text.index("(") + 1 : text.rindex(")")]
         if name in names:
             fields = text[text.rindex(")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
+            own[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            children[int(entry.name)] = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return NamedCpu(own, children)
 
 
 INFRA_PROCESSES = ("postgres", "beam.smp")
@@ -248,17 +278,36 @@ def isolated_node(
         remove_node(settings)
 
 
+CLEANUP_ATTEMPTS = 5
+
+
 def remove_node(settings: Settings) -> None:
+    """The node's broker namespace and database (each tried up to CLEANUP_ATTEMPTS times,
+    waiting 0.5, 1, 2, 4 s between: a server just stopped may still hold them), then its
+    data dir. What stays behind is shown; the rest of the cleanup goes on."""
     database = database_of(settings)
     if database:
-        for what, step in (
-            ("broker namespace", delete_broker_namespace(settings)),
-            (f"database {database}", drop_database(database)),
-        ):
-            try:
-                asyncio.run(step)
-            except Exception as error:  # shown; the rest of the cleanup goes on
-                print(f"cleanup: {what} not removed: {error!r}", file=sys.stderr)
+        steps: tuple[tuple[str, Callable[[], Coroutine[Any, Any, None]]], ...] = (
+            ("broker namespace", lambda: delete_broker_namespace(settings)),
+            (f"database {database}", lambda: drop_database(database)),
+        )
+        for what, step in steps:
+            for attempt in range(1, CLEANUP_ATTEMPTS + 1):
+                try:
+                    asyncio.run(step())
+                    break
+                except Exception as error:
+                    if attempt == CLEANUP_ATTEMPTS:
+                        print(
+                            f"cleanup: {what} NOT removed after {attempt} attempts: {error!r}",
+                            file=sys.stderr,
+                        )
+                    else:
+                        print(
+                            f"cleanup: {what}: attempt {attempt} failed ({error!r}), retrying",
+                            file=sys.stderr,
+                        )
+                        time.sleep(0.5 * 2 ** (attempt - 1))
     shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 

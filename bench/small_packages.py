@@ -714,38 +714,43 @@ class Matrix:
                 continue
             timeout = min(args.run_timeout, max(10.0, self.deadline.left))
             packages, warmup = sets[signing] if signing else sets[args.signing[0]]
-            with self.node(backend) as settings:
-                outcomes = None
-                if run.startswith("infra"):
-                    shape = shape_of(first, self.work)
-                    result = asyncio.run(
-                        infra_run(
-                            settings,
-                            shape,
-                            len(packages),
-                            clients,
-                            chained=run == "infra",
-                            timeout=timeout,
-                            name=run,
+            outcomes = None
+            try:
+                with self.node(backend) as settings:
+                    if run.startswith("infra"):
+                        shape = shape_of(first, self.work)
+                        result = asyncio.run(
+                            infra_run(
+                                settings,
+                                shape,
+                                len(packages),
+                                clients,
+                                chained=run == "infra",
+                                timeout=timeout,
+                                name=run,
+                            )
                         )
-                    )
-                elif run == "bare":
-                    result = asyncio.run(
-                        common.bare_run(settings, packages, clients, warmup, timeout)
-                    )
-                else:
-                    result = asyncio.run(
-                        common.http_run(settings, packages, clients, run, warmup, timeout)
-                    )
-                if signing == "signed" and not run.startswith("infra"):
-                    outcomes = asyncio.run(signature_outcomes(settings))
+                    elif run == "bare":
+                        result = asyncio.run(
+                            common.bare_run(settings, packages, clients, warmup, timeout)
+                        )
+                    else:
+                        result = asyncio.run(
+                            common.http_run(settings, packages, clients, run, warmup, timeout)
+                        )
+                    if signing == "signed" and not run.startswith("infra"):
+                        outcomes = asyncio.run(signature_outcomes(settings))
+            except Exception as error:  # the row is reported as failed, the matrix goes on
+                result = RunResult(run)
+                result.failures.append(f"row failed: {type(error).__name__}: {error}"[:2000])
             size_bytes = sum(len(p) for p in packages) / len(packages)
             row = Row(backend, size, signing, run, clients, result, size_bytes, outcomes)
             self.rows.append(row)
             print(
                 f"  done: {label}: {result.rate:.1f} accepted/s, p50 "
                 f"{percentile(result.latencies_ms, 0.5):.0f} ms, {len(result.failures)} "
-                f"failed, {result.unavailable} unavailable",
+                f"failed, {result.unavailable} unavailable; load average "
+                + " ".join(f"{x:.2f}" for x in os.getloadavg()),
                 flush=True,
             )
 
