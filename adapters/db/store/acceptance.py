@@ -21,6 +21,7 @@ from adapters.db.models import (
     MessageLink,
     OutboxEntry,
     StoredAttachment,
+    table,
     utcnow,
 )
 from adapters.db.store.base import SqlBase, delivery_ref
@@ -74,7 +75,7 @@ class SqlAcceptance(SqlBase):
         package = new.package
         public_id = str(uuid.uuid4())
         inserted = await session.execute(
-            insert(Message)
+            insert(table(Message))
             .values(
                 public_id=public_id,
                 kind=new.kind.value,
@@ -98,12 +99,12 @@ class SqlAcceptance(SqlBase):
                 signature_outcome=(new.signature or {}).get("outcome"),
                 signature=new.signature,
             )
-            .returning(Message.id)
+            .returning(table(Message).c.id)
         )
         message_id: int = inserted.scalar_one()
         if new.attachments:
             await session.execute(
-                insert(StoredAttachment),
+                insert(table(StoredAttachment)),
                 [
                     {
                         "message_id": message_id,
@@ -120,7 +121,7 @@ class SqlAcceptance(SqlBase):
             )
         if answered is not None:
             await session.execute(
-                insert(MessageLink).values(
+                insert(table(MessageLink)).values(
                     message_id=message_id,
                     relation="answers",
                     target_document_id=answered.document_id,
@@ -180,7 +181,9 @@ class SqlAcceptance(SqlBase):
         public_ids = [str(uuid.uuid4()) for _ in plans]
         ids = (
             await session.scalars(
-                insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True),
+                insert(table(Delivery)).returning(
+                    table(Delivery).c.id, sort_by_parameter_order=True
+                ),
                 [
                     {
                         "public_id": public_id,
@@ -199,7 +202,7 @@ class SqlAcceptance(SqlBase):
             )
         ).all()
         await session.execute(
-            insert(DeliveryEvent),
+            insert(table(DeliveryEvent)),
             [
                 {
                     "delivery_id": delivery_id,
@@ -216,7 +219,7 @@ class SqlAcceptance(SqlBase):
             ],
         )
         await session.execute(
-            insert(OutboxEntry),
+            insert(table(OutboxEntry)),
             [
                 {
                     "delivery_id": delivery_id,

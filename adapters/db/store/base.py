@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from adapters.db.engine import READ_ONLY, session_factory
-from adapters.db.models import Delivery, DeliveryEvent
+from adapters.db.models import Delivery, DeliveryEvent, table
 from adapters.db.store.config import CONFIG_CHANGED, VERSION_QUERY, load_config, read_version
 from adapters.secretbox import SecretBox
 from gateway.config import ConfigCache, NodeConfig
@@ -269,14 +269,14 @@ async def transition_row(
     hot paths): the state machine's check, one UPDATE (with `values`, other columns the step
     sets) and its timeline row."""
     require_transition(current, target)
+    deliveries = table(Delivery)
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
         .values(state=target.value, state_changed_at=now, **values)
-        .execution_options(synchronize_session=False)
     )
     await session.execute(
-        insert(DeliveryEvent).values(
+        insert(table(DeliveryEvent)).values(
             delivery_id=delivery_id,
             at=now,
             from_state=current,

@@ -17,10 +17,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.models import EvidenceEntry, EvidenceHead, utcnow
+from adapters.db.models import EvidenceEntry, EvidenceHead, table, utcnow
 from adapters.db.store.base import EVIDENCE_APPENDED, SqlBase
 from gateway.evidence import EvidenceEvent, entry_hash
 from gateway.evidence import timestamp as evidence_time
@@ -52,8 +52,8 @@ async def append_evidence(
     """Write the entry in the caller's transaction: the event and its evidence commit
     together or not at all. It is written unchained and takes no lock; the sequencer gives it
     its place in the chain shortly after the commit (and is woken by it)."""
-    session.add(
-        EvidenceEntry(
+    await session.execute(
+        insert(table(EvidenceEntry)).values(
             at=at,
             event=event.value,
             message_id=message_id,
