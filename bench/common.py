@@ -365,7 +365,14 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.process.pid)
+        """The server's CPU: its own, and its worker processes' (`serve --workers N`)."""
+        pid = self.process.pid
+        total = process_cpu_seconds(pid)
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                with contextlib.suppress(OSError, ValueError):
+                    total += process_cpu_seconds(int(child))
+        return total
 
     async def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -819,8 +826,10 @@ async def http_run(
     warmup: Sequence[bytes] = (),
     timeout: float | None = None,
     name: str | None = None,
+    workers: int = 1,
 ) -> RunResult:
-    """The packages through a real `lienthong serve` process from `concurrency` clients;
+    """The packages through a real `lienthong serve` process (with `workers` worker
+    processes) from `concurrency` clients;
     server CPU, this process's CPU (the clients) and, on PostgreSQL, the database's own
     counters (`pg_stat_database`) over the measured part."""
     result = RunResult(name or f"http /{api}")
@@ -828,7 +837,7 @@ async def http_run(
     own = StatementCounter(store)
     stats = PgStats(settings)
     try:
-        async with serving(settings) as server:
+        async with serving(settings, LIENTHONG_WORKERS=str(workers)) as server:
             submitter = Submitter(server.url, concurrency, api)
             try:
                 warm = await warm_up(submitter, store, warmup, concurrency)

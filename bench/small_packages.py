@@ -735,8 +735,18 @@ class Matrix:
                             common.bare_run(settings, packages, clients, warmup, timeout)
                         )
                     else:
+                        workers = args.workers if backend == "production" else 1
                         result = asyncio.run(
-                            common.http_run(settings, packages, clients, run, warmup, timeout)
+                            common.http_run(
+                                settings,
+                                packages,
+                                clients,
+                                run,
+                                warmup,
+                                timeout,
+                                name=run if workers == 1 else f"{run} w{workers}",
+                                workers=workers,
+                            )
                         )
                     if signing == "signed" and not run.startswith("infra"):
                         outcomes = asyncio.run(signature_outcomes(settings))
@@ -910,6 +920,12 @@ def main() -> int:
         "--no-infra-free",
         action="store_true",
         help="skip the unchained-evidence infrastructure row",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="`serve --workers N` for the HTTP rows on PostgreSQL + RabbitMQ (embedded: 1)",
     )
     parser.add_argument(
         "--sql-profile",
