@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from adapters.broker.embedded import EmbeddedBroker
@@ -133,15 +134,27 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.sequencer.run(), name="evidence-sequencer"))
 
     async def stop(self) -> None:
+        """Each step is bounded: a stop that hangs keeps a node from restarting, and a
+        step that overruns is logged by name instead (what it left is recovered at the
+        next start: unchained evidence, unconfirmed outbox rows, unacknowledged messages)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _bounded("background tasks", asyncio.gather(*self._tasks, return_exceptions=True))
         self._tasks.clear()
-        await self.broker.close()
-        await self.push_sender.close()
-        await self.store.close()
+        await _bounded("broker", self.broker.close())
+        await _bounded("push client", self.push_sender.close())
+        await _bounded("store", self.store.close())
+
+
+STOP_STEP_SECONDS = 5.0
+"""Longest wait for one step of `Runtime.stop`."""
+
+
+async def _bounded(step: str, work: Awaitable[object]) -> None:
+    try:
+        await asyncio.wait_for(work, STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.error("stopping: %s did not finish within %.0f s; left behind", step, STOP_STEP_SECONDS)
 
 
 class RouteDispatcher:
