@@ -330,5 +330,5 @@ class EvidenceHead(Base):
 
 def table(model: type[Base]) -> Table:
     """The Core table of a model, for the hot paths' statements: an INSERT or UPDATE on the
-    table skips the ORM's bulk-persistence layer (half the CPU of such a statement)."""
+    table skips the ORM's bulk-persistence layer and the session's flush."""
     return Base.metadata.tables[model.__tablename__]

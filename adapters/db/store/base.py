@@ -296,6 +296,24 @@ def catch_up(session: AsyncSession, delivery: Delivery, actor: str, now: datetim
         transition(session, delivery, caught_up(current), actor, CAUGHT_UP, now)
 
 
+async def catch_up_row(
+    session: AsyncSession,
+    delivery_id: int,
+    current: DeliveryState,
+    attempts: int,
+    actor: str,
+    now: datetime,
+) -> DeliveryState:
+    """`catch_up` for a delivery read as columns (`transition_row`); the state it is in
+    after the catch-up."""
+    target = caught_up(current)
+    if target is not current:
+        await transition_row(
+            session, delivery_id, current.value, attempts, target, actor, CAUGHT_UP, now
+        )
+    return target
+
+
 async def move_all(
     session: AsyncSession,
     delivery_ids: Sequence[int],

@@ -20,19 +20,17 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from adapters.db.models import INBOX_PENDING, Delivery, Message, utcnow
-from adapters.db.store.base import SqlBase, state_values, transition_row
+from adapters.db.store.base import SqlBase, catch_up_row, state_values, transition_row
 from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
     ACKNOWLEDGED_AS,
-    CAUGHT_UP,
     DELIVERABLE,
     DOWNLOADABLE,
     OFFERED,
     OFFERED_AFTER_BACKOFF,
     DeliveryState,
     can_transition,
-    caught_up,
 )
 from gateway.errors import DocumentNotFound, NotYetDownloaded
 from gateway.evidence import EvidenceEvent
@@ -159,19 +157,9 @@ class SqlInbox(SqlBase):
             ).first()
             if row is None or DeliveryState(row.state) not in DELIVERABLE:
                 return False
-            current = DeliveryState(row.state)
-            if caught_up(current) is not current:
-                await transition_row(
-                    session,
-                    row.id,
-                    current.value,
-                    row.attempts,
-                    caught_up(current),
-                    actor,
-                    CAUGHT_UP,
-                    now,
-                )
-                current = caught_up(current)
+            current = await catch_up_row(
+                session, row.id, DeliveryState(row.state), row.attempts, actor, now
+            )
             await transition_row(
                 session,
                 row.id,
