@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from gateway.peers import PeerRecord
 from gateway.records import SystemCredentials, SystemRecord
 from gateway.signatures import CertificateBinding
 
@@ -49,6 +50,8 @@ class NodeConfig:
     closed: Mapping[str, str]
     """Retired and deleted agencies: code → status."""
     open_secret: Callable[[str], str]
+    peers: Mapping[str, PeerRecord] = field(default_factory=dict)
+    """Peer nodes by name (their secrets are read by the forwarder and poller, not here)."""
     _secrets: dict[str, str] = field(default_factory=dict)
     _sorted: tuple[SystemRecord, ...] | None = None
 
@@ -71,6 +74,9 @@ class NodeConfig:
         if self._sorted is None:
             self._sorted = tuple(self.systems[k].record for k in sorted(self.systems))
         return list(self._sorted)
+
+    def list_peers(self) -> list[PeerRecord]:
+        return [self.peers[name] for name in sorted(self.peers)]
 
     def signature_policies(self, system_id: str, agency_code: str) -> tuple[str | None, str | None]:
         entry = self.systems.get(system_id)

@@ -25,6 +25,7 @@ class EvidenceEvent(StrEnum):
     ACCEPTED = "accepted"
     REFUSED = "refused"
     DELIVERED = "delivered"  # available in the recipient's inbox
+    FORWARDED = "forwarded"  # accepted by the peer node that serves the recipient
     DOWNLOADED = "downloaded"
     ACKNOWLEDGED = "acknowledged"
     CANCELLED = "cancelled"

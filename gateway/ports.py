@@ -2,9 +2,10 @@
 that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
 without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-    Store, OperatorStore, PushStore (NodeStore: all three)
+    Store, OperatorStore, PushStore, PeerStore (NodeStore: all four)
                           adapters.db.store.SqlStore (one object, each method one transaction)
     PushSender            adapters.push_client.PushClient
+    PeerCaller            adapters.peer_client.PeerClient
     Cursors               adapters.cursors.CursorSeal
     Broker                adapters.broker (RabbitMQ, embedded)
     PayloadStore          adapters.payloads.filestore.FilePayloadStore
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         Role,
         Selection,
     )
+    from gateway.peers import ForwardBatch, PeerRecord, PeerStatus
     from gateway.records import (
         AcceptedMessage,
         AgencyRecord,
@@ -78,6 +80,7 @@ class Store(Protocol):
     async def get_system(self, system_id: str) -> SystemRecord | None: ...
     async def get_credentials(self, system_id: str) -> SystemCredentials | None: ...
     async def list_systems(self) -> list[SystemRecord]: ...
+    async def list_peers(self) -> list[PeerRecord]: ...
     async def upsert_agencies(self, records: Sequence[AgencyRecord]) -> tuple[int, int]: ...
     async def list_agencies(self, prefix: str | None = None) -> list[AgencyRecord]: ...
     async def current_codes(self, codes: Sequence[str]) -> dict[str, str]: ...
@@ -254,7 +257,50 @@ class PushStore(Protocol):
     async def push_failed(self, delivery_id: str, error: str, retry_in: float | None) -> str: ...
 
 
-class NodeStore(Store, OperatorStore, PushStore, Protocol):
+class PeerStore(Protocol):
+    """What federation needs of the store (`adapters.db.store.peers`, `.forwarding`)."""
+
+    async def add_peer(
+        self,
+        name: str,
+        url: str,
+        system_id: str,
+        secret: str,
+        prefixes: Sequence[str],
+        is_default: bool = False,
+    ) -> PeerRecord: ...
+    async def remove_peer(self, name: str) -> None: ...
+    async def peer_statuses(self) -> list[PeerStatus]: ...
+    async def refused_peer_items(
+        self, peer: str | None = None, limit: int = 100
+    ) -> list[dict[str, object]]: ...
+    async def list_peers(self) -> list[PeerRecord]: ...
+    async def get_peer(self, name: str) -> PeerRecord | None: ...
+    async def peer_secret(self, name: str) -> str | None: ...
+    async def note_peer_contact(self, name: str, error: str | None = None) -> None: ...
+    async def claim_forward(
+        self, delivery_id: str, lease_seconds: float
+    ) -> ForwardBatch | str | None: ...
+    async def forward_succeeded(
+        self, delivery_ids: Sequence[str], peer_doc_id: str, detail: str
+    ) -> int: ...
+    async def forward_failed(
+        self, delivery_ids: Sequence[str], error: str, retry_in: float | None
+    ) -> list[str]: ...
+    async def claim_peer_poll(self, name: str, owner: str, seconds: float) -> bool: ...
+    async def finish_peer_poll(self, name: str, owner: str, error: str | None) -> None: ...
+    async def peer_item_outcome(self, peer: str, kind: str, item_id: str) -> str | None: ...
+    async def refuse_peer_item(
+        self, peer: str, kind: str, item_id: str, recipient: str | None, reason: str
+    ) -> None: ...
+    async def peer_item_acknowledged(self, peer: str, kind: str, item_id: str) -> None: ...
+    async def forwarded_awaiting_downstream(self, limit: int) -> list[tuple[str, str, str]]: ...
+    async def record_downstream(
+        self, delivery_id: str, state: str, at: datetime | None = None
+    ) -> None: ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, PeerStore, Protocol):
     """The whole store, as the composition root builds it and CLI commands use it; use cases
     take the narrower port they need."""
 
@@ -267,6 +313,32 @@ class PushSender(Protocol):
     ) -> PushResult:
         """`chunks()` yields the body; it may be called more than once (hash, then send)."""
         ...
+
+    async def close(self) -> None: ...
+
+
+class PeerCaller(Protocol):
+    """A client of peer nodes' `/vxp` (`adapters.peer_client`); transport failures raise
+    `gateway.peers.PeerUnreachable`, answers come back as the peer gave them."""
+
+    async def send_edoc(
+        self,
+        peer: PeerRecord,
+        secret: str,
+        chunks: Callable[[], Iterator[bytes]],
+        from_code: str,
+        messagetype: str,
+        to: list[str],
+    ) -> dict[str, Any]: ...
+
+    async def call(
+        self,
+        peer: PeerRecord,
+        secret: str,
+        operation: str,
+        params: dict[str, str] | None = None,
+        body: bytes = b"{}",
+    ) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
 

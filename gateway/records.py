@@ -11,6 +11,7 @@ from gateway.codes import ServePattern
 from gateway.edxml.model import BusinessType
 from gateway.edxml.parser import ParsedPackage
 from gateway.errors import Problem
+from gateway.peers import PeerItemRef
 from gateway.types import (
     AgencyCode,
     DeliveryId,
@@ -52,6 +53,8 @@ class RecipientPlan:
     route: RouteKind
     system_id: SystemId | None
     routing_key: RoutingKey
+    peer: str | None = None
+    """The peer node of a `peer` route."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class NewMessage:
     status: StatusAct | None = None
     holders: Mapping[str, RecipientPlan] = field(default_factory=dict)
     """For a revocation: plans for the original's recipients, who may get it."""
+    peer_item: PeerItemRef | None = None
+    """Polled from a peer: its item is remembered with the message (never accepted twice)."""
     adds_recipients: bool = False
     """A send for some recipients only (the `to` header): when the same document (same
     DocumentId from the same sender) is already here, the recipients it does not reach yet
@@ -235,6 +240,13 @@ class DeliveryView:
     state_changed_at: datetime
     fail_count: int
     timeline: tuple[TimelineEntry, ...] = field(default_factory=tuple)
+    route: str = "inbox"
+    peer: str | None = None
+    """Forwarded deliveries: the peer node, its DocId, and how far the package got behind
+    it (the peer's `getSentEdocList`) and when that was read."""
+    peer_doc_id: str | None = None
+    downstream_state: str | None = None
+    downstream_at: datetime | None = None
     business_status: str | None = None
     """The latest status code the recipient sent back (01..16), and when, and its text."""
     business_status_at: datetime | None = None

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from gateway.codes import routing_key
 from gateway.errors import Problem, RecipientUnknown
+from gateway.peers import PeerRecord, peer_for
 from gateway.records import RecipientPlan, SystemRecord
 from gateway.types import AgencyCode, RouteKind
 
@@ -33,9 +34,10 @@ def plan_recipients(
     shards: int,
     path_of: Callable[[int], str],
     closed: Mapping[str, str] | None = None,
+    peers: Sequence[PeerRecord] = (),
 ) -> tuple[RecipientPlan, ...]:
     """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves or the
-    directory has closed.
+    directory has closed. A local system wins; else a peer node (`gateway.peers.peer_for`).
 
     `current` maps requested codes to their live successor (merged agencies redirect);
     `closed` maps codes the directory retired or deleted to that status: a system pattern
@@ -58,8 +60,8 @@ def plan_recipients(
                 )
             )
             continue
-        system = serving_system(target, systems)
-        if system is None:
+        plan = route_one(code, target, systems, peers, shards)
+        if plan is None:
             unknown.append(target)
             problems.append(
                 Problem(
@@ -69,7 +71,7 @@ def plan_recipients(
                 )
             )
             continue
-        plans.append(plan_for(code, target, system, shards))
+        plans.append(plan)
     if unknown or gone:
         reasons = []
         if unknown:
@@ -81,17 +83,46 @@ def plan_recipients(
 
 
 def route_known(
-    codes: Sequence[str], current: dict[str, str], systems: Sequence[SystemRecord], shards: int
+    codes: Sequence[str],
+    current: dict[str, str],
+    systems: Sequence[SystemRecord],
+    shards: int,
+    peers: Sequence[PeerRecord] = (),
 ) -> dict[str, RecipientPlan]:
-    """Plans for those of `codes` that some system serves, keyed by the live code; the others
-    are left out (used for recipients of an earlier package, not ones a sender names)."""
+    """Plans for those of `codes` that some system or peer serves, keyed by the live code;
+    the others are left out (used for recipients of an earlier package, not ones a sender
+    names)."""
     plans: dict[str, RecipientPlan] = {}
     for code in codes:
         target = AgencyCode(current.get(code, code))
-        system = serving_system(target, systems)
-        if system is not None and target not in plans:
-            plans[target] = plan_for(AgencyCode(code), target, system, shards)
+        plan = route_one(code, target, systems, peers, shards)
+        if plan is not None and target not in plans:
+            plans[target] = plan
     return plans
+
+
+def route_one(
+    requested: str,
+    target: AgencyCode,
+    systems: Sequence[SystemRecord],
+    peers: Sequence[PeerRecord],
+    shards: int,
+) -> RecipientPlan | None:
+    """The local system that serves `target`, else the peer that covers it, else none."""
+    system = serving_system(target, systems)
+    if system is not None:
+        return plan_for(AgencyCode(requested), target, system, shards)
+    peer = peer_for(target, peers)
+    if peer is None:
+        return None
+    return RecipientPlan(
+        requested_code=AgencyCode(requested),
+        recipient_code=target,
+        route=RouteKind.PEER,
+        system_id=None,
+        routing_key=routing_key(RouteKind.PEER, target, shards),
+        peer=peer.name,
+    )
 
 
 def plan_for(

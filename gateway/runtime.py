@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -22,6 +23,7 @@ from adapters.db.engine import create_engine
 from adapters.db.migrate import migrate
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
+from adapters.peer_client import PeerClient
 from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
 from adapters.signatures.trust import TrustStore
@@ -29,8 +31,16 @@ from adapters.signatures.verifier import PackageVerifier
 from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
-from gateway.ports import Cursors, OperatorStore, PushSender, SignatureVerifier, Store
+from gateway.ports import (
+    Cursors,
+    OperatorStore,
+    PeerCaller,
+    PushSender,
+    SignatureVerifier,
+    Store,
+)
 from gateway.services.evidence_sequencer import EvidenceSequencer
+from gateway.services.forwarding import PeerForwarder
 from gateway.services.inbox import Inbox, InboxDeliverer
 from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
@@ -102,6 +112,7 @@ class Runtime:
         store.on_evidence_appended(self.sequencer.notify)
         on_accepted = self.relay.notify
         self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
+        self.peer_client: PeerCaller = PeerClient(settings.peer_timeout_seconds)
         inbox: BrokerHandler = InboxDeliverer(store)
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
             faults = FaultPoints(settings.fault_points, settings.data_dir)
@@ -112,6 +123,9 @@ class Runtime:
                 RouteKind.INBOX: inbox,
                 RouteKind.PUSH: PushDeliverer(
                     settings, store, self.payloads, self.broker, self.push_sender
+                ),
+                RouteKind.PEER: PeerForwarder(
+                    settings, store, self.payloads, self.broker, self.peer_client
                 ),
             }
         )
@@ -143,6 +157,7 @@ class Runtime:
         self._tasks.clear()
         await _bounded("broker", self.broker.close())
         await _bounded("push client", self.push_sender.close())
+        await _bounded("peer client", self.peer_client.close())
         await _bounded("store", self.store.close())
 
 
@@ -158,15 +173,29 @@ async def _bounded(step: str, work: Awaitable[object]) -> None:
 
 
 class RouteDispatcher:
-    """One broker handler: the routing key's first word says which deliverer takes it."""
+    """One broker handler: the routing key's first word says which deliverer takes it.
+
+    Retries come back from the delay queues under `push.retry.s<shard>` (their dead-letter
+    key is part of the queues' fixed arguments), so for those the message body names the
+    route (`{"delivery": …, "route": "peer"}`); a body without one is a push."""
 
     def __init__(self, handlers: dict[RouteKind, BrokerHandler]) -> None:
         self._handlers = handlers
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
         route = envelope.routing_key.partition(".")[0]
+        if envelope.routing_key.startswith(f"{RouteKind.PUSH.value}.retry."):
+            route = _route_in_body(envelope.body) or route
         handler = self._handlers.get(RouteKind(route)) if route in set(RouteKind) else None
         if handler is None:
             log.error("no deliverer for routing key %s; dropped", envelope.routing_key)
             return
         await handler(envelope)
+
+
+def _route_in_body(body: bytes) -> str | None:
+    try:
+        route = json.loads(body).get("route")
+    except (ValueError, AttributeError):
+        return None
+    return route if isinstance(route, str) else None

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     """Delays of the broker's retry queues: attempt n waits tier n (the last one repeats)."""
     push_concurrency_per_system: Annotated[int, Field(ge=1)] = 4
     """Pushes in flight to one system per process: a slow endpoint holds only these."""
+    peer_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    """One call to a peer node's /vxp (a send, a list, a download) may take this long."""
+    peer_poll_seconds: Annotated[float, Field(ge=0)] = 30.0
+    """How often every peer is polled for documents and statuses (SPEC §3.5); 0: never."""
+    peer_poll_batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    """Items taken from one peer's list per poll and kind."""
+    peer_downstream_seconds: Annotated[float, Field(ge=0)] = 60.0
+    """How often forwarded deliveries' state behind the peer is read (getSentEdocList)."""
     stuck_queued_seconds: Annotated[float, Field(gt=0)] = 600.0
     """Accepted or queued this long without reaching the inbox: stuck in transport."""
     stuck_available_seconds: Annotated[float, Field(gt=0)] = 86_400.0

@@ -39,6 +39,8 @@ class RouteKind(StrEnum):
     """A local system polls for it."""
     PUSH = "push"
     """The node POSTs it to the system's endpoint."""
+    PEER = "peer"
+    """The node forwards it to the peer node that owns the code (`sendEdoc` on its /vxp)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,3 +76,7 @@ async def make_node(backing: Backing) -> AsyncIterator[NodeFactory]:
 @pytest.fixture
 async def node(make_node: NodeFactory) -> Node:
     return await make_node()
+
+
+# Several nodes with their own databases, connected as peers (`tests/support/federation.py`).
+from tests.support.federation import federation  # noqa: E402, F401

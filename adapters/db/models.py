@@ -100,6 +100,8 @@ class Agency(Base):
     successor_code: Mapped[str | None] = mapped_column(String(35))
     old_code: Mapped[str | None] = mapped_column(String(35))
     signature_policy: Mapped[str | None] = mapped_column(String(24))
+    peer: Mapped[str | None] = mapped_column(String(64))
+    """Learned from this peer's directory: the agency is reached through it."""
     version: Mapped[int] = mapped_column(BigId, index=True, unique=True)
     """Node-wide: taken from `DirectoryVersion` by every change of the row (no default, so
     a write that forgets to take one fails instead of hiding from incremental sync)."""
@@ -234,6 +236,13 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     """When a push that failed will be tried again (state retrying)."""
     last_error: Mapped[str | None] = mapped_column(Text)
+    peer: Mapped[str | None] = mapped_column(String(64))
+    """The peer node a `peer` route forwards to (decided at acceptance)."""
+    peer_doc_id: Mapped[str | None] = mapped_column(String(100))
+    """The DocId the peer answered: its id of the forwarded package."""
+    downstream_state: Mapped[str | None] = mapped_column(String(32))
+    """How far the package got behind the peer (its `getSentEdocList`), and when read."""
+    downstream_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     available_at: Mapped[datetime | None] = mapped_column()
     downloaded_at: Mapped[datetime | None] = mapped_column()
@@ -332,3 +341,50 @@ def table(model: type[Base]) -> Table:
     """The Core table of a model, for the hot paths' statements: an INSERT or UPDATE on the
     table skips the ORM's bulk-persistence layer and the session's flush."""
     return Base.metadata.tables[model.__tablename__]
+
+
+class Peer(Base):
+    """Another node this one forwards to and polls (SPEC §3.5): reached as a client of its
+    `/vxp`, with the systemId and secret it gave this node (the secret sealed)."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    system_id: Mapped[str] = mapped_column(String(64))
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    prefixes: Mapped[list[Any]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    poll_owner: Mapped[str | None] = mapped_column(String(64))
+    poll_until: Mapped[datetime | None] = mapped_column()
+    """The poll lease: one gateway process polls a peer at a time."""
+    last_poll_at: Mapped[datetime | None] = mapped_column()
+    last_poll_error: Mapped[str | None] = mapped_column(Text)
+    last_contact_at: Mapped[datetime | None] = mapped_column()
+    """The peer last answered (a poll, a forward, a sync): its reachability."""
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    directory_version: Mapped[int | None] = mapped_column(BigId)
+    """The peer's directory version this node synced up to (`getSynchronizeUnit`)."""
+    directory_synced_at: Mapped[datetime | None] = mapped_column()
+
+
+class PeerItem(Base):
+    """An item a peer handed out (its `docId`): seen once, whatever the peer does again."""
+
+    __tablename__ = "peer_items"
+    __table_args__ = (UniqueConstraint("peer", "kind", "item_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    peer: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    item_id: Mapped[str] = mapped_column(String(100))
+    recipient_code: Mapped[str | None] = mapped_column(String(35))
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    """accepted (a message here), duplicate (already here), refused (acknowledged `fail`)."""
+    message_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column()

@@ -100,6 +100,11 @@ def _delivery_out(view: DeliveryView) -> DeliveryOut:
         state_changed_at=view.state_changed_at,
         available_at=view.available_at,
         fail_count=view.fail_count,
+        route=view.route,
+        peer=view.peer,
+        peer_doc_id=view.peer_doc_id,
+        downstream_state=view.downstream_state,
+        downstream_at=view.downstream_at,
         business_status=BusinessStatusOut(
             code=view.business_status,
             at=view.business_status_at,

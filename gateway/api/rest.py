@@ -60,6 +60,13 @@ class DeliveryOut(BaseModel):
     state_changed_at: datetime
     available_at: datetime | None
     fail_count: int
+    route: str = Field("inbox", description="inbox (polled), push, or peer (forwarded)")
+    peer: str | None = Field(None, description="The peer node a forwarded delivery went to")
+    peer_doc_id: str | None = Field(None, description="The DocId the peer gave it")
+    downstream_state: str | None = Field(
+        None, description="How far it got behind the peer (the peer's transport state)"
+    )
+    downstream_at: datetime | None = None
     business_status: BusinessStatusOut | None = Field(
         None, description="The latest business status this recipient sent back"
     )

@@ -220,14 +220,17 @@ class SubmitPackage:
         act = business_act(package)
         listed = only_declared(named_recipients(package), submission.declared_to)
         systems = await self._store.list_systems()
+        peers = await self._store.list_peers()
         holders: dict[str, Any] = {}
         original = await self._store.original_recipients(act.target_key) if act else None
         current = await self._store.current_codes([code for code, _ in listed] + (original or []))
         shards = self._settings.broker_shards
         if act is not None and act.kind is BusinessType.REVOKE and original is not None:
             # The revocation goes to whoever has the original; the To it lists is a reminder.
-            plans = tuple(route_known([c for c, _ in listed], current, systems, shards).values())
-            holders = route_known(original, current, systems, shards)
+            plans = tuple(
+                route_known([c for c, _ in listed], current, systems, shards, peers).values()
+            )
+            holders = route_known(original, current, systems, shards, peers)
         else:
             paths = [path for _, path in listed]
             closed = await self._store.closed_agencies(list(current.values()))
@@ -238,6 +241,7 @@ class SubmitPackage:
                 shards,
                 lambda index: paths[index - 1],
                 closed,
+                peers,
             )
         body = submission.body
         await asyncio.to_thread(self._store_files, body, package)

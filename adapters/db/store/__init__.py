@@ -12,6 +12,8 @@ One module per concept, each call one short transaction, composed into `SqlStore
     outbox             what the relays publish, and what the broker's confirms change
     inbox              the consumer's delivery to the inbox; leases, downloads, acks
     push               push deliveries: what to POST where, what each attempt changed
+    forwarding         deliveries to peer nodes: claimed per package and peer, the answers
+    peers              peer nodes: credentials, reachability, the poll lease, polled items
     views              what senders (and permitted readers) see of their packages
     metrics            stuck deliveries, /metrics gauges, timestamps
     operator_accounts  operator accounts, and the audit row of every operator action
@@ -24,12 +26,14 @@ from __future__ import annotations
 from adapters.db.store.acceptance import SqlAcceptance
 from adapters.db.store.directory import SqlDirectory
 from adapters.db.store.evidence import SqlEvidence
+from adapters.db.store.forwarding import SqlForwarding
 from adapters.db.store.inbox import SqlInbox
 from adapters.db.store.metrics import SqlMetrics
 from adapters.db.store.operator_accounts import SqlOperatorAccounts
 from adapters.db.store.operator_reads import SqlOperatorReads
 from adapters.db.store.operators import SqlOperators
 from adapters.db.store.outbox import SqlOutbox
+from adapters.db.store.peers import SqlPeers
 from adapters.db.store.policies import SqlPolicies
 from adapters.db.store.push import SqlPush
 from adapters.db.store.systems import SqlSystems
@@ -46,6 +50,8 @@ class SqlStore(
     SqlOutbox,
     SqlInbox,
     SqlPush,
+    SqlForwarding,
+    SqlPeers,
     SqlViews,
     SqlMetrics,
     SqlOperators,

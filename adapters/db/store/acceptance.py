@@ -20,6 +20,7 @@ from adapters.db.models import (
     Message,
     MessageLink,
     OutboxEntry,
+    PeerItem,
     StoredAttachment,
     table,
     utcnow,
@@ -30,6 +31,7 @@ from adapters.db.store.evidence import append_evidence
 from adapters.db.store.status_checks import check_status
 from gateway.delivery_states import DeliveryState
 from gateway.evidence import EvidenceEvent
+from gateway.peers import PeerItemRef
 from gateway.records import (
     AcceptedMessage,
     DeliveryRef,
@@ -47,17 +49,10 @@ class SqlAcceptance(SqlBase):
         check_fits(new)
         try:
             async with self.transaction() as session:
-                duplicate = await self._find_duplicate(session, new)
-                if (
-                    duplicate is not None
-                    and new.adds_recipients
-                    and duplicate.duplicate_of == "document-id"
-                ):
-                    return await self._add_recipients(session, new, duplicate, actor)
-                if duplicate is not None:
-                    return duplicate
-                answered = await check_status(session, new.status) if new.status else None
-                return await self._insert(session, new, actor, answered)
+                accepted = await self._accept_in(session, new, actor)
+                if new.peer_item is not None:
+                    await remember_peer_item(session, new.peer_item, accepted)
+                return accepted
         except IntegrityError:
             # A concurrent submission of the same package won the race: answer like it did.
             async with self.transaction() as session:
@@ -65,6 +60,21 @@ class SqlAcceptance(SqlBase):
             if duplicate is None:
                 raise
             return duplicate
+
+    async def _accept_in(
+        self, session: AsyncSession, new: NewMessage, actor: str
+    ) -> AcceptedMessage:
+        duplicate = await self._find_duplicate(session, new)
+        if (
+            duplicate is not None
+            and new.adds_recipients
+            and duplicate.duplicate_of == "document-id"
+        ):
+            return await self._add_recipients(session, new, duplicate, actor)
+        if duplicate is not None:
+            return duplicate
+        answered = await check_status(session, new.status) if new.status else None
+        return await self._insert(session, new, actor, answered)
 
     async def _insert(
         self, session: AsyncSession, new: NewMessage, actor: str, answered: Message | None = None
@@ -194,6 +204,7 @@ class SqlAcceptance(SqlBase):
                         "requested_code": plan.requested_code,
                         "route": plan.route.value,
                         "system_id": plan.system_id,
+                        "peer": plan.peer,
                         "state": S.ACCEPTED.value,
                         "state_changed_at": now,
                         "created_at": now,
@@ -211,9 +222,7 @@ class SqlAcceptance(SqlBase):
                     "from_state": None,
                     "to_state": S.ACCEPTED.value,
                     "actor": actor,
-                    "reason": f"accepted for {plan.recipient_code}"
-                    if plan.requested_code == plan.recipient_code
-                    else f"{plan.requested_code} was merged into {plan.recipient_code}",
+                    "reason": accepted_reason(plan),
                     "attempt": 0,
                 }
                 for delivery_id, plan in zip(ids, plans, strict=True)
@@ -225,7 +234,7 @@ class SqlAcceptance(SqlBase):
                 {
                     "delivery_id": delivery_id,
                     "routing_key": plan.routing_key,
-                    "payload": json.dumps({"delivery": public_id}),
+                    "payload": json.dumps({"delivery": public_id, "route": plan.route.value}),
                     "created_at": now,
                     "publish_attempts": 0,
                 }
@@ -325,3 +334,31 @@ class SqlAcceptance(SqlBase):
                     )
                 ).all()
             )
+
+
+def accepted_reason(plan: RecipientPlan) -> str:
+    """The first timeline row says where the delivery goes and why to that code."""
+    reason = (
+        f"accepted for {plan.recipient_code}"
+        if plan.requested_code == plan.recipient_code
+        else f"{plan.requested_code} was merged into {plan.recipient_code}"
+    )
+    return reason if plan.peer is None else f"{reason}; to be forwarded to peer {plan.peer}"
+
+
+async def remember_peer_item(
+    session: AsyncSession, item: PeerItemRef, accepted: AcceptedMessage
+) -> None:
+    """The peer's item id, in the transaction that accepted it: a peer that hands it out
+    again finds it here (a second insert is a unique violation, never a second delivery)."""
+    await session.execute(
+        insert(table(PeerItem)).values(
+            peer=item.peer,
+            kind=item.kind,
+            item_id=item.item_id,
+            recipient_code=item.recipient_code,
+            outcome="duplicate" if accepted.duplicate_of else "accepted",
+            message_id=accepted.message_id,
+            seen_at=utcnow(),
+        )
+    )

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.models import Agency, AgencyCertificate, ConfigVersion, System
+from adapters.db.models import Agency, AgencyCertificate, ConfigVersion, Peer, System
 from gateway.agencies import CLOSED
 from gateway.codes import ServePattern
 from gateway.config import NodeConfig, SystemEntry
+from gateway.peers import PeerRecord
 from gateway.records import SystemRecord
 from gateway.signatures import CertificateBinding
 from gateway.types import SystemId
@@ -116,8 +117,31 @@ async def load_config(session: AsyncSession, open_secret: Callable[[str], str]) 
             )
         ).all()
     }
+    peers = {
+        row.name: PeerRecord(
+            name=row.name,
+            url=row.url,
+            system_id=row.system_id,
+            prefixes=tuple(ServePattern.parse(p) for p in row.prefixes),
+            is_default=row.is_default,
+            enabled=row.enabled,
+        )
+        for row in (
+            await session.execute(
+                select(
+                    Peer.name,
+                    Peer.url,
+                    Peer.system_id,
+                    Peer.prefixes,
+                    Peer.is_default,
+                    Peer.enabled,
+                )
+            )
+        ).all()
+    }
     return NodeConfig(
         version=version,
+        peers=peers,
         systems=systems,
         agency_policies=policies,
         bindings=bindings,

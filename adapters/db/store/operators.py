@@ -68,7 +68,9 @@ class SqlOperators(SqlBase):
                         OutboxEntry(
                             delivery_id=delivery.id,
                             routing_key=routes[delivery.id],
-                            payload=json.dumps({"delivery": delivery.public_id}),
+                            payload=json.dumps(
+                                {"delivery": delivery.public_id, "route": delivery.route}
+                            ),
                             created_at=now,
                         )
                     )
