@@ -42,6 +42,7 @@ from gateway.ports import (
 from gateway.services.evidence_sequencer import EvidenceSequencer
 from gateway.services.forwarding import PeerForwarder
 from gateway.services.inbox import Inbox, InboxDeliverer
+from gateway.services.peer_polling import PeerPoller
 from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
@@ -133,6 +134,7 @@ class Runtime:
             settings, store, self.payloads, build_verifier(settings), on_accepted
         )
         self.inbox = Inbox(settings, store, self.payloads)
+        self.peer_poller = PeerPoller(settings, store, self.submit, self.peer_client)
         self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -146,6 +148,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         # Its first pass chains whatever a previous run left unchained.
         self._tasks.append(asyncio.create_task(self.sequencer.run(), name="evidence-sequencer"))
+        if self.settings.peer_poll_seconds > 0:
+            self._tasks.append(asyncio.create_task(self.peer_poller.run(), name="peer-poller"))
 
     async def stop(self) -> None:
         """Each step is bounded: a stop that hangs keeps a node from restarting, and a

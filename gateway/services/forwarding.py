@@ -37,6 +37,10 @@ PERMANENT_CODES = frozenset({"10", "18", "19", "22", "23", "26", "27"})
 locked recipient, sender not registered there, bad parameters. The rest (wrong
 credentials, a system error, an answer that is no answer) is retried: an operator can fix
 the peer's configuration while the budget lasts."""
+STATUS_RETRIED_CODES = frozenset({"22"})
+"""For a status package, "not a valid package" is retried too: statuses of one document
+travel as separate packages and may overtake each other on the way (03 reaching the peer
+before 01), and a peer checks their order; the earlier one arrives, the retry passes."""
 DUPLICATE_CODE = "24"
 """The peer has this package already (a resend after a crash): its DocId is the answer."""
 
@@ -112,7 +116,10 @@ class PeerForwarder:
             )
         else:
             reason = f"peer answered {answer.get('status')} {code}: {description}"
-            await self._failed(batch, envelope, reason, permanent=code in PERMANENT_CODES)
+            permanent = code in PERMANENT_CODES and not (
+                batch.kind == MessageKind.STATUS.value and code in STATUS_RETRIED_CODES
+            )
+            await self._failed(batch, envelope, reason, permanent=permanent)
 
     async def _copy(self, batch: ForwardBatch) -> Callable[[], Iterator[bytes]]:
         """The stored package with this node's TraceHeader, as a re-iterable stream."""

@@ -7,7 +7,7 @@ to publish, but nothing depends on that happening now (the outbox keeps the work
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,18 +20,21 @@ from gateway.errors import (
     GatewayError,
     PackageKindMismatch,
     Problem,
+    RecipientUnknown,
     SenderMismatch,
     SenderNotRegistered,
     ServiceUnavailable,
     SignatureRejected,
 )
+from gateway.peers import PeerItemRef
 from gateway.ports import PayloadStore, SignatureVerifier, Store
 from gateway.records import (
     AcceptedMessage,
     NewMessage,
+    RecipientPlan,
     SystemRecord,
 )
-from gateway.routing import plan_recipients, route_known
+from gateway.routing import plan_recipients, route_known, serving_system
 from gateway.services.package_facts import (
     attachment_records,
     business_act,
@@ -63,6 +66,16 @@ class Submission:
     declared_to: tuple[str, ...] | None = None
     """The SDK's `to` header: deliver only to these of the package's recipients."""
     idempotency_key: str | None = None
+    peer_item: PeerItemRef | None = None
+    """Polled from a peer (SPEC §3.5): `system` stands for the peer, the sender must be no
+    agency a local system serves, and no recipient goes back to that peer."""
+
+    @property
+    def actor(self) -> str:
+        """Who the timeline and evidence name as the submitter."""
+        if self.peer_item is not None:
+            return f"peer:{self.peer_item.peer}"
+        return f"system:{self.system.system_id}"
 
 
 class SubmitPackage:
@@ -166,6 +179,8 @@ class SubmitPackage:
                     )
                 ],
             )
+        if submission.peer_item is not None:
+            return  # checked against the local systems in `_accept` (it needs the snapshot)
         if not submission.system.serves(package.from_code):
             raise SenderNotRegistered(
                 f"system {submission.system.system_id} is not registered to send as "
@@ -221,6 +236,8 @@ class SubmitPackage:
         listed = only_declared(named_recipients(package), submission.declared_to)
         systems = await self._store.list_systems()
         peers = await self._store.list_peers()
+        if submission.peer_item is not None:
+            check_from_peer(submission.peer_item, package, systems)
         holders: dict[str, Any] = {}
         original = await self._store.original_recipients(act.target_key) if act else None
         current = await self._store.current_codes([code for code, _ in listed] + (original or []))
@@ -243,6 +260,8 @@ class SubmitPackage:
                 closed,
                 peers,
             )
+        if submission.peer_item is not None:
+            check_not_back_to(submission.peer_item, plans)
         body = submission.body
         await asyncio.to_thread(self._store_files, body, package)
         return await self._store.accept(
@@ -275,8 +294,9 @@ class SubmitPackage:
                 business=act,
                 holders=holders,
                 status=status_act(package),
+                peer_item=submission.peer_item,
             ),
-            actor=f"system:{submission.system.system_id}",
+            actor=submission.actor,
         )
 
     def _store_files(self, body: SpooledBody, package: ParsedPackage) -> None:
@@ -284,3 +304,39 @@ class SubmitPackage:
         for attachment in package.attachments:
             if attachment.path is not None and attachment.path.exists():
                 self._payloads.put_file(attachment.path, Sha256Hex(attachment.sha256))
+
+
+def check_from_peer(
+    item: PeerItemRef, package: ParsedPackage, systems: Sequence[SystemRecord]
+) -> None:
+    """A package a peer hands out comes from behind that peer: one that claims a sender a
+    local system serves is a loop or a forgery, and would mislead its recipient."""
+    if serving_system(package.from_code, systems) is not None:
+        raise SenderNotRegistered(
+            f"peer {item.peer} handed out a package from {package.from_code}, an agency "
+            "served on this node",
+            problems=[
+                Problem(
+                    "SENDER_IS_LOCAL",
+                    "MessageHeader/From/OrganId",
+                    f"{package.from_code} is served on this node, not behind peer {item.peer}",
+                )
+            ],
+        )
+
+
+def check_not_back_to(item: PeerItemRef, plans: Sequence[RecipientPlan]) -> None:
+    """An item from a peer is delivered here (or onward to another peer), never back to the
+    peer it came from: that would be a ping-pong, not a delivery."""
+    back = [p.recipient_code for p in plans if p.peer == item.peer]
+    if back:
+        raise RecipientUnknown(
+            f"recipient not served by this node: {', '.join(back)} (peer {item.peer} "
+            "routed it here, and this node routes it back to that peer)",
+            problems=[
+                Problem(
+                    "RECIPIENT_NOT_HERE", "MessageHeader/To/OrganId", f"{code} is not served here"
+                )
+                for code in back
+            ],
+        )

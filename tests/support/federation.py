@@ -63,9 +63,7 @@ class Federation:
         """Register node `below` as system `system_id` of node `above` (serving `serves`)
         and make `above` a peer of `below`, the way a province joins the national axis."""
         secret = await add_system(self.members[above].runtime.store, system_id, serves)
-        await self.store(below).add_peer(
-            above, url_of(above), system_id, secret, prefixes, default
-        )
+        await self.store(below).add_peer(above, url_of(above), system_id, secret, prefixes, default)
 
     def store(self, name: str) -> SqlStore:
         store = self.members[name].runtime.store
