@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         SystemCredentials,
         SystemRecord,
     )
-    from gateway.signatures import CertificateBinding, SignatureReport
+    from gateway.signatures import CertificateBinding, SignatureReport, SigningTime
     from gateway.types import BrokerEnvelope, BrokerHandler, MessageKind, Sha256Hex
 
 
@@ -245,7 +245,10 @@ class PayloadStore(Protocol):
 class SignatureVerifier(Protocol):
     """Checks a package's signature and its signer's certificate (adapters/signatures)."""
 
-    async def verify(self, document: bytes, signing_time: datetime) -> SignatureReport: ...
+    async def verify(self, document: bytes, signing_time: SigningTime) -> SignatureReport:
+        """`signing_time` is when the certificate must have been valid: a time, or a function
+        of how many TraceHeaders relays appended after signing (those are no claim of the
+        sender's, `gateway.signatures.SigningTime`)."""
 
 
 class PushStore(Protocol):

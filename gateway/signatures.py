@@ -16,7 +16,9 @@ signed form cannot be established) and is stored and shown as such, so nobody is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +50,13 @@ class SignatureReport:
             "reason": self.reason,
             **self.details,
         }
+
+
+SigningTime = datetime | Callable[[int], datetime]
+"""When the sender signed: a time, or the time given how many TraceHeaders were set aside as
+appended by relays after signing. Only the TraceHeaders the signature covers are the sender's
+claim: a relay, or anyone on the way, could write any time into one appended later
+(`gateway.services.package_facts.signing_time`)."""
 
 
 @dataclass(frozen=True, slots=True)

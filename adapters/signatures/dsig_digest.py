@@ -121,6 +121,26 @@ def reference_digest(
     the Signature is removed from `root`'s tree), canonicalized as the transforms say
     (inclusive C14N 1.0 when none is given), streamed into the hash."""
     remove_keeping_tail(signature)
+    return document_digest(root, digest_input(uri, transforms, hash_name, b""))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestInput:
+    """How the Reference digest is computed and what it must equal, as plain values: nothing
+    of the tree it was read from is kept (a retry parses its own)."""
+
+    uri: str
+    exclusive: bool
+    prefixes: tuple[str, ...]
+    hash_name: str
+    value: bytes
+
+
+def digest_input(
+    uri: str, transforms: Sequence[Any], hash_name: str, digest_value: bytes
+) -> DigestInput:
+    """The canonicalization the transforms name (inclusive C14N 1.0 when none is given) and
+    its InclusiveNamespaces PrefixList."""
     method = CANONICALIZATIONS[_C.TransformInclC14N.href]
     prefixes: list[str] = []
     for transform in transforms:
@@ -133,17 +153,22 @@ def reference_digest(
                 if isinstance(element.tag, str) and local_name(element) == "InclusiveNamespaces"
                 for p in (element.get("PrefixList") or "").split()
             ]
-    digest = hashlib.new(hash_name)
+    return DigestInput(uri, method.exclusive, tuple(prefixes), hash_name, digest_value)
+
+
+def document_digest(root: Any, digest: DigestInput) -> bytes:
+    """The digest of `root`'s document, whose Signature has been taken out already."""
+    hashed = hashlib.new(digest.hash_name)
     options: dict[str, Any] = {
-        "exclusive": method.exclusive,
+        "exclusive": digest.exclusive,
         "with_comments": False,
-        "inclusive_ns_prefixes": prefixes or None,
+        "inclusive_ns_prefixes": list(digest.prefixes) or None,
     }
-    if uri == "":
-        root.getroottree().write_c14n(_HashWriter(digest), **options)
+    if digest.uri == "":
+        root.getroottree().write_c14n(_HashWriter(hashed), **options)
     else:  # "#<root Id>": the root element, without the prolog's processing instructions
-        digest.update(etree.tostring(root, method="c14n", **options))
-    return digest.digest()
+        hashed.update(etree.tostring(root, method="c14n", **options))
+    return hashed.digest()
 
 
 class _HashWriter:

@@ -5,9 +5,12 @@ a reason, and what was read on the way (reported with any verdict, even an early
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
+
+if TYPE_CHECKING:
+    from adapters.signatures.dsig_digest import DigestInput
 
 Outcome = Literal["valid", "invalid", "absent", "unverifiable"]
 
@@ -27,6 +30,9 @@ class SignatureCheck:
     signer: x509.Certificate | None
     namespace: Literal["xmldsig", "qcvn"] | None
     notes: tuple[str, ...] = ()
+    trace_headers_set_aside: int = 0
+    """How many TraceHeaders relays appended after signing were left out of the document
+    this verdict is about (`dsig_relays`); 0 when it is about the package as received."""
 
 
 DIGEST_MISMATCH = "SIGNATURE_DIGEST_MISMATCH"
@@ -52,6 +58,24 @@ QCVN_NOTE = (
 )
 DIGEST_MATCHES_NOTE = "the document digest matches: the document was not altered after signing"
 VALUE_MATCHES_NOTE = "the SignatureValue matches SignedInfo with the certificate's key"
+
+
+def relays_note(count: int) -> str:
+    return (
+        f"verified without the last {count_of(count, 'TraceHeader')}, appended after "
+        "signing (relays)"
+    )
+
+
+def relays_not_found_note(tried: int) -> str:
+    return (
+        "the digest does not match without the last TraceHeaders (relays') either: "
+        f"{count_of(tried, 'candidate')} tried"
+    )
+
+
+def count_of(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 class Refused(Exception):
@@ -80,6 +104,11 @@ class Findings:
     certificates: tuple[x509.Certificate, ...] = ()
     signer: x509.Certificate | None = None
     notes: list[str] = field(default_factory=list)
+    digest: DigestInput | None = None
+    """Set once the Reference digest can be computed: what a retry without relays'
+    TraceHeaders needs (`dsig_relays`)."""
+    set_aside: int = 0
+    """How many relays' TraceHeaders the document being checked lacks."""
 
     def result(
         self, outcome: Outcome, reason: str | None = None, code: str | None = None
@@ -96,4 +125,5 @@ class Findings:
             signer=self.signer,
             namespace=self.namespace,
             notes=tuple(self.notes),
+            trace_headers_set_aside=self.set_aside,
         )

@@ -15,15 +15,16 @@ from cryptography.hazmat.primitives import hashes
 
 from adapters.signatures.trust import TrustResult, TrustStore
 from adapters.signatures.xmldsig import SignatureCheck, check_signature
-from gateway.signatures import SignatureOutcome, SignatureReport
+from gateway.signatures import SignatureOutcome, SignatureReport, SigningTime
 
 
 class PackageVerifier:
     def __init__(self, trust: TrustStore) -> None:
         self._trust = trust
 
-    async def verify(self, document: bytes, signing_time: datetime) -> SignatureReport:
+    async def verify(self, document: bytes, signing_time: SigningTime) -> SignatureReport:
         check = await asyncio.to_thread(check_signature, document)
+        at = signing_time(check.trace_headers_set_aside) if callable(signing_time) else signing_time
         details = _details(check)
         if check.outcome == "absent":
             return SignatureReport(SignatureOutcome.ABSENT, None, check.reason, details)
@@ -37,10 +38,8 @@ class PackageVerifier:
                 details,
             )
         others = [c for c in check.certificates if c is not check.signer]
-        trust = await self._trust.evaluate(
-            check.signer, others, at=signing_time, now=datetime.now(UTC)
-        )
-        details.update(_trust_details(trust, signing_time))
+        trust = await self._trust.evaluate(check.signer, others, at=at, now=datetime.now(UTC))
+        details.update(_trust_details(trust, at))
         if trust.outcome == "trusted":
             return SignatureReport(SignatureOutcome.VALID, None, None, details)
         outcome = (
@@ -59,6 +58,8 @@ def _details(check: SignatureCheck) -> dict[str, Any]:
         "weak_algorithm": check.weak_algorithm,
         "namespace": check.namespace,
         "notes": list(check.notes),
+        # Results stored before relays' TraceHeaders were set aside lack it: read it as 0.
+        "trace_headers_set_aside": check.trace_headers_set_aside,
     }
     if check.signer is not None:
         details.update(certificate_summary(check.signer))

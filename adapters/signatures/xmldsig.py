@@ -30,16 +30,24 @@ Which form its signer canonicalized SignedInfo in cannot be proven, though: a Si
 that does not match in that form is unverifiable (`SIGNATURE_QCVN_NAMESPACE`), while a digest
 mismatch — the document altered, whatever the Signature's namespace — stays invalid.
 
+Relays append TraceHeaders after the sender signed (SPEC §2.1, §3.5). A package whose digest
+does not match as received is checked again without the last TraceHeaders (`dsig_relays`
+finds how many). That check is made from the start on the reduced document, wrapping checks
+included, and its verdict says how many were set aside.
+
 The modules: `dsig_tree` (reading), `dsig_wrapping` (the shape checks), `dsig_transforms` (what
 xmlsec runs), `dsig_algorithms` (which URIs are refused or unknown), `dsig_digest` (diagnosis
-and partial checks), `signed_info` (the SignatureValue alone), `dsig_verdict` (the answer and its
-codes), `signing` (writing a signature). This one runs the verification in that order.
+and partial checks), `signed_info` (the SignatureValue alone), `dsig_relays` (the relays'
+TraceHeaders), `dsig_verdict` (the answer and its codes), `signing` (writing a signature).
+This one runs the verification in that order.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import xmlsec
@@ -48,7 +56,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapters.signatures.dsig_algorithms import unknown_uri
-from adapters.signatures.dsig_digest import SignatureParts, check_what_can_be, diagnose
+from adapters.signatures.dsig_digest import (
+    SignatureParts,
+    check_what_can_be,
+    diagnose,
+    digest_input,
+)
+from adapters.signatures.dsig_relays import find_set_aside
 from adapters.signatures.dsig_transforms import (
     CANONICALIZATIONS,
     DIGESTS,
@@ -69,6 +83,7 @@ from adapters.signatures.dsig_tree import (
 )
 from adapters.signatures.dsig_verdict import (
     DIGEST_MATCHES_NOTE,
+    DIGEST_MISMATCH,
     MALFORMED,
     MULTIPLE,
     NO_CERTIFICATE,
@@ -84,6 +99,8 @@ from adapters.signatures.dsig_verdict import (
     Refused,
     SignatureCheck,
     Unverifiable,
+    relays_not_found_note,
+    relays_note,
 )
 from adapters.signatures.dsig_wrapping import (
     as_xmldsig,
@@ -121,10 +138,42 @@ def check_signature(document: bytes) -> SignatureCheck:
     """Check the enveloped signature of a package: valid, invalid (reason, code), unverifiable
     (reason, code) or absent.
 
+    When the document as received fails only on its digest, the check is made again over it
+    without the TraceHeaders relays appended after signing (`dsig_relays`); the verdict then
+    says how many were set aside (`trace_headers_set_aside`).
+
     Never raises on hostile or broken input: anything unexpected is an invalid signature."""
     found = Findings()
+    received = _verdict(lambda: _check(parse_document(document), found), found)
+    if received.code != DIGEST_MISMATCH or found.digest is None:
+        return received
     try:
-        return _check(document, found)
+        set_aside, tried = find_set_aside(document, found.digest)
+    except Exception:  # only a search: the verdict on the package as received stands
+        return received
+    if set_aside is None:
+        if not tried:
+            return received
+        return replace(received, notes=(*received.notes, relays_not_found_note(tried)))
+    again = Findings(set_aside=set_aside.count, notes=[relays_note(set_aside.count)])
+
+    def reduced() -> SignatureCheck:
+        root = parse_document(document)
+        set_aside.apply(root)
+        return _check(root, again)
+
+    verdict = _verdict(reduced, again)
+    # The digest matched without the relays' TraceHeaders: what is left to say is whether the
+    # SignatureValue holds. Anything else would be a disagreement with the search, and the
+    # verdict on the package as received stands.
+    if verdict.outcome in ("valid", "unverifiable") or verdict.code == VALUE_MISMATCH:
+        return verdict
+    return received
+
+
+def _verdict(check: Callable[[], SignatureCheck], found: Findings) -> SignatureCheck:
+    try:
+        return check()
     except Unverifiable as gap:
         return found.result("unverifiable", gap.reason, gap.code)
     except Refused as refusal:
@@ -137,8 +186,7 @@ def check_signature(document: bytes) -> SignatureCheck:
         )
 
 
-def _check(document: bytes, found: Findings) -> SignatureCheck:
-    root = parse_document(document)
+def _check(root: Any, found: Findings) -> SignatureCheck:
     signatures = signature_elements(root)
     if not signatures:
         return found.result("absent")
@@ -194,6 +242,8 @@ def _check(document: bytes, found: Findings) -> SignatureCheck:
     )
     if not signature_value:
         raise Refused(MALFORMED, "SignatureValue is empty")
+    if digest is not None and not transform_gaps:
+        found.digest = digest_input(uri or "", transforms, digest[1], digest_value)
     signer = _signer(certificate_texts, found, gaps)
     if signer is not None and method is not None:
         _check_key_type(signer, method[1], method[2])

@@ -3,8 +3,10 @@
 The copy is the original bytes with one element spliced in after the last TraceHeader: line
 endings, attachment text and everything else stay byte-identical, and only the header has to
 be read to find the spot (expat reports byte offsets; parsing stops at the end of the header).
-The original stays untouched in the payload store: an enveloped signature covers it, not the
-delivered copy, so recipients who want to verify download the original.
+The original stays untouched in the payload store. An enveloped signature covers it, not the
+delivered copy. A node running this software verifies the copy anyway, by setting aside the
+TraceHeaders appended after signing (`adapters/signatures/dsig_relays`). Other recipients who
+want to verify download the original.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ def signing_time(
     package: ParsedPackage,
     received: datetime | None = None,
     tolerance: timedelta = timedelta(days=7),
+    set_aside: int = 0,
 ) -> datetime:
     """When the sender signed: its own TraceHeader's timestamp (SPEC §2.1; which TraceHeader
     is the sender's: `trace_list.sender_trace`, never one without an OrganId). Without one
@@ -32,9 +33,13 @@ def signing_time(
 
     That time is the sender's claim, so a certificate that has expired or was revoked could
     be made to look valid by backdating it: a claim older than `tolerance` before receipt,
-    or later than receipt, is not believed and the check is made at receipt instead."""
+    or later than receipt, is not believed and the check is made at receipt instead.
+
+    The last `set_aside` TraceHeaders were appended after signing (the signature verified
+    without them): whoever wrote them, their times are no claim of the sender's."""
     received = received or datetime.now(UTC)
-    trace = sender_trace(package.model.traces, package.from_code)
+    traces = package.model.traces
+    trace = sender_trace(traces[: len(traces) - set_aside], package.from_code)
     claimed = trace.timestamp if trace is not None else None
     if claimed is None or not received - tolerance <= claimed <= received + CLOCK_SKEW:
         return received

@@ -209,10 +209,11 @@ class SubmitPackage:
             report = SignatureReport(SignatureOutcome.ABSENT)
         else:
             document = await asyncio.to_thread(submission.body.path.read_bytes)
-            at = signing_time(
-                package, tolerance=timedelta(seconds=self._settings.signing_time_tolerance_seconds)
+            tolerance = timedelta(seconds=self._settings.signing_time_tolerance_seconds)
+            report = await self._verifier.verify(
+                document,
+                lambda set_aside: signing_time(package, tolerance=tolerance, set_aside=set_aside),
             )
-            report = await self._verifier.verify(document, at)
             report = check_binding(
                 report,
                 package.from_code,

@@ -47,8 +47,13 @@ def signature_report(settings: Settings, file: Path, parsed: ParsedPackage) -> S
     """The signature's outcome as the node would find it (before any policy)."""
     if not parsed.model.signed:
         return SignatureReport(SignatureOutcome.ABSENT)
-    at = signing_time(parsed, tolerance=timedelta(seconds=settings.signing_time_tolerance_seconds))
-    return asyncio.run(verifier(settings).verify(file.read_bytes(), at))
+    tolerance = timedelta(seconds=settings.signing_time_tolerance_seconds)
+    return asyncio.run(
+        verifier(settings).verify(
+            file.read_bytes(),
+            lambda set_aside: signing_time(parsed, tolerance=tolerance, set_aside=set_aside),
+        )
+    )
 
 
 def decisions(

@@ -6,16 +6,17 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import click
 
 from gateway.cli._bootstrap import sign_package, verifier
-from gateway.edxml.parser import parse_package
+from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import PackageRejected
 from gateway.services.package_facts import signing_time
 from gateway.settings import Settings
-from gateway.signatures import SignatureOutcome
+from gateway.signatures import SignatureOutcome, SigningTime
 
 ALGORITHMS = click.Choice(
     ["rsa-sha256", "rsa-sha384", "rsa-sha512", "rsa-sha1", "ecdsa-sha256", "ecdsa-sha384"]
@@ -82,9 +83,10 @@ def sign(
 @click.pass_obj
 def verify(settings: Settings, file: Path) -> None:
     """Verify FILE's signature and its signer against LIENTHONG_TRUST_DIR (exit 0 if valid)."""
+    at: SigningTime
     try:
         package = parse_package(file)
-        at = signing_time(package)
+        at = partial(_signing_time, package)
     except PackageRejected:
         at = datetime.now(UTC)  # still say what the signature is worth
     report = asyncio.run(verifier(settings).verify(file.read_bytes(), at))
@@ -96,3 +98,7 @@ def verify(settings: Settings, file: Path) -> None:
             click.echo(f"{key:<17} {shown}")
     if report.outcome is not SignatureOutcome.VALID:
         raise SystemExit(1)
+
+
+def _signing_time(package: ParsedPackage, set_aside: int) -> datetime:
+    return signing_time(package, set_aside=set_aside)
