@@ -827,11 +827,14 @@ async def http_run(
     timeout: float | None = None,
     name: str | None = None,
     workers: int = 1,
+    around: Callable[[Server], contextlib.AbstractContextManager[object]] | None = None,
 ) -> RunResult:
     """The packages through a real `lienthong serve` process (with `workers` worker
     processes) from `concurrency` clients;
     server CPU, this process's CPU (the clients) and, on PostgreSQL, the database's own
-    counters (`pg_stat_database`) over the measured part."""
+    counters (`pg_stat_database`) over the measured part. `around(server)`, when given, is
+    entered after the warm-up and left after the readings: it wraps the measured part only
+    (bench/profile_breakdown.py attaches py-spy to the server there)."""
     result = RunResult(name or f"http /{api}")
     store = build_store(settings)
     own = StatementCounter(store)
@@ -847,18 +850,19 @@ async def http_run(
                         f"{warm.unavailable} never available; first: "
                         + "; ".join(warm.failures[:2])
                     )
-                await stats.read("before")
-                own.active = True
-                cpu0, own0, infra0 = (
-                    server.cpu_seconds(),
-                    own_cpu_seconds(),
-                    named_processes_cpu_seconds(INFRA_PROCESSES),
-                )
-                await submit_through(submitter, store, packages, concurrency, result, timeout)
-                result.cpu_seconds = server.cpu_seconds() - cpu0
-                result.loader_cpu_seconds = own_cpu_seconds() - own0
-                result.infra_cpu_seconds = named_processes_cpu_seconds(INFRA_PROCESSES) - infra0
-                own.active = False
+                with around(server) if around else contextlib.nullcontext():
+                    await stats.read("before")
+                    own.active = True
+                    cpu0, own0, infra0 = (
+                        server.cpu_seconds(),
+                        own_cpu_seconds(),
+                        named_processes_cpu_seconds(INFRA_PROCESSES),
+                    )
+                    await submit_through(submitter, store, packages, concurrency, result, timeout)
+                    result.cpu_seconds = server.cpu_seconds() - cpu0
+                    result.loader_cpu_seconds = own_cpu_seconds() - own0
+                    result.infra_cpu_seconds = named_processes_cpu_seconds(INFRA_PROCESSES) - infra0
+                    own.active = False
             finally:
                 await submitter.close()
     finally:
