@@ -39,6 +39,7 @@ from gateway.ports import (
     SignatureVerifier,
     Store,
 )
+from gateway.services.downstream import DownstreamTracker
 from gateway.services.evidence_sequencer import EvidenceSequencer
 from gateway.services.forwarding import PeerForwarder
 from gateway.services.inbox import Inbox, InboxDeliverer
@@ -135,6 +136,7 @@ class Runtime:
         )
         self.inbox = Inbox(settings, store, self.payloads)
         self.peer_poller = PeerPoller(settings, store, self.submit, self.peer_client)
+        self.downstream = DownstreamTracker(settings, store, self.peer_client)
         self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -150,6 +152,10 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.sequencer.run(), name="evidence-sequencer"))
         if self.settings.peer_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self.peer_poller.run(), name="peer-poller"))
+        if self.settings.peer_downstream_seconds > 0:
+            self._tasks.append(
+                asyncio.create_task(self.downstream.run(), name="downstream-tracker")
+            )
 
     async def stop(self) -> None:
         """Each step is bounded: a stop that hangs keeps a node from restarting, and a

@@ -120,6 +120,16 @@ async def test_a_document_crosses_two_hops_and_its_statuses_come_back(
     states = await deliveries(p53, sender, message_id)
     assert states[H54_AGENCY]["state"] == "forwarded"
     assert states[H54_AGENCY]["peer"] == "national"
+
+    # How far it got behind the peer: P54's node took it from the national node's inbox.
+    async def done_downstream() -> bool:
+        states = await deliveries(p53, sender, message_id)
+        return states[H54_AGENCY]["downstream_state"] == "done"
+
+    await until(done_downstream)
+    [sent] = (await sender.get_sent(message_id))["data"]
+    assert sent["sendStatus"] == "forwarded" and "national" in sent["sendStatusDesc"]
+    assert "done" in sent["sendStatusDesc"] and sent["receiveStatus"] == "03"
     # Nothing went twice anywhere: one message per node for the document.
     assert (await recipient.get_received())["data"] == []
 

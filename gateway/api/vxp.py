@@ -217,10 +217,20 @@ def _sent_entry(runtime: Runtime, view: DeliveryView) -> dict[str, Any]:
         sentTime=_wire_time(runtime, view.sent_at),
         receivedTime=_wire_time(runtime, view.available_at),
         sendStatus=view.state,
-        sendStatusDesc=STATE_DESC[DeliveryState(view.state)],
+        sendStatusDesc=sent_state_desc(view),
         receiveStatus=view.business_status,
         receiveStatusDesc=ascii_safe(view.business_status_desc or "")
         if view.business_status
         else "",
         receiveStatusTime=_wire_time(runtime, view.business_status_at),
     )
+
+
+def sent_state_desc(view: DeliveryView) -> str:
+    """The state in words; for a forwarded delivery also which peer has it and how far it
+    got there (the SDK shows only this text, so the hop is said here)."""
+    text = STATE_DESC[DeliveryState(view.state)]
+    if view.peer is None:
+        return text
+    there = f"; tai do: {view.downstream_state}" if view.downstream_state else ""
+    return ascii_safe(f"{text} ({view.peer}{there})")

@@ -39,9 +39,9 @@ class Federation:
         self._backings.append(backing)
         nodes = Nodes(backing)
         self._nodes.append(nodes)
-        node = await nodes.start(
-            node_code=code, peer_poll_seconds=overrides.pop("peer_poll_seconds", 0.2), **overrides
-        )
+        overrides.setdefault("peer_poll_seconds", 0.2)
+        overrides.setdefault("peer_downstream_seconds", 0.3)
+        node = await nodes.start(node_code=code, **overrides)
         self.members[name] = node
         for other_name, other in self.members.items():
             for a, b_name, b in ((node, other_name, other), (other, name, node)):

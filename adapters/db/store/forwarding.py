@@ -26,6 +26,8 @@ from gateway.peers import ForwardBatch
 from gateway.types import RouteKind
 
 S = DeliveryState
+DOWNSTREAM_FINAL = frozenset({S.DONE.value, S.DEAD.value, S.CANCELLED.value})
+"""States a delivery at the peer does not leave: not read again."""
 BUSY = "busy"
 """`claim_forward`: a sibling's claim holds this delivery; try again after the lease."""
 
@@ -173,24 +175,33 @@ class SqlForwarding(SqlBase):
         ).all()
         return [(d, m) for d, m in rows]
 
-    async def forwarded_awaiting_downstream(self, limit: int) -> list[tuple[str, str, str]]:
-        """(peer, peer DocId, delivery id) of forwarded deliveries whose downstream state is
-        not final yet, least recently read first (the downstream tracker reads them)."""
+    async def forwarded_awaiting_downstream(self, limit: int) -> list[tuple[str, str, str, str]]:
+        """(peer, peer DocId, delivery id, recipient) of forwarded deliveries whose
+        downstream state is not final yet, least recently read first (the downstream
+        tracker reads them)."""
         async with self.transaction(read_only=True) as session:
             rows = await session.execute(
-                select(Delivery.peer, Delivery.peer_doc_id, Delivery.public_id)
+                select(
+                    Delivery.peer,
+                    Delivery.peer_doc_id,
+                    Delivery.public_id,
+                    Delivery.recipient_code,
+                )
                 .where(
                     Delivery.state == S.FORWARDED.value,
                     Delivery.peer_doc_id.is_not(None),
                     or_(
                         Delivery.downstream_state.is_(None),
-                        Delivery.downstream_state.not_in(["done", "dead", "cancelled"]),
+                        Delivery.downstream_state.not_in(sorted(DOWNSTREAM_FINAL)),
                     ),
                 )
                 .order_by(Delivery.downstream_at.is_not(None), Delivery.downstream_at)
                 .limit(limit)
             )
-            return [(r.peer or "", r.peer_doc_id or "", r.public_id) for r in rows.all()]
+            return [
+                (r.peer or "", r.peer_doc_id or "", r.public_id, r.recipient_code)
+                for r in rows.all()
+            ]
 
     async def record_downstream(
         self, delivery_id: str, state: str, at: datetime | None = None
