@@ -29,7 +29,10 @@ been woken: the package exists only in the database (message, deliveries, outbox
 BEFORE_CONSUME_COMMIT = "before-consume-commit"
 """The inbox consumer has received a broker message (not acknowledged) and has not committed
 the delivery's move to the inbox."""
-KNOWN_POINTS = frozenset({AFTER_ACCEPT, BEFORE_CONSUME_COMMIT})
+AFTER_FORWARD_ANSWER = "after-forward-answer"
+"""A peer node has answered a forward (it has the package), and this node has not recorded
+it: the deliveries are still claimed, the broker message unacknowledged."""
+KNOWN_POINTS = frozenset({AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, AFTER_FORWARD_ANSWER})
 
 
 def marker_path(data_dir: Path, point: str, pid: int) -> Path:

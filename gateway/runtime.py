@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from adapters.broker.embedded import EmbeddedBroker
@@ -30,7 +30,7 @@ from adapters.signatures.trust import TrustStore
 from adapters.signatures.verifier import PackageVerifier
 from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
-from gateway.faults import AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, FaultPoints
+from gateway.faults import AFTER_ACCEPT, AFTER_FORWARD_ANSWER, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.ports import (
     Cursors,
     OperatorStore,
@@ -116,10 +116,12 @@ class Runtime:
         self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
         self.peer_client: PeerCaller = PeerClient(settings.peer_timeout_seconds)
         inbox: BrokerHandler = InboxDeliverer(store)
+        after_forward_answer: Callable[[], None] = _nothing
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
             faults = FaultPoints(settings.fault_points, settings.data_dir)
             on_accepted = faults.before_callback(AFTER_ACCEPT, on_accepted)
             inbox = faults.before_handler(BEFORE_CONSUME_COMMIT, inbox)
+            after_forward_answer = faults.before_callback(AFTER_FORWARD_ANSWER, lambda: None)
         self._deliverer = RouteDispatcher(
             {
                 RouteKind.INBOX: inbox,
@@ -127,7 +129,12 @@ class Runtime:
                     settings, store, self.payloads, self.broker, self.push_sender
                 ),
                 RouteKind.PEER: PeerForwarder(
-                    settings, store, self.payloads, self.broker, self.peer_client
+                    settings,
+                    store,
+                    self.payloads,
+                    self.broker,
+                    self.peer_client,
+                    after_forward_answer,
                 ),
             }
         )
@@ -209,3 +216,7 @@ def _route_in_body(body: bytes) -> str | None:
     except (ValueError, AttributeError):
         return None
     return route if isinstance(route, str) else None
+
+
+def _nothing() -> None:
+    """No fault point: the hook the forwarder calls costs a call, nothing more."""

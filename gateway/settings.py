@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     """Pushes in flight to one system per process: a slow endpoint holds only these."""
     peer_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     """One call to a peer node's /vxp (a send, a list, a download) may take this long."""
+    peer_forward_lease_seconds: Annotated[float, Field(gt=0)] = 180.0
+    """A forward claims its deliveries this long: longer than a send may take (a process
+    killed mid-send leaves them to the next attempt after it)."""
     peer_poll_seconds: Annotated[float, Field(ge=0)] = 30.0
     """How often every peer is polled for documents and statuses (SPEC §3.5); 0: never."""
     peer_poll_batch: Annotated[int, Field(ge=1, le=1000)] = 100

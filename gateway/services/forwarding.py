@@ -30,8 +30,6 @@ from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha
 
 log = logging.getLogger(__name__)
 
-FORWARD_LEASE_SECONDS = 120.0
-"""How long a claim holds the deliveries of one send (longer than any send may take)."""
 PERMANENT_CODES = frozenset({"10", "18", "19", "22", "23", "26", "27"})
 """Peer refusals that the same package sent again cannot fix: not a package, unknown or
 locked recipient, sender not registered there, bad parameters. The rest (wrong
@@ -53,8 +51,12 @@ class PeerForwarder:
         payloads: PayloadStore,
         broker: Broker,
         peers: PeerCaller,
+        after_answer: Callable[[], None] = lambda: None,
     ) -> None:
+        """`after_answer` runs between the peer's answer and recording it (a fault point
+        in the crash tests; nothing otherwise)."""
         self._settings = settings
+        self._after_answer = after_answer
         self._store = store
         self._payloads = payloads
         self._broker = broker
@@ -67,12 +69,13 @@ class PeerForwarder:
         except (ValueError, KeyError, TypeError):
             log.error("dropping malformed forward message %r", envelope.body[:200])
             return
-        claim = await self._store.claim_forward(delivery_id, FORWARD_LEASE_SECONDS)
+        lease = self._settings.peer_forward_lease_seconds
+        claim = await self._store.claim_forward(delivery_id, lease)
         if claim is None:
             return  # forwarded, dead or cancelled already
         if isinstance(claim, str):
             # A sibling's attempt holds it: look again once that claim has run out.
-            await self._later(envelope, FORWARD_LEASE_SECONDS)
+            await self._later(envelope, lease)
             return
         await self._forward(claim, envelope)
 
@@ -104,6 +107,7 @@ class PeerForwarder:
             await self._store.note_peer_contact(batch.peer.name, str(error))
             await self._failed(batch, envelope, str(error), permanent=False)
             return
+        self._after_answer()
         await self._store.note_peer_contact(batch.peer.name)
         code = str(answer.get("ErrorCode", ""))
         doc_id = str(answer.get("DocId") or "")
