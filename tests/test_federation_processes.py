@@ -133,9 +133,15 @@ async def configure(three: Three) -> None:
             "systems", "add", system_id, "--serves", serves, "--secret", SECRETS[system_id]
         )
     await national.cli("systems", "add", "sys.g01", "--serves", MINISTRY, "--secret", "secret-g01")
-    await three["p53"].cli("systems", "add", "sys.h53a", "--serves", H53_A, "--secret", "secret-h53a")
-    await three["p53"].cli("systems", "add", "sys.h53b", "--serves", H53_B, "--secret", "secret-h53b")
-    await three["p54"].cli("systems", "add", "sys.h54a", "--serves", H54_A, "--secret", "secret-h54a")
+    await three["p53"].cli(
+        "systems", "add", "sys.h53a", "--serves", H53_A, "--secret", "secret-h53a"
+    )
+    await three["p53"].cli(
+        "systems", "add", "sys.h53b", "--serves", H53_B, "--secret", "secret-h53b"
+    )
+    await three["p54"].cli(
+        "systems", "add", "sys.h54a", "--serves", H54_A, "--secret", "secret-h54a"
+    )
     for province, system_id in (("p53", "P53"), ("p54", "P54")):
         await three[province].cli(
             "peers",
