@@ -15,6 +15,7 @@ import httpx
 from adapters.peer_client import PeerClient
 from adapters.vxp_client import VxpClient
 from gateway.edxml.trace import delivered_copy
+from gateway.operators import MessageFilter, Operator, Role, Selection
 from gateway.services.directory import add_system
 from tests.support.federation import Federation, url_of
 from tests.support.nodes import Node
@@ -290,3 +291,72 @@ async def test_one_process_at_a_time_polls_a_peer(federation: Federation) -> Non
     assert not await store.claim_peer_poll("national", "second", 60)
     await store.finish_peer_poll("national", "first", None)
     assert await store.claim_peer_poll("national", "second", 60)
+
+
+async def test_two_misconfigured_nodes_do_not_ping_pong_a_package(
+    federation: Federation,
+) -> None:
+    """Each node names the other as its default route: a package for a code nobody serves
+    goes over once and is refused there, instead of bouncing for ever."""
+    a = await federation.node("h53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
+    b = await federation.node("h54", "000.00.00.H54", peer_poll_seconds=0, **FAST)
+    await federation.connect("h53", "h54", "H53", serves=("#.H53",))
+    await federation.connect("h54", "h53", "H54", serves=("#.H54",))
+    sender = await system(a, "sys.h53", P53_AGENCY)
+    nowhere = "000.00.09.H99"
+    message_id = (await sender.send_edoc(document(P53_AGENCY, [nowhere]), P53_AGENCY))["DocId"]
+
+    async def settled() -> bool:
+        states = await deliveries(a, sender, message_id)
+        return states[nowhere]["state"] in {"forwarded", "dead"}
+
+    await until(settled)
+    await until(a.quiet)
+    await until(b.quiet)
+
+    async def rows(node: Node) -> list[Any]:
+        store = node.runtime.operators
+        found, _ = await store.find_deliveries(MessageFilter(recipient=nowhere), 0, 10)
+        return found
+
+    [row] = await rows(b)
+    assert (row.state, row.route) == ("dead", "peer")
+    timeline = (await b.runtime.operators.message_detail(row.message_id)).deliveries[0].timeline
+    assert "19" in (timeline[-1].reason or "")  # H53's node refused H53's own sender from H54
+    assert len(await rows(a)) == 1
+
+
+async def test_a_dead_forward_is_replayed_by_an_operator_once_the_peer_is_back(
+    federation: Federation,
+) -> None:
+    province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
+    national = await federation.node("national", "000.00.00.G22", **FAST)
+    await federation.connect("p53", "national", "P53", serves=("#.H53",))
+    outage = Outage(httpx.ASGITransport(app=national.app))
+    client = province.runtime.peer_client
+    assert isinstance(client, PeerClient)
+    client.attach(url_of("national"), outage)
+    sender = await system(province, "sys.p53", P53_AGENCY)
+    ministry = await system(national, "sys.g01", MINISTRY)
+    outage.down = True
+    message_id = (await sender.send_edoc(document(P53_AGENCY, [MINISTRY]), P53_AGENCY))["DocId"]
+
+    async def dead() -> bool:
+        return (await deliveries(province, sender, message_id))[MINISTRY]["state"] == "dead"
+
+    await until(dead)
+    assert outage.refused == FAST["push_max_attempts"]
+    outage.down = False
+    outcome = await province.runtime.store.replay(
+        Selection(message_id=message_id),
+        "national axis back",
+        Operator("olga", Role.OPERATOR),
+        False,
+    )
+    assert len(outcome.done) == 1 and not outcome.skipped
+
+    async def forwarded() -> bool:
+        return (await deliveries(province, sender, message_id))[MINISTRY]["state"] == "forwarded"
+
+    await until(forwarded)
+    assert len(await poll_until(ministry, 1)) == 1
