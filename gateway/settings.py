@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     """A TraceHeader time older than this before receipt is not believed as the signing
     time (backdating): certificates are then checked at receipt."""
     timezone: str = "Asia/Ho_Chi_Minh"
+    max_concurrent_polls: Annotated[int, Field(ge=1, le=1000)] = 4
+    """Inbox polls (the lease or page and its answer) one process builds at once. A poll of
+    500 items costs tens of ms of CPU; fifty at once would leave every submit waiting behind
+    them on the event loop, so the others wait their turn (cheaply, holding nothing)."""
     inbox_lease_seconds: Annotated[float, Field(gt=0)] = 300.0
     """How long an item handed to a poller stays hidden from other pollers of its system."""
     fail_retry_seconds: Annotated[float, Field(ge=0)] = 60.0

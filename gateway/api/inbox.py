@@ -45,12 +45,12 @@ async def list_inbox(
 ) -> InboxPage:
     """Pending items for the caller's agencies (read-only; `new` = never downloaded)."""
     scope = f"inbox|{system.system_id}|{type.value}"
-    items, position = await runtime.inbox.page(
-        system, type, parse_cursor(runtime, scope, cursor), limit
-    )
-    return InboxPage(
-        items=[_item_out(i) for i in items], next_cursor=next_cursor(runtime, scope, position)
-    )
+    after = parse_cursor(runtime, scope, cursor)
+    async with runtime.inbox.turn():
+        items, position = await runtime.inbox.page(system, type, after, limit)
+        return InboxPage(
+            items=[_item_out(i) for i in items], next_cursor=next_cursor(runtime, scope, position)
+        )
 
 
 @router.post("/inbox/leases", response_model=list[InboxItemOut])
@@ -62,7 +62,8 @@ async def lease_inbox(
 ) -> list[InboxItemOut]:
     """Hand pending items to this worker only, for LIENTHONG_INBOX_LEASE_SECONDS: concurrent
     workers of one system never get the same item at the same time."""
-    return [_item_out(i) for i in await runtime.inbox.lease(system, type, limit)]
+    async with runtime.inbox.turn():
+        return [_item_out(i) for i in await runtime.inbox.lease(system, type, limit)]
 
 
 @router.get("/inbox/{delivery_id}/content", response_class=StreamingResponse)

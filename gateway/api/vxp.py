@@ -102,8 +102,9 @@ async def get_received_edoc_list(request: Request, runtime: RuntimeDep) -> JSONR
     call = await _call(request, runtime)
     kind = _kind(call)
     only, page_size = inbox_filter(call, runtime.settings.timezone)
-    items = await runtime.inbox.lease(call.system, kind, page_size, only)
-    return ok("getReceivedEdocList", data=[_received_entry(runtime, item) for item in items])
+    async with runtime.inbox.turn():
+        items = await runtime.inbox.lease(call.system, kind, page_size, only)
+        return ok("getReceivedEdocList", data=[_received_entry(runtime, item) for item in items])
 
 
 def _received_entry(runtime: Runtime, item: InboxItem) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +56,15 @@ class Inbox:
         self._store = store
         self._payloads = payloads
         self._zone = ZoneInfo(settings.timezone)
+        self._poll_slots = asyncio.Semaphore(settings.max_concurrent_polls)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A poll's turn (`LIENTHONG_MAX_CONCURRENT_POLLS`): the lease or page and building
+        its answer run inside, so a storm of pollers queues here instead of crowding out
+        the submits on the event loop."""
+        async with self._poll_slots:
+            yield
 
     async def lease(
         self,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from adapters.db.models import INBOX_PENDING, Delivery, Message, utcnow
-from adapters.db.store.base import SqlBase, catch_up_row, state_values, transition_row
+from adapters.db.store.base import SqlBase, catch_up_row, ids_in, state_values, transition_row
 from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
@@ -229,7 +229,7 @@ class SqlInbox(SqlBase):
                 row.id: row
                 for row in await session.execute(
                     select(Message.id, *ITEM_MESSAGE).where(
-                        Message.id.in_({row.message_id for row in leased})
+                        ids_in(session, Message.id, {row.message_id for row in leased})
                     )
                 )
             }

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 
 from adapters.db.models import Delivery, OutboxEntry, utcnow
-from adapters.db.store.base import SqlBase, move_all, state_values
+from adapters.db.store.base import SqlBase, ids_in, move_all, state_values
 from gateway.delivery_states import IN_TRANSPORT, PUBLISHED, DeliveryState
 from gateway.records import OutboxWork
 
@@ -63,7 +63,7 @@ class SqlOutbox(SqlBase):
                 (
                     await session.execute(
                         update(OutboxEntry)
-                        .where(OutboxEntry.id.in_(outbox_ids))
+                        .where(ids_in(session, OutboxEntry.id, outbox_ids))
                         .values(
                             published_at=now, claimed_by=None, claimed_until=None, last_error=None
                         )
