@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from gateway.codes import routing_key
+from gateway.codes import best_match, routing_key
 from gateway.errors import Problem, RecipientUnknown
 from gateway.peers import PeerRecord, peer_for
 from gateway.records import RecipientPlan, SystemRecord
@@ -12,19 +12,10 @@ from gateway.types import AgencyCode, RouteKind
 
 
 def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord | None:
-    """The enabled system whose most specific pattern matches; ties go to the lowest system
-    id, so every gateway process decides the same."""
-    candidates = [
-        (pattern.specificity, system)
-        for system in systems
-        if system.enabled
-        for pattern in system.patterns
-        if pattern.matches(code)
-    ]
-    if not candidates:
-        return None
-    best = max(spec for spec, _ in candidates)
-    return min((s for spec, s in candidates if spec == best), key=lambda s: s.system_id)
+    """The enabled system whose most specific pattern matches (ties: the lowest id)."""
+    return best_match(
+        code, (s for s in systems if s.enabled), lambda s: s.patterns, lambda s: s.system_id
+    )
 
 
 def plan_recipients(

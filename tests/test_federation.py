@@ -151,9 +151,11 @@ class Outage(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
+async def province_behind_an_outage(
     federation: Federation,
-) -> None:
+) -> tuple[Node, VxpClient, VxpClient, Outage]:
+    """A province whose way to the national node can be cut, a sender there and a ministry
+    system at the national node."""
     province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
     national = await federation.node("national", "000.00.00.G22", **FAST)
     await federation.connect("p53", "national", "P53", serves=("#.H53",))
@@ -163,6 +165,13 @@ async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
     client.attach(url_of("national"), outage)
     sender = await system(province, "sys.p53", P53_AGENCY)
     ministry = await system(national, "sys.g01", MINISTRY)
+    return province, sender, ministry, outage
+
+
+async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
+    federation: Federation,
+) -> None:
+    province, sender, ministry, outage = await province_behind_an_outage(federation)
 
     outage.down = True
     sent = [
@@ -186,7 +195,7 @@ async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
     got = await poll_until(ministry, 5)
     assert len({item["docId"] for item in got}) == 5
     await until(province.quiet)
-    await until(national.quiet)
+    await until(federation.members["national"].quiet)
     assert (await ministry.get_received())["data"] == []
     [status_line] = await federation.store("p53").peer_statuses()
     assert (status_line.reachable, status_line.backlog, status_line.forwarded) == (True, 0, 5)
@@ -329,15 +338,7 @@ async def test_two_misconfigured_nodes_do_not_ping_pong_a_package(
 async def test_a_dead_forward_is_replayed_by_an_operator_once_the_peer_is_back(
     federation: Federation,
 ) -> None:
-    province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
-    national = await federation.node("national", "000.00.00.G22", **FAST)
-    await federation.connect("p53", "national", "P53", serves=("#.H53",))
-    outage = Outage(httpx.ASGITransport(app=national.app))
-    client = province.runtime.peer_client
-    assert isinstance(client, PeerClient)
-    client.attach(url_of("national"), outage)
-    sender = await system(province, "sys.p53", P53_AGENCY)
-    ministry = await system(national, "sys.g01", MINISTRY)
+    province, sender, ministry, outage = await province_behind_an_outage(federation)
     outage.down = True
     message_id = (await sender.send_edoc(document(P53_AGENCY, [MINISTRY]), P53_AGENCY))["DocId"]
 
