@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from gateway.config import request_scope
 from gateway.edxml.model import BusinessType, DocumentPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import (
@@ -94,6 +95,12 @@ class SubmitPackage:
         self._on_accepted = on_accepted
 
     async def __call__(self, submission: Submission) -> AcceptedMessage:
+        """One configuration snapshot for the whole submission (as within one request):
+        its checks and its routes agree, and the version is read once, not per lookup."""
+        with request_scope():
+            return await self._checked(submission)
+
+    async def _checked(self, submission: Submission) -> AcceptedMessage:
         try:
             return await self._submit(submission)
         except ServiceUnavailable:
