@@ -24,6 +24,11 @@ class PeerUnreachable(Exception):
     status, or a body that is not the protocol's JSON."""
 
 
+class PeerOperationMissing(PeerUnreachable):
+    """The peer answered HTTP 404, 405 or 501: it has no such operation (a directory sync
+    falls back to `getAgenciesList`); to anything else, an unreachable peer."""
+
+
 @dataclass(frozen=True, slots=True)
 class PeerRecord:
     """A peer as routing, forwarding and polling see it (never its secret)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from gateway.codes import best_match, routing_key
-from gateway.errors import Problem, RecipientUnknown
+from gateway.errors import Problem, RecipientClosed, RecipientUnknown
 from gateway.peers import PeerRecord, peer_for
 from gateway.records import RecipientPlan, SystemRecord
 from gateway.types import AgencyCode, RouteKind
@@ -27,8 +27,9 @@ def plan_recipients(
     closed: Mapping[str, str] | None = None,
     peers: Sequence[PeerRecord] = (),
 ) -> tuple[RecipientPlan, ...]:
-    """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves or the
-    directory has closed. A local system wins; else a peer node (`gateway.peers.peer_for`).
+    """A plan for every recipient, or a refusal naming each one nobody serves or the
+    directory has closed: `RecipientClosed` (23) when all of them are closed, else
+    `RecipientUnknown` (18). A local system wins; else a peer node (`gateway.peers.peer_for`).
 
     `current` maps requested codes to their live successor (merged agencies redirect);
     `closed` maps codes the directory retired or deleted to that status: a system pattern
@@ -69,7 +70,8 @@ def plan_recipients(
             reasons.append(f"recipient not served by this node: {', '.join(unknown)}")
         if gone:
             reasons.append(f"recipient closed in the directory: {', '.join(gone)}")
-        raise RecipientUnknown("; ".join(reasons), problems=problems)
+        refusal = RecipientUnknown if unknown else RecipientClosed
+        raise refusal("; ".join(reasons), problems=problems)
     return tuple(plans)
 
 
