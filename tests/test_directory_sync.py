@@ -26,7 +26,7 @@ from adapters.vxp_client import VxpClient
 from gateway.directory_sync import LIST_OPERATION, SYNC_OPERATION
 from gateway.records import AgencyRecord
 from gateway.services.directory import add_system
-from gateway.services.directory_sync import DirectorySync, DirectorySyncer
+from gateway.services.directory_sync import DirectorySync, DirectorySyncer, DirectorySyncFailed
 from gateway.services.reorganisation import merge_agency, retire_agency
 from gateway.types import AgencyCode
 from tests.support.cli import run
@@ -233,19 +233,28 @@ async def test_a_peer_teaches_only_the_codes_routed_to_it(federation: Federation
 
 
 class WithoutSynchronizeUnit:
-    """A peer's app that lacks getSynchronizeUnit: HTTP 404, or a FAIL answer (27)."""
+    """A peer's app that lacks getSynchronizeUnit: HTTP `status` with a FAIL `code` answer."""
 
-    def __init__(self, app: Any, status: int) -> None:
-        self._app, self._status = app, status
+    def __init__(self, app: Any, status: int, code: str = "27") -> None:
+        self._app, self._status, self._code = app, status, code
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].endswith("/getSynchronizeUnit"):
-            body = b'{"status":"FAIL","ErrorCode":"27","ErrorDesc":"Sai yeu cau","data":[]}'
+            body = b'{"status":"FAIL","ErrorCode":"%s","ErrorDesc":"Loi","data":[]}' % (
+                self._code.encode()
+            )
             headers = [(b"content-type", b"application/json")]
             await send({"type": "http.response.start", "status": self._status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await self._app(scope, receive, send)
+
+
+async def reattach(client: PeerClient, app: Any) -> None:
+    """Reach the national node through `app` from now on (the client's connections to it,
+    made through the previous transport, are closed)."""
+    await client.close()
+    client.attach(url_of("national"), httpx.ASGITransport(app=app))
 
 
 async def test_a_peer_without_synchronize_unit_is_listed_instead(
@@ -255,10 +264,7 @@ async def test_a_peer_without_synchronize_unit_is_listed_instead(
     client = province.runtime.peer_client
     assert isinstance(client, PeerClient)
     for status in (404, 200):
-        client.attach(
-            url_of("national"),
-            httpx.ASGITransport(app=WithoutSynchronizeUnit(national.app, status)),
-        )
+        await reattach(client, WithoutSynchronizeUnit(national.app, status))
         report = await syncer(province).sync("national")
         assert report.operation == LIST_OPERATION, report.summary()
         assert report.fallback_reason and (
@@ -273,6 +279,10 @@ async def test_a_peer_without_synchronize_unit_is_listed_instead(
     assert report.operation == LIST_OPERATION and report.received == 3
     assert (await directory(province))[H54_UNIT].status == "active"
     assert (await province.runtime.store.peer_statuses())[0].directory_version is None
+    # Wrong credentials are not a missing operation: no listing, the sync fails.
+    await reattach(client, WithoutSynchronizeUnit(national.app, 200, "15"))
+    with pytest.raises(DirectorySyncFailed, match="FAIL 15"):
+        await syncer(province).sync("national")
 
 
 async def test_the_scheduled_sync_pulls_changes_by_itself(federation: Federation) -> None:

@@ -13,7 +13,7 @@ from gateway.errors import GatewayError
 from gateway.peers import PeerUnreachable
 from gateway.ports import NodeStore, PeerCaller
 from gateway.services.directory import read_agency_file
-from gateway.services.directory_sync import DirectorySync, DirectorySyncFailed
+from gateway.services.directory_sync import PAGE_SIZE, DirectorySync, DirectorySyncFailed
 from gateway.services.reorganisation import merge_agency, rename_agency, retire_agency
 from gateway.settings import Settings
 
@@ -78,15 +78,23 @@ def agencies_list(settings: Settings) -> None:
     help="Also take over entries this node has without a peer (imported before it was "
     "connected) for codes routed to that peer.",
 )
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 100_000),
+    default=PAGE_SIZE,
+    show_default=True,
+    help="Units asked per getSynchronizeUnit call.",
+)
 @click.pass_obj
-def agencies_sync(settings: Settings, peer: str, full: bool, adopt: bool) -> None:
+def agencies_sync(settings: Settings, peer: str, full: bool, adopt: bool, page_size: int) -> None:
     """Pull the directory of peer NAME: getSynchronizeUnit since the last synced version
     (tombstones, merges, renames), getAgenciesList when the peer lacks it. Entries served
     by a local system or managed here are never overwritten."""
 
     async def work(store: NodeStore, peers: PeerCaller) -> SyncReport:
         try:
-            return await DirectorySync(store, peers).sync(peer, full=full, adopt=adopt)
+            sync = DirectorySync(store, peers, page_size)
+            return await sync.sync(peer, full=full, adopt=adopt)
         except (PeerUnreachable, DirectorySyncFailed) as error:
             raise click.ClickException(f"{peer}: {error}") from None
 
