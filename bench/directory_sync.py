@@ -127,7 +127,7 @@ def received(summary: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def run_backend(backend: str, csv_path: Path, total: int, page_size: int) -> None:
+def run_backend(backend: str, csv_path: Path, total: int, page_size: int, leaf: str) -> None:
     systems = {PEER_SYSTEM: (["#.H53"], PEER_SECRET)}
     with (
         isolated_node(backend, systems, prefix="dirsync") as national,
@@ -137,10 +137,12 @@ def run_backend(backend: str, csv_path: Path, total: int, page_size: int) -> Non
         row("import", backend, total, seconds, f"[{out}]")
         seconds, out = lienthong(national, "agencies", "import", str(csv_path))
         row("import again", backend, total, seconds, f"[{out}]")
-        asyncio.run(sync_from(backend, national, province, page_size))
+        asyncio.run(sync_from(backend, national, province, page_size, leaf))
 
 
-async def sync_from(backend: str, national: Settings, province: Settings, page_size: int) -> None:
+async def sync_from(
+    backend: str, national: Settings, province: Settings, page_size: int, leaf: str
+) -> None:
     """The province syncs from the national node served by `lienthong serve` (the commands
     block this loop: the server is another process)."""
     async with serving(national) as server:
@@ -164,7 +166,7 @@ async def sync_from(backend: str, national: Settings, province: Settings, page_s
         for code in [f"000.00.{j:02d}.H54" for j in range(1, 11)]:
             lienthong(national, "agencies", "rename", code, "--name", f"Sở đổi tên {code}")
         lienthong(national, "agencies", "merge", "000.01.01.H54", "--into", "000.02.01.H54")
-        lienthong(national, "agencies", "retire", "001.05.24.H63")
+        lienthong(national, "agencies", "retire", leaf)
         seconds, out = lienthong(province, *sync)
         row("incremental sync", backend, received(out), seconds, f"[{out}]")
         entries, size, seconds = await unpaged(server.url)
@@ -182,7 +184,9 @@ async def sync_from(backend: str, national: Settings, province: Settings, page_s
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backend", default="embedded,production")
-    parser.add_argument("--agencies", type=int, default=111_000)
+    parser.add_argument(
+        "--agencies", type=int, default=111_000, help="at least 15,000 (the changes need them)"
+    )
     parser.add_argument("--page-size", type=int, default=10_000, help="units per sync page")
     args = parser.parse_args()
     print(f"command: {command_line()}")
@@ -199,7 +203,7 @@ def main() -> int:
         f"{csv_path.stat().st_size / 1e6:.1f} MB CSV; sync pages of {args.page_size}"
     )
     for backend in args.backend.split(","):
-        run_backend(backend.strip(), csv_path, len(rows), args.page_size)
+        run_backend(backend.strip(), csv_path, len(rows), args.page_size, rows[-1][0])
     csv_path.unlink()
     work.rmdir()
     return 0
