@@ -97,6 +97,13 @@ class ForwardBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Busy:
+    """A forward claim found its delivery held by another attempt: look again in `seconds`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class PeerStatus:
     """What `peers list` shows of a peer: how to reach it, whether it answers, its work."""
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         Role,
         Selection,
     )
-    from gateway.peers import ForwardBatch, PeerRecord, PeerStatus
+    from gateway.peers import Busy, ForwardBatch, PeerRecord, PeerStatus
     from gateway.records import (
         AcceptedMessage,
         AgencyRecord,
@@ -287,7 +287,7 @@ class PeerStore(Protocol):
     async def note_peer_contact(self, name: str, error: str | None = None) -> None: ...
     async def claim_forward(
         self, delivery_id: str, lease_seconds: float
-    ) -> ForwardBatch | str | None: ...
+    ) -> ForwardBatch | Busy | None: ...
     async def forward_succeeded(
         self, delivery_ids: Sequence[str], peer_doc_id: str, detail: str
     ) -> int: ...

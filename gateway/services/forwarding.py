@@ -22,7 +22,7 @@ from gateway.backoff import push_retry_delay
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
-from gateway.peers import ForwardBatch, PeerUnreachable
+from gateway.peers import Busy, ForwardBatch, PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
@@ -73,9 +73,9 @@ class PeerForwarder:
         claim = await self._store.claim_forward(delivery_id, lease)
         if claim is None:
             return  # forwarded, dead or cancelled already
-        if isinstance(claim, str):
-            # A sibling's attempt holds it: look again once that claim has run out.
-            await self._later(envelope, lease)
+        if isinstance(claim, Busy):
+            # Another attempt holds it: look again once that claim has run out.
+            await self._later(envelope, claim.seconds)
             return
         await self._forward(claim, envelope)
 

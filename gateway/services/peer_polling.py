@@ -13,6 +13,7 @@ table), so several gateway processes never take the same item twice.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.errors import DuplicatePackage, GatewayError, ServiceUnavailable
+from gateway.errors import DuplicatePackage, GatewayError, ServiceUnavailable, StatusFlowBroken
 from gateway.peers import PeerItemRef, PeerRecord, PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
 from gateway.records import SystemRecord
@@ -38,6 +39,10 @@ KINDS = (MessageKind.EDOC, MessageKind.STATUS)
 
 class ItemRefused(Exception):
     """The peer's item is not a package this node can take: acknowledged `fail`."""
+
+
+class StatusNotYet(Exception):
+    """A status that comes before its predecessor: neither taken nor acknowledged now."""
 
 
 class PeerPoller:
@@ -96,8 +101,26 @@ class PeerPoller:
                 f"{answer.get('ErrorDesc')}"
             )
         items = [i for i in answer.get("data") or [] if isinstance(i, dict) and i.get("docId")]
-        for item in items[: self._settings.peer_poll_batch]:
-            await self._take(peer, secret, kind, item)
+        items = items[: self._settings.peer_poll_batch]
+        if kind is MessageKind.STATUS:
+            # In the peer's order: a document's statuses follow each other (01 before 03),
+            # and each is checked against the ones before it.
+            for item in items:
+                await self._take(peer, secret, kind, item)
+            return len(items)
+        slots = asyncio.Semaphore(self._settings.peer_poll_concurrency)
+
+        async def take(item: dict[str, Any]) -> None:
+            async with slots:
+                await self._take(peer, secret, kind, item)
+
+        # Documents are independent: several in flight (each is a download, a submission
+        # and an acknowledgement, three round trips). Every one finishes before the pass
+        # ends (the lease is released after it), then the first failure is raised.
+        outcomes = await asyncio.gather(*(take(item) for item in items), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return len(items)
 
     async def _take(
@@ -112,6 +135,11 @@ class PeerPoller:
         if before is None:
             try:
                 await self._accept(peer, secret, kind, item_id, recipient)
+            except StatusNotYet as early:
+                log.info(
+                    "status %s from peer %s waits for an earlier one: %s", item_id, peer.name, early
+                )
+                return
             except ItemRefused as refusal:
                 await self._store.refuse_peer_item(
                     peer.name, kind.value, item_id, recipient, str(refusal)
@@ -157,6 +185,10 @@ class PeerPoller:
             await self._submit(submission)
         except DuplicatePackage:
             return  # already here (another path, or this item before): nothing new
+        except StatusFlowBroken as early:
+            # An earlier status of the same document has not arrived here yet (it may be
+            # on another path): not a refusal; the item is offered again after its lease.
+            raise StatusNotYet(early.detail) from None
         except ServiceUnavailable:
             raise
         except GatewayError as refusal:

@@ -22,23 +22,29 @@ from adapters.db.store.base import SqlBase, catch_up, transition
 from adapters.db.store.evidence import append_evidence
 from gateway.delivery_states import DELIVERABLE, DeliveryState
 from gateway.evidence import EvidenceEvent
-from gateway.peers import ForwardBatch
+from gateway.peers import Busy, ForwardBatch
 from gateway.types import RouteKind
 
 S = DeliveryState
+LOCKED_RETRY_SECONDS = 1.0
+"""A delivery row locked by a transaction in flight (the relay recording `queued`, another
+claim): those commit in milliseconds, so look again soon."""
 DOWNSTREAM_FINAL = frozenset({S.DONE.value, S.DEAD.value, S.CANCELLED.value})
 """States a delivery at the peer does not leave: not read again."""
-BUSY = "busy"
-"""`claim_forward`: a sibling's claim holds this delivery; try again after the lease."""
 
 
 class SqlForwarding(SqlBase):
     async def claim_forward(
         self, delivery_id: str, lease_seconds: float
-    ) -> ForwardBatch | str | None:
+    ) -> ForwardBatch | Busy | None:
         """The deliveries of this one's package to its peer that are still to be forwarded,
-        leased together; `BUSY` when another attempt holds them; None when there is nothing
-        to do (forwarded, dead, cancelled, or the peer is gone — then it is dead here)."""
+        leased together; `Busy` when another attempt holds them (its claim's lease runs, or
+        a transaction has the row locked this instant); None when there is nothing to do
+        (forwarded, dead, cancelled, or the peer is gone — then it is dead here).
+
+        Rows locked by another transaction are skipped rather than waited for (no lock
+        order to get wrong against the relay's batch updates); if this very delivery was
+        among them it is looked at again after `LOCKED_RETRY_SECONDS`, not after a lease."""
         now = utcnow()
         async with self.transaction() as session:
             row = (
@@ -68,7 +74,9 @@ class SqlForwarding(SqlBase):
                 )
             ).all()
             if not any(d.public_id == delivery_id for d in siblings):
-                return BUSY
+                if row.lease_until is not None and row.lease_until > now:
+                    return Busy((row.lease_until - now).total_seconds())
+                return Busy(LOCKED_RETRY_SECONDS)
             if peer is None or not peer.enabled:
                 reason = (
                     f"peer {row.peer} is no longer configured"
