@@ -27,6 +27,7 @@ from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.api.vxp_params import inbox_filter, recipients_header
 from gateway.delivery_states import DeliveryState
 from gateway.errors import AcknowledgementInvalid, MessageTypeInvalid, ascii_safe
+from gateway.logs import set_correlation
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
@@ -92,6 +93,7 @@ async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
             declared_to=only_to,
         )
     )
+    set_correlation(accepted.message_id)  # the access log line names the package
     return ok("sendEdoc", DocId=accepted.message_id)
 
 
