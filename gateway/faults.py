@@ -32,7 +32,13 @@ the delivery's move to the inbox."""
 AFTER_FORWARD_ANSWER = "after-forward-answer"
 """A peer node has answered a forward (it has the package), and this node has not recorded
 it: the deliveries are still claimed, the broker message unacknowledged."""
-KNOWN_POINTS = frozenset({AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, AFTER_FORWARD_ANSWER})
+WHILE_MIGRATING = "while-migrating"
+"""`serve` has opened its listener and is about to migrate the database: the migration
+thread stops here (the event loop goes on, so `/healthz` and `/readyz` answer: a migration
+that takes for ever)."""
+KNOWN_POINTS = frozenset(
+    {AFTER_ACCEPT, BEFORE_CONSUME_COMMIT, AFTER_FORWARD_ANSWER, WHILE_MIGRATING}
+)
 
 
 def marker_path(data_dir: Path, point: str, pid: int) -> Path:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         DirectoryUnit,
         InboxFilter,
         InboxItem,
+        MadeAvailable,
         MessageView,
         NewMessage,
         OutboxWork,
@@ -134,7 +135,7 @@ class Store(Protocol):
     async def republish_stale(self, published_before: datetime) -> int: ...
 
     # the inbox
-    async def make_available(self, delivery_id: str, actor: str) -> bool: ...
+    async def make_available(self, delivery_id: str, actor: str) -> MadeAvailable | None: ...
     async def lease_inbox(
         self,
         system_id: str,
@@ -176,6 +177,7 @@ class Store(Protocol):
     async def metrics(
         self, stuck_thresholds: Mapping[str, float]
     ) -> dict[str, list[tuple[dict[str, str], float]]]: ...
+    async def schema_revision(self) -> str | None: ...
     async def set_signature_policy(
         self, *, system_id: str | None = None, agency_code: str | None = None, policy: str | None
     ) -> None: ...
@@ -244,6 +246,9 @@ class PayloadStore(Protocol):
     def read(self, sha256: Sha256Hex) -> bytes: ...
 
     def exists(self, sha256: Sha256Hex) -> bool: ...
+
+    def check_writable(self) -> None:
+        """Raise OSError unless a file can be written where payloads go (readiness)."""
 
 
 class SignatureVerifier(Protocol):

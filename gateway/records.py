@@ -211,6 +211,21 @@ class InboxItem:
     payload_sha256: str
     payload_size: int
     first_handout: bool = False
+    available_since: datetime | None = None
+    """Set by a download that moved the delivery out of `available`: since when it was there
+    (the available→downloaded latency)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MadeAvailable:
+    """A delivery the inbox consumer has just made available."""
+
+    message_id: MessageId
+    received_at: datetime
+    """When its package was accepted."""
+    first_time: bool
+    """False when it had been available before (an operator's replay of an uncollected
+    item): the submit→available latency is measured once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from adapters.broker.rabbitmq import RabbitMQBroker
 from adapters.broker.topology import Topology
 from adapters.cursors import CursorSeal
 from adapters.db.engine import create_engine
-from adapters.db.migrate import migrate
+from adapters.db.migrate import migrate, revisions
 from adapters.db.store import SqlStore
 from adapters.payloads.filestore import FilePayloadStore
 from adapters.peer_client import PeerClient
@@ -49,6 +49,7 @@ from gateway.services.push import PushDeliverer
 from gateway.services.relay import OutboxRelay
 from gateway.services.submission import SubmitPackage
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.types import Broker, BrokerEnvelope, BrokerHandler, PayloadStore, RouteKind
 from gateway.upload_slots import UploadSlots
 
@@ -64,6 +65,15 @@ def migrate_database(settings: Settings) -> None:
     """Create or upgrade the schema (and the data directory, owner-only)."""
     ensure_data_dir(settings.data_dir)
     migrate(settings.resolved_database_url)
+
+
+def schema_state(revision: str | None) -> str:
+    """`ok` (the schema this code needs), `behind` (a migration is due, or none was ever
+    run) or `ahead` (migrated by a newer version of the node)."""
+    head, known = revisions()
+    if revision == head:
+        return "ok"
+    return "behind" if revision is None or revision in known else "ahead"
 
 
 def build_store(settings: Settings) -> SqlStore:
@@ -106,8 +116,9 @@ def build_broker(settings: Settings) -> Broker:
 class Runtime:
     """Everything one gateway process holds; `start`/`stop` bracket the app's lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry = telemetry or Telemetry()
         load_schemas()
         store = build_store(settings)
         self.store: Store = store
@@ -115,14 +126,14 @@ class Runtime:
         self.cursors: Cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
         self.payloads: PayloadStore = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
-        self.relay = OutboxRelay(settings, store, self.broker)
+        self.relay = OutboxRelay(settings, store, self.broker, telemetry)
         self.sequencer = EvidenceSequencer(settings, store)
         store.on_evidence_appended(self.sequencer.notify)
         on_accepted = self.relay.notify
         self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
         self.peer_client: PeerCaller = build_peer_client(settings)
         self.directory_sync = DirectorySyncer(settings, store, self.peer_client)
-        inbox: BrokerHandler = InboxDeliverer(store)
+        inbox: BrokerHandler = InboxDeliverer(store, telemetry)
         after_forward_answer: Callable[[], None] = _nothing
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
             faults = FaultPoints(settings.fault_points, settings.data_dir)
@@ -133,7 +144,7 @@ class Runtime:
             {
                 RouteKind.INBOX: inbox,
                 RouteKind.PUSH: PushDeliverer(
-                    settings, store, self.payloads, self.broker, self.push_sender
+                    settings, store, self.payloads, self.broker, self.push_sender, telemetry
                 ),
                 RouteKind.PEER: PeerForwarder(
                     settings,
@@ -141,15 +152,17 @@ class Runtime:
                     self.payloads,
                     self.broker,
                     self.peer_client,
+                    telemetry,
                     after_forward_answer,
                 ),
-            }
+            },
+            telemetry,
         )
         self.submit = SubmitPackage(
-            settings, store, self.payloads, build_verifier(settings), on_accepted
+            settings, store, self.payloads, build_verifier(settings), on_accepted, telemetry
         )
-        self.inbox = Inbox(settings, store, self.payloads)
-        self.peer_poller = PeerPoller(settings, store, self.submit, self.peer_client)
+        self.inbox = Inbox(settings, store, self.payloads, telemetry)
+        self.peer_poller = PeerPoller(settings, store, self.submit, self.peer_client, telemetry)
         self.downstream = DownstreamTracker(settings, store, self.peer_client)
         self.uploads = UploadSlots(settings.max_uploads_per_system)
         self._tasks: list[asyncio.Task[None]] = []
@@ -207,8 +220,9 @@ class RouteDispatcher:
     key is part of the queues' fixed arguments), so for those the message body names the
     route (`{"delivery": …, "route": "peer"}`); a body without one is a push."""
 
-    def __init__(self, handlers: dict[RouteKind, BrokerHandler]) -> None:
+    def __init__(self, handlers: dict[RouteKind, BrokerHandler], telemetry: Telemetry) -> None:
         self._handlers = handlers
+        self._telemetry = telemetry
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
         route = envelope.routing_key.partition(".")[0]
@@ -216,9 +230,16 @@ class RouteDispatcher:
             route = _route_in_body(envelope.body) or route
         handler = self._handlers.get(RouteKind(route)) if route in set(RouteKind) else None
         if handler is None:
+            self._telemetry.consumed.labels("unknown", "malformed").inc()
             log.error("no deliverer for routing key %s; dropped", envelope.routing_key)
             return
-        await handler(envelope)
+        try:
+            await handler(envelope)
+        except Exception:
+            # Left to the broker (redelivery, then its dead-letter queue); the handlers count
+            # every other outcome themselves.
+            self._telemetry.consumed.labels(route, "error").inc()
+            raise
 
 
 def _route_in_body(body: bytes) -> str | None:

@@ -25,6 +25,18 @@ class SignaturePolicy(StrEnum):
     OFF = "off"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 class Settings(BaseSettings):
     """Validated once at start; a bad value stops the node before it accepts anything."""
 
@@ -78,6 +90,9 @@ class Settings(BaseSettings):
     metrics_bind: str = ""
     """`host:port` of a separate listener for `/metrics` (`lienthong serve` opens it); when
     set, the main listener does not serve `/metrics` and this one serves nothing else."""
+    log_format: LogFormat = LogFormat.JSON
+    """`json`: one JSON object per line (`gateway.logs`); `text`: one readable line."""
+    log_level: LogLevel = LogLevel.INFO
     max_unzipped_bytes: Annotated[int, Field(gt=0)] = 536_870_912
     """Largest file served unzipped from a zipped attachment (zip-bomb guard)."""
     strict_lengths: bool = False

@@ -20,6 +20,7 @@ from adapters.signatures.xmldsig import sign_package
 from adapters.vxp_client import VxpClient
 from gateway.edxml.trace import delivered_copy
 from gateway.operators import MessageFilter, Operator, Role, Selection
+from gateway.peers import Busy, ForwardBatch
 from gateway.services.directory import add_system
 from tests.support.federation import Federation, url_of
 from tests.support.nodes import Node
@@ -407,3 +408,20 @@ async def signature_rows(node: Node) -> list[tuple[str, int]]:
     async with store.transaction(read_only=True) as session:
         rows = (await session.execute(select(MessageRow.signature))).scalars().all()
     return [(str(s["outcome"]), int(s.get("trace_headers_set_aside", 0))) for s in rows if s]
+
+
+async def test_a_claimed_forward_is_busy_for_the_rest_of_its_lease(
+    federation: Federation,
+) -> None:
+    province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0)
+    await federation.node("national", "000.00.00.G22")
+    await federation.connect("p53", "national", "P53", serves=("#.H53",))
+    store = federation.store("p53")
+    await province.runtime.broker.close()  # nothing consumes: the test claims by hand
+    sender = await system(province, "sys.p53", P53_AGENCY)
+    message_id = (await sender.send_edoc(document(P53_AGENCY, [MINISTRY]), P53_AGENCY))["DocId"]
+    [delivery] = (await deliveries(province, sender, message_id)).values()
+    first = await store.claim_forward(delivery["delivery_id"], 60)
+    assert isinstance(first, ForwardBatch) and first.recipients == [MINISTRY]
+    again = await store.claim_forward(delivery["delivery_id"], 60)
+    assert isinstance(again, Busy) and 55 < again.seconds <= 60

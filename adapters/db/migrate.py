@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 import migrations
 from adapters.db.engine import create_private_sqlite_file
@@ -35,3 +37,14 @@ def migrate(url: str, revision: str = "head") -> None:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(command.upgrade, alembic_config(url), revision).result()
+
+
+@functools.cache
+def revisions() -> tuple[str, frozenset[str]]:
+    """(head, every revision) of the migrations this code ships: a database at the head is
+    what this code needs; at another known revision it is behind (a migration is due); at
+    an unknown one, ahead (migrated by a newer version)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    assert head is not None
+    return head, frozenset(r.revision for r in script.walk_revisions())

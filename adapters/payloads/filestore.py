@@ -40,5 +40,17 @@ class FilePayloadStore:
         finally:
             os.close(directory)
 
+    def check_writable(self) -> None:
+        """Write, sync and remove a probe file in the store's root (readiness: a full or
+        read-only disk, or a shared mount that went away, fails here)."""
+        probe = self._root / f".probe-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+
     def read(self, sha256: Sha256Hex) -> bytes:
         return self.path_of(sha256).read_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,10 +22,12 @@ from gateway.api.errors import (
 )
 from gateway.api.limits import BodyGuard
 from gateway.api.listeners import MetricsListener
+from gateway.api.observe import RequestMetrics
+from gateway.api.startup import Phase, Startup
 from gateway.config import request_scope
 from gateway.errors import GatewayError
-from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings, metrics_address
+from gateway.telemetry import Telemetry
 
 
 class ConfigScope:
@@ -41,18 +45,31 @@ class ConfigScope:
             await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
+    """`migrate`: migrate the database in the background once serving (`lienthong serve`;
+    `gateway.api.startup`), else start the runtime before the first request."""
     settings = settings or load_settings()
+    telemetry = Telemetry()
+    startup = Startup(settings, telemetry, migrate=migrate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings)
-        await runtime.start()
-        app.state.runtime = runtime
+        background: asyncio.Task[None] | None = None
+        if migrate:
+            background = asyncio.create_task(_start(app, startup), name="startup")
+        else:
+            app.state.runtime = await startup.run()
         try:
             yield
         finally:
-            await runtime.stop()
+            if startup.phase is not Phase.FAILED:  # `serve` exits 1 after a failed start
+                startup.phase = Phase.STOPPING
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+            if startup.runtime is not None:
+                await startup.runtime.stop()
 
     app = FastAPI(
         title="lienthong-gateway",
@@ -61,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Interconnection-axis node for the exchange of official "
         "documents (liên thông văn bản điện tử).",
     )
+    app.state.startup = startup
     app.add_exception_handler(GatewayError, handle_gateway_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
@@ -77,5 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConfigScope)
     if settings.metrics_bind:
         app.add_middleware(MetricsListener, metrics_port=metrics_address(settings.metrics_bind)[1])
+    app.add_middleware(RequestMetrics, telemetry=telemetry)  # outermost: sees every answer
     openapi.install(app)
     return app
+
+
+async def _start(app: FastAPI, startup: Startup) -> None:
+    await startup.run_in_background()
+    if startup.runtime is not None:
+        app.state.runtime = startup.runtime

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from gateway.errors import AuthenticationFailed
+from gateway.errors import AuthenticationFailed, ServiceUnavailable
 from gateway.operators.roles import (
     OPERATOR_NAME,
     Operator,
@@ -22,7 +22,12 @@ from gateway.services.directory import is_system_id
 
 
 def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+    """The process's runtime; 503 while it is still starting (migrating its database)."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        startup = getattr(request.app.state, "startup", None)
+        phase = startup.phase if startup is not None else "starting"
+        raise ServiceUnavailable(f"the node is not ready ({phase}); try again shortly")
     return runtime
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.api.observe import mark_refusal
 from gateway.api.vxp_answers import fail_fields, operation_of
 from gateway.errors import (
     GatewayError,
@@ -86,6 +87,7 @@ def is_vxp(request: Request) -> bool:
 
 async def handle_gateway_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, GatewayError)
+    mark_refusal(request.scope, error.code)
     log.info("refused %s %s: %s %s", request.method, request.url.path, error.code, error.detail)
     if is_vxp(request):
         return vxp_response(error, operation_of(request.url.path))

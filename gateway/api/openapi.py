@@ -61,7 +61,8 @@ DESCRIPTIONS = {
     403: "Authenticated, but not allowed to do this",
     404: "Nothing with this id is visible to the caller",
     409: "The same DocumentId was already accepted from this sender",
-    413: "The body is over LIENTHONG_MAX_PACKAGE_BYTES",
+    413: "The body is over its limit: LIENTHONG_MAX_PACKAGE_BYTES for a package, "
+    "LIENTHONG_MAX_JSON_BODY_BYTES for a JSON body",
     422: "The package was refused: every problem with its element path",
     503: "The database is unreachable; nothing was done, retry later",
 }
@@ -97,10 +98,12 @@ OPERATION_EXTRAS: dict[tuple[str, str], dict[int, dict[str, Any]]] = {
     ("post", "/api/v1/operator/cancel"): {403: {}, 404: {}},
     ("get", "/metrics"): {503: {}},
     ("get", "/readyz"): {
+        400: {},
         503: {
-            "description": "The database is unreachable",
+            "description": "Not ready: starting or migrating, or the database, the broker or "
+            "the payload store unreachable (each reported)",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
     },
 }
 """(method, path) → status → response, merged over the derived ones; `{}` means the shared
@@ -162,6 +165,8 @@ def _document_operation(method: str, path: str, operation: dict[str, Any]) -> No
         statuses |= {401, 503}
         if operation.get("parameters") or operation.get("requestBody"):
             statuses.add(400)
+        if operation.get("requestBody"):
+            statuses.add(413)
         if "{" in path:
             statuses.add(404)
     for status in sorted(statuses):

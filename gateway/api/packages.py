@@ -34,6 +34,7 @@ from gateway.api.rest import (
 )
 from gateway.delivery_states import Part, may_read
 from gateway.errors import InvalidRequest, NotFound
+from gateway.logs import set_correlation
 from gateway.records import AcceptedMessage, DeliveryView
 from gateway.services.submission import Submission
 from gateway.types import Sha256Hex
@@ -84,6 +85,7 @@ async def submit_package(
     accepted = await runtime.submit(
         Submission(system=system, body=body, idempotency_key=idempotency_key)
     )
+    set_correlation(accepted.message_id)  # the access log line names the package
     answer = _accepted(accepted)
     return JSONResponse(
         answer.model_dump(mode="json"),

@@ -10,20 +10,33 @@ With `workers` > 1 the sockets are bound here once and shared by that many worke
 (uvicorn's supervisor restarts one that dies): each worker is a whole gateway process with its
 own relay and consumers, which is how several processes already run against one PostgreSQL and
 RabbitMQ. The embedded backend lives in one process, so it is refused there.
+
+Logging: one configuration (`gateway.logs.logging_config`: JSON lines or text, with the
+correlation id) for this process, and given to uvicorn, which applies it in each worker and
+to its own error and access loggers. Metrics: the workers count in prometheus-client's
+multiprocess mode (`gateway.telemetry`), in a private directory made here for the run
+(or `PROMETHEUS_MULTIPROC_DIR` when the operator set one: emptied at start) and removed
+after.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import socket
+import tempfile
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from gateway.api.app import create_app
 from gateway.api.protocol import ConnectionLimits, protocol_class
+from gateway.api.startup import Phase, Startup
 from gateway.errors import InvalidRequest
+from gateway.logs import logging_config
 from gateway.settings import Settings, metrics_address
+from gateway.telemetry import MULTIPROC_ENV, multiprocess_dir, prepare_multiprocess_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +74,15 @@ def check_workers(settings: Settings, workers: int) -> None:
         )
 
 
-def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
-    """Serve until SIGINT/SIGTERM, in this process or in `workers` worker processes."""
+def serve(
+    settings: Settings, host: str, port: int, workers: int = 1, migrate: bool = False
+) -> None:
+    """Serve until SIGINT/SIGTERM, in this process or in `workers` worker processes;
+    `migrate` (one process only): migrate in the background once listening
+    (`gateway.api.startup`)."""
     check_workers(settings, workers)
+    if migrate and workers > 1:
+        raise InvalidRequest("migrate before starting several workers")
     sockets = [listen(host, port)]
     where = f"API on http://{host}:{port}"
     if settings.metrics_bind:
@@ -73,14 +92,24 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         sockets.append(listen(metrics_host, metrics_port))
         where += f", /metrics on http://{metrics_host}:{metrics_port} only"
     log.info("serving %s (data directory %s)", where, settings.data_dir)
+    logs = logging_config(settings.log_format, settings.log_level)
     if workers == 1:
+        if multiprocess_dir() is not None:
+            prepare_multiprocess_dir(str(multiprocess_dir()))
+        app = create_app(settings, migrate=migrate)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             http=protocol_class(connection_limits(settings)),
             ws="none",
-            log_level="info",
+            log_config=logs,
+            log_level=settings.log_level.value,
         )
-        uvicorn.Server(config).run(sockets=sockets)
+        server = uvicorn.Server(config)
+        startup: Startup = app.state.startup
+        startup.on_failure = lambda: setattr(server, "should_exit", True)
+        server.run(sockets=sockets)
+        if startup.phase is Phase.FAILED:
+            raise SystemExit(1)
         return
     log.info("%d worker processes", workers)
     config = uvicorn.Config(
@@ -88,7 +117,18 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         factory=True,
         http="gateway.api.worker:protocol",
         ws="none",
-        log_level="info",
+        log_config=logs,
+        log_level=settings.log_level.value,
         workers=workers,
     )
-    Multiprocess(config, sockets=sockets).run()
+    directory = multiprocess_dir()
+    made = directory is None
+    if directory is None:
+        # The workers inherit it (spawned after this) and count into it.
+        directory = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="lienthong-metrics-")
+    prepare_multiprocess_dir(directory)
+    try:
+        Multiprocess(config, sockets=sockets).run()
+    finally:
+        if made:
+            shutil.rmtree(directory, ignore_errors=True)

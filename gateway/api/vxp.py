@@ -33,6 +33,7 @@ from gateway.errors import (
     ascii_safe,
     list_within,
 )
+from gateway.logs import set_correlation
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
@@ -98,6 +99,7 @@ async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
             declared_to=only_to,
         )
     )
+    set_correlation(accepted.message_id)  # the access log line names the package
     receipt = answer("sendEdoc", DocId=accepted.message_id)
     if accepted.warnings:
         # ErrorDesc is all an SDK user sees: a merged recipient is named there (still OK).

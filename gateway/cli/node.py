@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import logging.config
 
 import click
 
@@ -10,6 +10,7 @@ from gateway.cli._bootstrap import migrate as migrate_node
 from gateway.cli._bootstrap import run_with_store
 from gateway.datadir import ensure_data_dir
 from gateway.errors import InvalidRequest
+from gateway.logs import logging_config
 from gateway.ports import NodeStore
 from gateway.records import AgencyRecord
 from gateway.services.directory import add_system
@@ -48,7 +49,10 @@ def migrate(settings: Settings) -> None:
 def serve(
     settings: Settings, host: str, port: int, no_migrate: bool, demo: bool, workers: int
 ) -> None:
-    """Run the gateway (HTTP API, relay and consumers) until interrupted."""
+    """Run the gateway (HTTP API, relay and consumers) until interrupted.
+
+    One process migrates once it listens (`/readyz` says `migrating` meanwhile); with
+    `--demo` (which registers systems first) or several workers it migrates before."""
     from gateway.api.server import check_workers
     from gateway.api.server import serve as serve_http
 
@@ -57,13 +61,14 @@ def serve(
     except InvalidRequest as error:
         raise click.UsageError(error.detail) from None
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
     ensure_data_dir(settings.data_dir)
-    if not no_migrate:
+    migrate_first = not no_migrate and (demo or workers > 1)
+    if migrate_first:
         migrate_node(settings)
     if demo:
         _ensure_demo(settings, host, port)
-    serve_http(settings, host, port, workers)
+    serve_http(settings, host, port, workers, migrate=not no_migrate and not migrate_first)
 
 
 def _ensure_demo(settings: Settings, host: str, port: int) -> None:

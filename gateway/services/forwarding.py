@@ -12,7 +12,6 @@ loop and is never forwarded.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,10 +21,12 @@ from gateway.backoff import push_retry_delay
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
+from gateway.logs import body_ids, correlated
 from gateway.peers import Busy, ForwardBatch, PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,13 @@ class PeerForwarder:
         payloads: PayloadStore,
         broker: Broker,
         peers: PeerCaller,
+        telemetry: Telemetry,
         after_answer: Callable[[], None] = lambda: None,
     ) -> None:
         """`after_answer` runs between the peer's answer and recording it (a fault point
         in the crash tests; nothing otherwise)."""
         self._settings = settings
+        self._telemetry = telemetry
         self._after_answer = after_answer
         self._store = store
         self._payloads = payloads
@@ -64,33 +67,56 @@ class PeerForwarder:
         self._zone = ZoneInfo(settings.timezone)
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
-        try:
-            delivery_id = str(json.loads(envelope.body)["delivery"])
-        except (ValueError, KeyError, TypeError):
+        delivery_id, message_id = body_ids(envelope.body)
+        if delivery_id is None:
+            self._consumed("malformed")
             log.error("dropping malformed forward message %r", envelope.body[:200])
             return
         lease = self._settings.peer_forward_lease_seconds
-        claim = await self._store.claim_forward(delivery_id, lease)
-        if claim is None:
-            return  # forwarded, dead or cancelled already
-        if isinstance(claim, Busy):
-            # Another attempt holds it: look again once that claim has run out.
-            await self._later(envelope, claim.seconds)
-            return
-        await self._forward(claim, envelope)
+        with correlated(message_id):
+            claim = await self._store.claim_forward(delivery_id, lease)
+            if claim is None:
+                self._consumed("skipped")
+                return  # forwarded, dead or cancelled already
+            if isinstance(claim, Busy):
+                # Another attempt holds it: look again once that claim has run out.
+                await self._later(envelope, claim.seconds)
+                self._consumed("deferred")
+                return
+        self._consumed("handled")
+        with correlated(claim.message_id):
+            await self._forward(claim, envelope)
+
+    def _consumed(self, outcome: str) -> None:
+        self._telemetry.consumed.labels("peer", outcome).inc()
+
+    def _settled(self, batch: ForwardBatch, outcome: str, detail: str) -> None:
+        self._telemetry.forwards.labels(batch.peer.name, outcome).inc()
+        if outcome in ("forwarded", "duplicate"):
+            self._telemetry.since(
+                self._telemetry.submit_to_available, batch.created_at, route="peer"
+            )
+        log.log(
+            logging.INFO if outcome in ("forwarded", "duplicate") else logging.WARNING,
+            "forward %s",
+            outcome,
+            extra={"peer": batch.peer.name, "deliveries": batch.delivery_ids, "detail": detail},
+        )
 
     async def _forward(self, batch: ForwardBatch, envelope: BrokerEnvelope) -> None:
         if self._settings.node_code in batch.trace_organs:
-            await self._store.forward_failed(
-                batch.delivery_ids,
-                f"loop: the package's trace already holds this node ({self._settings.node_code})",
-                None,
+            reason = (
+                f"loop: the package's trace already holds this node ({self._settings.node_code})"
+            )
+            self._failure(
+                batch, await self._store.forward_failed(batch.delivery_ids, reason, None), reason
             )
             return
         secret = await self._store.peer_secret(batch.peer.name)
         if secret is None:
-            await self._store.forward_failed(
-                batch.delivery_ids, f"peer {batch.peer.name} is no longer configured", None
+            reason = f"peer {batch.peer.name} is no longer configured"
+            self._failure(
+                batch, await self._store.forward_failed(batch.delivery_ids, reason, None), reason
             )
             return
         chunks = await self._copy(batch)
@@ -114,10 +140,12 @@ class PeerForwarder:
         description = str(answer.get("ErrorDesc", ""))[:500]
         if answer.get("status") == "OK" and doc_id:
             await self._store.forward_succeeded(batch.delivery_ids, doc_id, "accepted")
+            self._settled(batch, "forwarded", f"peer DocId {doc_id}")
         elif code == DUPLICATE_CODE and doc_id:
             await self._store.forward_succeeded(
                 batch.delivery_ids, doc_id, "the peer already had it (duplicate answer)"
             )
+            self._settled(batch, "duplicate", f"peer DocId {doc_id}")
         else:
             reason = f"peer answered {answer.get('status')} {code}: {description}"
             permanent = code in PERMANENT_CODES and not (
@@ -148,12 +176,20 @@ class PeerForwarder:
             None if spent else push_retry_delay(attempt, self._settings.push_retry_tiers_seconds)
         )
         states = await self._store.forward_failed(batch.delivery_ids, error, delay)
+        self._failure(batch, states, error)
         if delay is not None and DeliveryState.RETRYING.value in states:
             await self._later(envelope, delay)
+
+    def _failure(self, batch: ForwardBatch, states: list[str], error: str) -> None:
+        if DeliveryState.RETRYING.value in states:
+            self._settled(batch, "retrying", error)
+        elif DeliveryState.DEAD.value in states:
+            self._settled(batch, "dead", error)
 
     async def _later(self, envelope: BrokerEnvelope, delay: float) -> None:
         try:
             await self._broker.publish_delayed(envelope, delay)
+            self._telemetry.delayed.labels("peer").inc()
         except BrokerUnavailable:
             log.warning(
                 "retry of %s not scheduled (broker away); the stale sweep will publish it again",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,9 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.edxml.trace import delivered_copy
+from gateway.logs import body_ids, correlated
 from gateway.ports import PayloadStore, Store
 from gateway.records import NO_FILTER, InboxFilter, InboxItem, SystemRecord
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.types import BrokerEnvelope, MessageKind, Sha256Hex
 
 log = logging.getLogger(__name__)
@@ -24,16 +25,32 @@ log = logging.getLogger(__name__)
 class InboxDeliverer:
     """Broker consumer for the `inbox` route: queued → available, idempotently."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, telemetry: Telemetry) -> None:
         self._store = store
+        self._telemetry = telemetry
+        self._consumed = {
+            outcome: telemetry.consumed.labels("inbox", outcome)
+            for outcome in ("handled", "skipped", "malformed")
+        }
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
-        try:
-            delivery_id = json.loads(envelope.body)["delivery"]
-        except (ValueError, KeyError, TypeError):
+        delivery_id, message_id = body_ids(envelope.body)
+        if delivery_id is None:
+            self._consumed["malformed"].inc()
             log.error("dropping malformed broker message %r", envelope.body[:200])
             return
-        await self._store.make_available(str(delivery_id), actor="consumer")
+        with correlated(message_id):
+            made = await self._store.make_available(delivery_id, actor="consumer")
+        if made is None:
+            self._consumed["skipped"].inc()
+            return
+        self._consumed["handled"].inc()
+        if made.first_time:
+            self._telemetry.since(
+                self._telemetry.submit_to_available, made.received_at, route="inbox"
+            )
+        with correlated(made.message_id):
+            log.info("available in the inbox", extra={"delivery": delivery_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +68,13 @@ def file_chunks(path: Path, chunk_size: int = 1 << 20) -> Iterator[bytes]:
 
 
 class Inbox:
-    def __init__(self, settings: Settings, store: Store, payloads: PayloadStore) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, payloads: PayloadStore, telemetry: Telemetry
+    ) -> None:
         self._settings = settings
         self._store = store
         self._payloads = payloads
+        self._telemetry = telemetry
         self._zone = ZoneInfo(settings.timezone)
         self._poll_slots = asyncio.Semaphore(settings.max_concurrent_polls)
 
@@ -91,6 +111,13 @@ class Inbox:
         item = await self._store.download(
             system.system_id, delivery_id, actor=f"system:{system.system_id}"
         )
+        if item.available_since is not None:
+            self._telemetry.since(self._telemetry.available_to_downloaded, item.available_since)
+            with correlated(item.message_id):
+                log.info(
+                    "downloaded",
+                    extra={"delivery": item.delivery_id, "system": system.system_id},
+                )
         path = self._payloads.path_of(Sha256Hex(item.payload_sha256))
         if item.kind is not MessageKind.EDOC:
             return Download(item, item.payload_size, file_chunks(path))

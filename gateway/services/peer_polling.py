@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.errors import DuplicatePackage, GatewayError, ServiceUnavailable, StatusFlowBroken
+from gateway.logs import correlated
 from gateway.peers import PeerItemRef, PeerRecord, PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
 from gateway.records import SystemRecord
@@ -30,6 +31,7 @@ from gateway.services.periodic import every
 from gateway.services.submission import Submission, SubmitPackage
 from gateway.settings import Settings
 from gateway.spool import spool_body
+from gateway.telemetry import Telemetry
 from gateway.types import MessageKind, SystemId
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,10 @@ class PeerPoller:
         store: PeerStore,
         submit: SubmitPackage,
         peers: PeerCaller,
+        telemetry: Telemetry,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._store = store
         self._submit = submit
         self._peers = peers
@@ -74,16 +78,21 @@ class PeerPoller:
             return 0
         error: str | None = None
         taken = 0
+        outcome = "error"
         try:
             secret = await self._store.peer_secret(peer.name)
             if secret is None:
+                outcome = "unconfigured"
                 return 0
             for kind in KINDS:
                 taken += await self._poll_kind(peer, secret, kind)
+            outcome = "ok"
         except PeerUnreachable as failure:
             error = str(failure)
-            log.warning("peer %s not reachable: %s", peer.name, failure)
+            outcome = "unreachable"
+            log.warning("peer %s not reachable: %s", peer.name, failure, extra={"peer": peer.name})
         finally:
+            self._telemetry.peer_polls.labels(peer.name, outcome).inc()
             with contextlib.suppress(ServiceUnavailable):
                 await self._store.finish_peer_poll(peer.name, self._owner, error)
         return taken
@@ -128,25 +137,40 @@ class PeerPoller:
     ) -> None:
         item_id = str(item["docId"])
         recipient = str(item.get("to") or "") or None
+        items = self._telemetry.peer_items
         before = await self._store.peer_item_outcome(peer.name, kind.value, item_id)
         if before == "refused":
+            items.labels(peer.name, kind.value, "again").inc()
             await self._acknowledge(peer, secret, kind, item_id, "fail", "refused before")
             return
-        if before is None:
-            try:
-                await self._accept(peer, secret, kind, item_id, recipient)
-            except StatusNotYet as early:
-                log.info(
-                    "status %s from peer %s waits for an earlier one: %s", item_id, peer.name, early
-                )
-                return
-            except ItemRefused as refusal:
-                await self._store.refuse_peer_item(
-                    peer.name, kind.value, item_id, recipient, str(refusal)
-                )
-                await self._acknowledge(peer, secret, kind, item_id, "fail", str(refusal))
-                return
-        await self._acknowledge(peer, secret, kind, item_id, "done", None)
+        if before is not None:
+            items.labels(peer.name, kind.value, "again").inc()
+            await self._acknowledge(peer, secret, kind, item_id, "done", None)
+            return
+        try:
+            message_id = await self._accept(peer, secret, kind, item_id, recipient)
+        except StatusNotYet as early:
+            items.labels(peer.name, kind.value, "not-yet").inc()
+            log.info(
+                "status waits for an earlier one",
+                extra={"peer": peer.name, "item": item_id, "reason": str(early)},
+            )
+            return
+        except ItemRefused as refusal:
+            items.labels(peer.name, kind.value, "refused").inc()
+            log.warning(
+                "item refused",
+                extra={"peer": peer.name, "item": item_id, "reason": str(refusal)},
+            )
+            await self._store.refuse_peer_item(
+                peer.name, kind.value, item_id, recipient, str(refusal)
+            )
+            await self._acknowledge(peer, secret, kind, item_id, "fail", str(refusal))
+            return
+        items.labels(peer.name, kind.value, "accepted" if message_id else "duplicate").inc()
+        with correlated(message_id):
+            log.info("taken from peer", extra={"peer": peer.name, "item": item_id})
+            await self._acknowledge(peer, secret, kind, item_id, "done", None)
 
     async def _accept(
         self,
@@ -155,9 +179,10 @@ class PeerPoller:
         kind: MessageKind,
         item_id: str,
         recipient: str | None,
-    ) -> None:
-        """Download and submit; committed (or a duplicate) when it returns, `ItemRefused`
-        for a package this node refuses, anything else leaves the item for the next pass."""
+    ) -> str | None:
+        """Download and submit; committed (the new message's id) or a duplicate (None) when
+        it returns, `ItemRefused` for a package this node refuses, anything else leaves the
+        item for the next pass."""
         answer = await self._peers.call(
             peer, secret, "getEdoc", {"docId": item_id, "filePath": "edxml"}
         )
@@ -182,9 +207,9 @@ class PeerPoller:
             peer_item=PeerItemRef(peer.name, kind.value, item_id, recipient or ""),
         )
         try:
-            await self._submit(submission)
+            accepted = await self._submit(submission)
         except DuplicatePackage:
-            return  # already here (another path, or this item before): nothing new
+            return None  # already here (another path, or this item before): nothing new
         except StatusFlowBroken as early:
             # An earlier status of the same document has not arrived here yet (it may be
             # on another path): not a refusal; the item is offered again after its lease.
@@ -193,6 +218,7 @@ class PeerPoller:
             raise
         except GatewayError as refusal:
             raise ItemRefused(f"{refusal.code}: {refusal.detail}") from None
+        return None if accepted.duplicate_of else accepted.message_id
 
     async def _acknowledge(
         self,

@@ -11,7 +11,6 @@ instead of in front of other recipients.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -22,10 +21,12 @@ from gateway.backoff import push_retry_delay
 from gateway.delivery_states import DeliveryState
 from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
+from gateway.logs import body_ids, correlated
 from gateway.ports import PushSender, PushStore
 from gateway.records import PushTarget
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.types import Broker, BrokerEnvelope, MessageKind, PayloadStore, Sha256Hex
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ class PushDeliverer:
         payloads: PayloadStore,
         broker: Broker,
         sender: PushSender,
+        telemetry: Telemetry,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._store = store
         self._payloads = payloads
         self._broker = broker
@@ -55,18 +58,30 @@ class PushDeliverer:
         )
 
     async def __call__(self, envelope: BrokerEnvelope) -> None:
-        try:
-            delivery_id = str(json.loads(envelope.body)["delivery"])
-        except (ValueError, KeyError, TypeError):
+        delivery_id, message_id = body_ids(envelope.body)
+        if delivery_id is None:
+            self._consumed("malformed")
             log.error("dropping malformed push message %r", envelope.body[:200])
             return
-        target = await self._store.push_target(delivery_id)
+        with correlated(message_id):
+            target = await self._store.push_target(delivery_id)
         if target is None:
+            self._consumed("skipped")
             return  # done, dead, cancelled, or not a push system any more
+        with correlated(target.message_id):
+            await self._push(envelope, target)
+
+    def _consumed(self, outcome: str) -> None:
+        self._telemetry.consumed.labels("push", outcome).inc()
+
+    async def _push(self, envelope: BrokerEnvelope, target: PushTarget) -> None:
+        delivery_id = target.delivery_id
         slots = self._slots[target.system_id]
         if slots.locked():
             # This system is slow: its package waits in a delay queue, not in our consumer.
             await self._broker.publish_delayed(envelope, BUSY_RETRY_SECONDS)
+            self._telemetry.delayed.labels("push").inc()
+            self._consumed("deferred")
             return
         async with slots:
             result = await self._sender.push(
@@ -75,9 +90,16 @@ class PushDeliverer:
                 await self._body(target),
                 self._headers(target),
             )
+        self._consumed("handled")
         if result.ok:
-            await self._store.push_succeeded(delivery_id, result.detail)
+            self._telemetry.pushes.labels("ok").inc()
+            if await self._store.push_succeeded(delivery_id, result.detail):
+                self._telemetry.since(
+                    self._telemetry.submit_to_available, target.created_at, route="push"
+                )
+            log.info("pushed", extra={"delivery": delivery_id, "system": target.system_id})
             return
+        self._telemetry.pushes.labels("failed").inc()
         attempt = target.attempts + 1
         age = (datetime.now(UTC) - target.created_at).total_seconds()
         spent = (
@@ -88,9 +110,20 @@ class PushDeliverer:
             None if spent else push_retry_delay(attempt, self._settings.push_retry_tiers_seconds)
         )
         state = await self._store.push_failed(delivery_id, result.detail, delay)
+        log.warning(
+            "push failed",
+            extra={
+                "delivery": delivery_id,
+                "system": target.system_id,
+                "attempt": attempt,
+                "state": str(state),
+                "detail": result.detail,
+            },
+        )
         if delay is not None and state == DeliveryState.RETRYING:
             try:
                 await self._broker.publish_delayed(envelope, delay)
+                self._telemetry.delayed.labels("push").inc()
             except BrokerUnavailable:
                 log.warning(
                     "retry of %s not scheduled (broker away); the stale sweep will "

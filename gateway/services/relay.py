@@ -15,19 +15,24 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.backoff import relay_backoff
 from gateway.errors import BrokerUnavailable, ServiceUnavailable
+from gateway.logs import body_ids, correlated
 from gateway.ports import Broker, Store
 from gateway.records import OutboxWork
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.types import BrokerEnvelope, RoutingKey
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings, store: Store, broker: Broker) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, broker: Broker, telemetry: Telemetry
+    ) -> None:
         self._settings = settings
         self._store = store
         self._broker = broker
+        self._telemetry = telemetry
         self._owner = f"relay-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._failures = 0
@@ -77,6 +82,10 @@ class OutboxRelay:
         )
         confirmed = [w.outbox_id for w, r in zip(work, results, strict=True) if r is None]
         failed = [(w.outbox_id, r) for w, r in zip(work, results, strict=True) if r is not None]
+        for w, r in zip(work, results, strict=True):
+            route = w.routing_key.partition(".")[0]
+            counter = self._telemetry.published if r is None else self._telemetry.publish_failures
+            counter.labels(route).inc()
         await self._store.mark_published(confirmed, actor="relay")
         if failed:
             await self._store.release_outbox([i for i, _ in failed], str(failed[0][1]))
@@ -86,9 +95,17 @@ class OutboxRelay:
         return len(confirmed)
 
     async def _publish(self, item: OutboxWork) -> None:
-        await self._broker.publish(
-            BrokerEnvelope(RoutingKey(item.routing_key), item.payload.encode(), str(item.outbox_id))
-        )
+        delivery, message = body_ids(item.payload)
+        with correlated(message):
+            await self._broker.publish(
+                BrokerEnvelope(
+                    RoutingKey(item.routing_key), item.payload.encode(), str(item.outbox_id)
+                )
+            )
+            log.info(
+                "published to the broker",
+                extra={"delivery": delivery, "routing_key": item.routing_key},
+            )
 
     async def _sweep_stale(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ to publish, but nothing depends on that happening now (the outbox keeps the work
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -27,6 +28,7 @@ from gateway.errors import (
     ServiceUnavailable,
     SignatureRejected,
 )
+from gateway.logs import correlated
 from gateway.peers import PeerItemRef
 from gateway.ports import PayloadStore, SignatureVerifier, Store
 from gateway.records import (
@@ -54,7 +56,10 @@ from gateway.signatures import (
     enforce,
 )
 from gateway.spool import SpooledBody
+from gateway.telemetry import Telemetry
 from gateway.types import AgencyCode, MessageKind, Sha256Hex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +92,10 @@ class SubmitPackage:
         payloads: PayloadStore,
         verifier: SignatureVerifier,
         on_accepted: Callable[[], None],
+        telemetry: Telemetry,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._store = store
         self._payloads = payloads
         self._verifier = verifier
@@ -114,7 +121,10 @@ class SubmitPackage:
         self, system: SystemRecord, sha256: str | None, error: GatewayError
     ) -> None:
         """Evidence of a refusal: who, which bytes (hash), why. Best effort: a refusal must
-        reach the sender even when the evidence cannot be written."""
+        reach the sender even when the evidence cannot be written. Counted by code and by
+        the code of its first problem."""
+        reason = next((p.code for p in error.problems if p.severity == "error"), error.code)
+        self._telemetry.refused.labels(error.code, reason).inc()
         try:
             await self._store.record_refusal(
                 f"system:{system.system_id}", sha256, error.code, error.detail
@@ -139,6 +149,9 @@ class SubmitPackage:
             submission.body.discard()  # moved into the payload store, or refused
             for attachment in package.attachments if package else ():
                 attachment.discard()
+        kind = package.kind.value
+        if accepted.duplicate_of is not None:
+            self._telemetry.duplicates.labels(kind).inc()
         if accepted.duplicate_of == "document-id":
             raise DocumentDuplicate(
                 f"DocumentId {package.document_id!r} from {package.from_code} was already "
@@ -155,6 +168,18 @@ class SubmitPackage:
             )
         if accepted.duplicate_of is None:
             self._on_accepted()
+            source = "peer" if submission.peer_item is not None else "system"
+            self._telemetry.accepted.labels(kind, source).inc()
+        with correlated(accepted.message_id):
+            log.info(
+                "package accepted" if accepted.duplicate_of is None else "duplicate answered",
+                extra={
+                    "actor": submission.actor,
+                    "kind": kind,
+                    "from_code": package.from_code,
+                    "deliveries": len(accepted.deliveries),
+                },
+            )
         return accepted
 
     def _check_sender(self, submission: Submission, package: ParsedPackage) -> None:

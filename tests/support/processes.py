@@ -21,9 +21,15 @@ def free_port() -> int:
 
 class GatewayProcess:
     def __init__(
-        self, env: dict[str, str], log_path: Path, *args: str, port: int | None = None
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *args: str,
+        port: int | None = None,
+        migrate: bool = False,
     ) -> None:
-        """`port`: the same one again for a node restarted where its peers expect it."""
+        """`port`: the same one again for a node restarted where its peers expect it;
+        `migrate`: let `serve` migrate (it answers `/healthz` meanwhile), else `--no-migrate`."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
@@ -33,7 +39,7 @@ class GatewayProcess:
                 "-m",
                 "gateway.cli",
                 "serve",
-                "--no-migrate",
+                *([] if migrate else ["--no-migrate"]),
                 "--port",
                 str(self.port),
                 *args,

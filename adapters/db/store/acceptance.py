@@ -143,7 +143,9 @@ class SqlAcceptance(SqlBase):
         cancelled: tuple[DeliveryRef, ...] = ()
         if new.business is not None:
             plans, cancelled = await apply_business(session, new, message_id, public_id, actor, now)
-        deliveries = await self._add_deliveries(session, message_id, new.kind, plans, actor, now)
+        deliveries = await self._add_deliveries(
+            session, message_id, public_id, new.kind, plans, actor, now
+        )
         for ref in cancelled:
             await append_evidence(
                 session,
@@ -180,13 +182,15 @@ class SqlAcceptance(SqlBase):
         self,
         session: AsyncSession,
         message_id: int,
+        message_public_id: str,
         kind: MessageKind,
         plans: Sequence[RecipientPlan],
         actor: str,
         now: datetime,
     ) -> tuple[DeliveryRef, ...]:
         """One delivery per plan, its first timeline row and its outbox row: three statements
-        whatever the number of recipients."""
+        whatever the number of recipients. The outbox payload names the message too: the
+        correlation id of the log lines of every step after (`gateway.logs`)."""
         if not plans:
             return ()
         public_ids = [str(uuid.uuid4()) for _ in plans]
@@ -234,7 +238,13 @@ class SqlAcceptance(SqlBase):
                 {
                     "delivery_id": delivery_id,
                     "routing_key": plan.routing_key,
-                    "payload": json.dumps({"delivery": public_id, "route": plan.route.value}),
+                    "payload": json.dumps(
+                        {
+                            "delivery": public_id,
+                            "route": plan.route.value,
+                            "message": message_public_id,
+                        }
+                    ),
                     "created_at": now,
                     "publish_attempts": 0,
                 }
@@ -273,7 +283,9 @@ class SqlAcceptance(SqlBase):
         if not plans:
             return existing
         now = utcnow()
-        deliveries = await self._add_deliveries(session, message.id, new.kind, plans, actor, now)
+        deliveries = await self._add_deliveries(
+            session, message.id, message.public_id, new.kind, plans, actor, now
+        )
         await append_evidence(
             session,
             EvidenceEvent.ACCEPTED,

@@ -14,6 +14,7 @@ that both PostgreSQL (also with a generic plan) and SQLite use that index.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ from gateway.delivery_states import (
 )
 from gateway.errors import DocumentNotFound, NotYetDownloaded
 from gateway.evidence import EvidenceEvent
-from gateway.records import NO_FILTER, InboxFilter, InboxItem
+from gateway.records import NO_FILTER, InboxFilter, InboxItem, MadeAvailable
 from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind, RouteKind
 
 S = DeliveryState
@@ -131,8 +132,9 @@ def _filtered(only: InboxFilter) -> list[Any]:
 
 
 class SqlInbox(SqlBase):
-    async def make_available(self, delivery_id: str, actor: str) -> bool:
-        """Idempotent: a redelivered broker message finds the item already available.
+    async def make_available(self, delivery_id: str, actor: str) -> MadeAvailable | None:
+        """Idempotent: a redelivered broker message finds the item already available (None:
+        nothing moved).
 
         Every package passes here once per recipient, so it reads columns, not objects: the
         delivery locked with its message's id and hash, its steps (the relay's, caught up,
@@ -147,8 +149,10 @@ class SqlInbox(SqlBase):
                         Delivery.attempts,
                         Delivery.system_id,
                         Delivery.recipient_code,
+                        Delivery.available_at,
                         Message.public_id,
                         Message.payload_sha256,
+                        Message.received_at,
                     )
                     .join(Message, Message.id == Delivery.message_id)
                     # The route is checked: a message left in the broker from before the
@@ -160,7 +164,7 @@ class SqlInbox(SqlBase):
                 )
             ).first()
             if row is None or DeliveryState(row.state) not in DELIVERABLE:
-                return False
+                return None
             current = await catch_up_row(
                 session, row.id, DeliveryState(row.state), row.attempts, actor, now
             )
@@ -185,7 +189,9 @@ class SqlInbox(SqlBase):
                 payload_sha256=row.payload_sha256,
                 details={"recipient": row.recipient_code, "system": row.system_id},
             )
-            return True
+            return MadeAvailable(
+                MessageId(row.public_id), row.received_at, first_time=row.available_at is None
+            )
 
     async def lease_inbox(
         self,
@@ -293,7 +299,7 @@ class SqlInbox(SqlBase):
         async with self.transaction() as session:
             row = (
                 await session.execute(
-                    select(*ITEM_DELIVERY, Delivery.attempts, *ITEM_MESSAGE)
+                    select(*ITEM_DELIVERY, Delivery.attempts, Delivery.available_at, *ITEM_MESSAGE)
                     .join(Message, Message.id == Delivery.message_id)
                     .where(Delivery.public_id == delivery_id, Delivery.system_id == system_id)
                     .with_for_update(of=Delivery)
@@ -303,6 +309,7 @@ class SqlInbox(SqlBase):
                 raise DocumentNotFound(f"no package {delivery_id} in the inbox of {system_id}")
             item = _item(row, row)
             if can_transition(S(row.state), S.DOWNLOADED):
+                since = row.available_at if row.state == S.AVAILABLE.value else None
                 await transition_row(
                     session,
                     row.id,
@@ -315,6 +322,8 @@ class SqlInbox(SqlBase):
                     downloaded_at=now,
                 )
                 item = _item(row, row, state=S.DOWNLOADED.value, updated_at=now)
+                if since is not None:
+                    item = replace(item, available_since=since)
             await append_evidence(
                 session,
                 EvidenceEvent.DOWNLOADED,

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from adapters.db.models import Delivery, EvidenceEntry, EvidenceHead, Message, OutboxEntry, utcnow
 from adapters.db.store.base import SqlBase
 from adapters.db.store.views import delivery_view
+from gateway.errors import ServiceUnavailable
 from gateway.records import DeliveryView
 
 
@@ -70,15 +72,20 @@ class SqlMetrics(SqlBase):
             deliveries = (
                 await session.execute(
                     select(
-                        Delivery.state, func.count(), func.min(Delivery.state_changed_at)
-                    ).group_by(Delivery.state)
+                        Delivery.state,
+                        Delivery.route,
+                        func.count(),
+                        func.min(Delivery.state_changed_at),
+                    ).group_by(Delivery.state, Delivery.route)
                 )
             ).all()
-            unpublished = await session.scalar(
-                select(func.count())
-                .select_from(OutboxEntry)
-                .where(OutboxEntry.published_at.is_(None))
-            )
+            unpublished, oldest_unpublished = (
+                await session.execute(
+                    select(func.count(), func.min(OutboxEntry.created_at)).where(
+                        OutboxEntry.published_at.is_(None)
+                    )
+                )
+            ).one()
             head = await session.scalar(select(EvidenceHead.seq).where(EvidenceHead.id == 1))
             unchained, oldest_unchained = (
                 await session.execute(
@@ -87,27 +94,53 @@ class SqlMetrics(SqlBase):
                     )
                 )
             ).one()
+        oldest_by_state: dict[str, datetime] = {}
+        for state, _, _, oldest in deliveries:
+            if oldest is not None and (
+                state not in oldest_by_state or oldest < oldest_by_state[state]
+            ):
+                oldest_by_state[state] = oldest
         return {
             "lienthong_messages": [
                 ({"kind": kind, "signature": outcome or "unknown"}, n)
                 for kind, outcome, n in messages
             ],
-            "lienthong_deliveries": [({"state": state}, n) for state, n, _ in deliveries],
+            "lienthong_deliveries": [
+                ({"state": state, "route": route}, n) for state, route, n, _ in deliveries
+            ],
             "lienthong_deliveries_oldest_age_seconds": [
                 ({"state": state}, (now - oldest).total_seconds())
-                for state, _, oldest in deliveries
-                if oldest is not None
+                for state, oldest in oldest_by_state.items()
             ],
             "lienthong_stuck_deliveries": [
                 ({"state": state}, float(n or 0)) for state, n in stuck.items()
             ],
             "lienthong_outbox_unpublished": [({}, float(unpublished or 0))],
+            "lienthong_outbox_oldest_unpublished_age_seconds": [
+                ({}, (now - oldest_unpublished).total_seconds() if oldest_unpublished else 0.0)
+            ],
             "lienthong_evidence_entries": [({}, float(head or 0))],
             "lienthong_evidence_unchained": [({}, float(unchained or 0))],
             "lienthong_evidence_unchained_oldest_age_seconds": [
                 ({}, (now - oldest_unchained).total_seconds() if oldest_unchained else 0.0)
             ],
         }
+
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at (None: never migrated); a round trip that also
+        tells the database answers (readiness)."""
+        try:
+            async with self.transaction(read_only=True) as session:
+                revision: str | None = await session.scalar(
+                    text("SELECT version_num FROM alembic_version")
+                )
+                return revision
+        except ProgrammingError:  # PostgreSQL: no such table
+            return None
+        except ServiceUnavailable as error:
+            if "no such table" in str(error.__cause__):  # SQLite says it this way
+                return None
+            raise
 
     async def delivery_timestamps(
         self, delivery_ids: Sequence[str]

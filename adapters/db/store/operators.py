@@ -63,13 +63,17 @@ class SqlOperators(SqlBase):
                 else:
                     chosen.append((delivery, message))
             if not dry_run:
-                for delivery, _ in chosen:
+                for delivery, message in chosen:
                     session.add(
                         OutboxEntry(
                             delivery_id=delivery.id,
                             routing_key=routes[delivery.id],
                             payload=json.dumps(
-                                {"delivery": delivery.public_id, "route": delivery.route}
+                                {
+                                    "delivery": delivery.public_id,
+                                    "route": delivery.route,
+                                    "message": message.public_id,
+                                }
                             ),
                             created_at=now,
                         )
