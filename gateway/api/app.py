@@ -21,6 +21,7 @@ from gateway.api.errors import (
 from gateway.api.limits import BodyGuard
 from gateway.api.listeners import MetricsListener
 from gateway.config import request_scope
+from gateway.console.app import mount_console
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings, metrics_address
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox.router)
     app.include_router(agencies.router)
     app.include_router(operator_api.router)
+    mount_console(app)
     app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
     app.add_middleware(ConfigScope)
     if settings.metrics_bind:

@@ -19,11 +19,13 @@ One module per concept, each call one short transaction, composed into `SqlStore
     operator_accounts  operator accounts, and the audit row of every operator action
     operator_reads     delivery search, a message's timeline, the audit log
     operators          replay and cancel
+    console            the operator console's overview figures and directory search
 """
 
 from __future__ import annotations
 
 from adapters.db.store.acceptance import SqlAcceptance
+from adapters.db.store.console import SqlConsoleReads
 from adapters.db.store.directory import SqlDirectory
 from adapters.db.store.evidence import SqlEvidence
 from adapters.db.store.forwarding import SqlForwarding
@@ -57,6 +59,7 @@ class SqlStore(
     SqlOperators,
     SqlOperatorReads,
     SqlOperatorAccounts,
+    SqlConsoleReads,
     SqlDirectory,
     SqlSystems,
     SqlPolicies,
