@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.console.auth import current_user
 from gateway.console.errors import CsrfRefused, FormInvalid, SignInRequired
 from gateway.console.pages import (
     actions,
@@ -33,7 +34,7 @@ from gateway.console.pages import (
     stuck,
     systems,
 )
-from gateway.console.render import Page, render
+from gateway.console.render import Page, User, render
 from gateway.errors import GatewayError, PermissionDenied, ServiceUnavailable
 from gateway.runtime import Runtime
 
@@ -72,8 +73,14 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def _error(request: Request, status: int, key: str, detail: str = "") -> HTMLResponse:
-    return render(Page(request), "error.html", status=status, message_key=key, detail=detail)
+async def _error(request: Request, status: int, key: str, detail: str = "") -> HTMLResponse:
+    """The error page, with the navigation when the request came from a signed-in operator."""
+    try:
+        user: User | None = await current_user(request)
+    except (SignInRequired, GatewayError):
+        user = None
+    page = Page(request, user)
+    return render(page, "error.html", status=status, message_key=key, detail=detail)
 
 
 async def _sign_in_first(request: Request, _: Exception) -> Response:
@@ -90,34 +97,34 @@ async def _sign_in_first(request: Request, _: Exception) -> Response:
 async def _csrf(request: Request, error: Exception) -> Response:
     assert isinstance(error, CsrfRefused)
     log.warning("console: %s (%s %s)", error.detail, request.method, request.url.path)
-    return _error(request, 403, "error.csrf")
+    return await _error(request, 403, "error.csrf")
 
 
 async def _form(request: Request, error: Exception) -> Response:
     assert isinstance(error, FormInvalid)
-    return _error(request, error.status, "error.invalid", error.detail)
+    return await _error(request, error.status, "error.invalid", error.detail)
 
 
 async def _gateway(request: Request, error: Exception) -> Response:
     assert isinstance(error, GatewayError)
     if isinstance(error, PermissionDenied):
-        return _error(request, error.http_status, "error.forbidden", error.detail)
+        return await _error(request, error.http_status, "error.forbidden", error.detail)
     if isinstance(error, ServiceUnavailable):
-        return _error(request, error.http_status, "error.unavailable", error.detail)
+        return await _error(request, error.http_status, "error.unavailable", error.detail)
     key = "error.not_found" if error.http_status == 404 else "error.invalid"
-    return _error(request, error.http_status, key, error.detail)
+    return await _error(request, error.http_status, key, error.detail)
 
 
 async def _http(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     key = "error.not_found" if error.status_code == 404 else "error.invalid"
-    return _error(request, error.status_code, key, str(error.detail))
+    return await _error(request, error.status_code, key, str(error.detail))
 
 
 async def _validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     detail = "; ".join(f"{'/'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-    return _error(request, 400, "error.invalid", detail)
+    return await _error(request, 400, "error.invalid", detail)
 
 
 def create_console(runtime_of: Callable[[], Runtime]) -> FastAPI:

@@ -16,10 +16,14 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH = 720
+HALF = 480
+"""Charts that sit in half a page's width: a narrower canvas keeps their text legible."""
 FONT = 'font-family="sans-serif" font-size="12"'
 INK = "#222"
 GRID = "#ccc"
 PALETTE = ("#1f5f9e", "#e08a1e", "#3a8f3a", "#b03030", "#7b5aa6", "#888888")
+COVERAGE = ("#3a8f3a", "#1f5f9e", "#e08a1e", "#b9b9b9")
+"""Status feedback buckets, best first: green, blue, orange, grey for none."""
 ALERT = "#b03030"
 
 
@@ -30,21 +34,24 @@ class Bar:
     note: str = ""
     """Written after the value (e.g. "3 stuck")."""
     alert: bool = False
+    shown: str = ""
+    """The value as written (e.g. an age, "2d 03h"); the number itself when empty."""
 
 
-def _svg(height: int, label: str, body: list[str]) -> Markup:
+def _svg(height: int, label: str, body: list[str], width: int = WIDTH) -> Markup:
     text = escape(label)
     return Markup(
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{text}" class="chart" {FONT}>'
         f"<title>{text}</title>{''.join(body)}</svg>"
     )
 
 
 def _nice_max(value: float) -> float:
-    """The axis end: 1, 2 or 5 times a power of ten, at least `value`."""
-    if value <= 0:
-        return 1.0
+    """The axis end: 1, 2 or 5 times a power of ten, at least `value` (4 for small counts,
+    so that the four gridlines fall on whole numbers)."""
+    if value <= 4:
+        return 4.0
     power = 10.0 ** math.floor(math.log10(value))
     return float(next(step * power for step in (1, 2, 5, 10) if step * power >= value))
 
@@ -94,18 +101,18 @@ def grouped_columns(
     return _svg(height, label, body)
 
 
-def horizontal_bars(label: str, bars: Sequence[Bar]) -> Markup:
+def horizontal_bars(label: str, bars: Sequence[Bar], width: int = HALF) -> Markup:
     """One labelled bar per row, its value (and note) written after it."""
-    row, left, right = 24, 170, 170
+    row, left, right = 24, 130, 120
     height = max(row * len(bars), row) + 10
     peak = max((b.value for b in bars), default=0) or 1.0
-    span = WIDTH - left - right
+    span = width - left - right
     body: list[str] = []
     for i, bar in enumerate(bars):
         y = 5 + i * row
         w = max(1.0, span * bar.value / peak) if bar.value > 0 else 0.0
         colour = ALERT if bar.alert else PALETTE[0]
-        text = _number(bar.value) + (f" · {bar.note}" if bar.note else "")
+        text = (bar.shown or _number(bar.value)) + (f" · {bar.note}" if bar.note else "")
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="{INK}">'
             f"{escape(bar.label)}</text>"
@@ -113,14 +120,19 @@ def horizontal_bars(label: str, bars: Sequence[Bar]) -> Markup:
             f'<text x="{left + w + 6:.1f}" y="{y + 15}" fill="{ALERT if bar.alert else INK}">'
             f"{escape(text)}</text>"
         )
-    return _svg(height, label, body)
+    return _svg(height, label, body, width)
 
 
-def shares(label: str, parts: Sequence[tuple[str, int]]) -> Markup:
+def shares(
+    label: str,
+    parts: Sequence[tuple[str, int]],
+    colours: Sequence[str] = PALETTE,
+    width: int = HALF,
+) -> Markup:
     """One bar of 100 % split into parts, with a legend giving each count and share."""
     height, left, bar_h = 120, 10, 32
     total = sum(n for _, n in parts)
-    span = WIDTH - 2 * left
+    span = width - 2 * left
     body: list[str] = []
     x = float(left)
     for i, (_, n) in enumerate(parts):
@@ -128,7 +140,7 @@ def shares(label: str, parts: Sequence[tuple[str, int]]) -> Markup:
         if w > 0:
             body.append(
                 f'<rect x="{x:.1f}" y="10" width="{w:.1f}" height="{bar_h}" '
-                f'fill="{PALETTE[i % len(PALETTE)]}"/>'
+                f'fill="{colours[i % len(colours)]}"/>'
             )
         x += w
     if not total:
@@ -136,11 +148,11 @@ def shares(label: str, parts: Sequence[tuple[str, int]]) -> Markup:
             f'<rect x="{left}" y="10" width="{span}" height="{bar_h}" fill="none" stroke="{GRID}"/>'
         )
     for i, (name, n) in enumerate(parts):
-        lx, ly = left + (i % 2) * 360, 64 + (i // 2) * 22
+        lx, ly = left + (i % 2) * (width // 2), 64 + (i // 2) * 22
         share = f"{100 * n / total:.0f} %" if total else "–"
         body.append(
             f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" '
-            f'fill="{PALETTE[i % len(PALETTE)]}"/>'
+            f'fill="{colours[i % len(colours)]}"/>'
             f'<text x="{lx + 18}" y="{ly}" fill="{INK}">{escape(name)}: {n} ({share})</text>'
         )
-    return _svg(height, label, body)
+    return _svg(height, label, body, width)

@@ -83,12 +83,14 @@ class Page:
         return self.root + path + (f"?{urlencode(query)}" if query else "")
 
     def other_language(self) -> str:
-        """This page in the other language."""
+        """This page in the other language (the overview, for the answer to a form)."""
         other = "en" if self.lang == "vi" else "vi"
         query = [(k, v) for k, v in self.request.query_params.multi_items() if k != "lang"]
+        path = self.request.url.path
+        if self.request.method != "GET":
+            query, path = [], self.root + "/"
         if other != "vi":
             query.append(("lang", other))
-        path = self.request.url.path
         return path + (f"?{urlencode(query)}" if query else "")
 
     def time(self, at: datetime | None) -> str:

@@ -44,6 +44,7 @@ async def overview(request: Request, user: UserDep) -> HTMLResponse:
             value=(now - f.oldest_changed_at).total_seconds() / 3600,
             note=f"{f.stuck} {page.t('overview.stuck_count')}" if f.stuck else "",
             alert=f.stuck > 0,
+            shown=page.age((now - f.oldest_changed_at).total_seconds()),
         )
         for f in ordered
         if f.state in thresholds and f.oldest_changed_at is not None
@@ -73,5 +74,6 @@ async def overview(request: Request, user: UserDep) -> HTMLResponse:
                 (page.t("overview.feedback.one"), coverage.one_to_two),
                 (page.t("overview.feedback.none"), coverage.none),
             ],
+            charts.COVERAGE,
         ),
     )
