@@ -5,15 +5,16 @@ much traffic the node holds; the directory search is bounded by its LIMIT.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapters.db.models import Agency, Delivery, Message, utcnow
 from adapters.db.store.base import SqlBase
+from gateway.codes import is_standard_shape
 from gateway.operators.figures import DayTraffic, FeedbackCoverage, StateFigure
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode, MessageKind, RouteKind
@@ -151,24 +152,37 @@ class SqlConsoleReads(SqlBase):
         return FeedbackCoverage(since, total, five, three, one, none)
 
     async def search_agencies(self, query: str, limit: int) -> tuple[list[AgencyRecord], int]:
-        """Agencies whose code is `query`, starts with it or contains it, or whose name
-        contains it (case-insensitively), the exact code first; and how many the directory
-        holds. A LIMIT bounds the work whatever the directory's size."""
+        """Agencies for the directory page, and how many the directory holds.
+
+        A whole code (`000.00.13.H53`) finds that agency and its sub-units through the
+        indexes on `code` and `parent_code`. Anything else is a fragment of a code or a name
+        (case-insensitive, `%` and `_` taken literally): one scan that stops at `limit`
+        matches (no ORDER BY, which would make it read and sort every match first), the
+        page then sorted by code."""
         text = query.strip()
-        statement = select(Agency)
-        if text:
-            pattern = f"%{_escape(text)}%"
-            statement = statement.where(
-                or_(
-                    Agency.code == text,
-                    Agency.code.like(pattern, escape="\\"),
-                    Agency.name.ilike(pattern, escape="\\"),
-                )
-            ).order_by(case((Agency.code == text, 0), else_=1).cast(Integer), Agency.code)
+        if not text:
+            statement = select(Agency).order_by(Agency.code).limit(limit)
+        elif is_standard_shape(text):
+            statement = (
+                select(Agency)
+                .where(or_(Agency.code == text, Agency.parent_code == text))
+                .order_by(case((Agency.code == text, 0), else_=1), Agency.code)
+                .limit(limit)
+            )
         else:
-            statement = statement.order_by(Agency.code)
+            pattern = f"%{_escape(text)}%"
+            statement = (
+                select(Agency)
+                .where(
+                    or_(
+                        Agency.code.like(pattern, escape="\\"),
+                        Agency.name.ilike(pattern, escape="\\"),
+                    )
+                )
+                .limit(limit)
+            )
         async with self.transaction(read_only=True) as session:
-            rows = (await session.scalars(statement.limit(limit))).all()
+            rows = sorted((await session.scalars(statement)).all(), key=_exact_first(text))
             total = int(await session.scalar(select(func.count()).select_from(Agency)) or 0)
         return [
             AgencyRecord(
@@ -183,6 +197,10 @@ class SqlConsoleReads(SqlBase):
             )
             for r in rows
         ], total
+
+
+def _exact_first(text: str) -> Callable[[Agency], tuple[bool, str]]:
+    return lambda row: (row.code != text, row.code)
 
 
 def _escape(text: str) -> str:
