@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from adapters.vxp_client import VxpClient, sdk_hex
-from gateway.peers import PeerRecord, PeerUnreachable
+from gateway.peers import PeerOperationMissing, PeerRecord, PeerUnreachable
 
 Chunks = Callable[[], Iterator[bytes]]
 
@@ -114,7 +114,9 @@ class PeerClient:
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 500 or response.status_code in (404, 405, 408, 429):
+    if response.status_code in (404, 405, 501):
+        raise PeerOperationMissing(f"HTTP {response.status_code}: {response.text[:300]}")
+    if response.status_code >= 500 or response.status_code in (408, 429):
         raise PeerUnreachable(f"HTTP {response.status_code}: {response.text[:300]}")
     try:
         answer = response.json()

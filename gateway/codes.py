@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.types import AgencyCode, RouteKind, RoutingKey
 
+T = TypeVar("T")
 MAX_CODE_LENGTH = 35
 _CODE = re.compile(r"[0-9A-Za-z]+(\.[0-9A-Za-z]+)*")
 _STANDARD = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
@@ -115,3 +118,18 @@ def ancestor_codes(code: str) -> list[str]:
             groups[index] = "0" * len(group)
             ancestors.append(".".join(groups))
     return ancestors
+
+
+def best_match(
+    code: str,
+    candidates: Iterable[T],
+    patterns: Callable[[T], Iterable[ServePattern]],
+    name: Callable[[T], str],
+) -> T | None:
+    """The candidate with the most specific pattern matching `code`; ties go to the lowest
+    name, so every gateway process decides the same (systems and peers route alike)."""
+    matches = [(p.specificity, c) for c in candidates for p in patterns(c) if p.matches(code)]
+    if not matches:
+        return None
+    best = max(spec for spec, _ in matches)
+    return min((c for spec, c in matches if spec == best), key=name)

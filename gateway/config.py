@@ -125,7 +125,11 @@ _request: ContextVar[_Scope | None] = ContextVar("lienthong_config_scope", defau
 
 @contextmanager
 def request_scope() -> Iterator[None]:
-    """Within this, the configuration is checked at most once (one HTTP request)."""
+    """Within this, the configuration is checked at most once (one HTTP request, one
+    submission); a scope opened inside another is the outer one."""
+    if _request.get() is not None:
+        yield
+        return
     token = _request.set(_Scope())
     try:
         yield

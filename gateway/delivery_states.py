@@ -44,7 +44,9 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.QUEUED: frozenset(
         {S.QUEUED, S.AVAILABLE, S.DONE, S.RETRYING, S.FORWARDED, S.CANCELLED, S.DEAD}
     ),
-    S.AVAILABLE: frozenset({S.DOWNLOADED, S.CANCELLED}),
+    # available → queued: its agency was merged before the recipient downloaded it; it goes
+    # through the pipeline again to the successor's route (`lienthong agencies merge`).
+    S.AVAILABLE: frozenset({S.DOWNLOADED, S.QUEUED, S.CANCELLED}),
     S.DOWNLOADED: frozenset({S.DONE, S.FAIL, S.CANCELLED}),
     S.FAIL: frozenset({S.DOWNLOADED, S.DONE, S.CANCELLED, S.DEAD}),
     # A push is `done` on a 2xx from the endpoint; every failed attempt is a retrying row.
@@ -108,6 +110,11 @@ HAS_THE_DOCUMENT = frozenset({S.DOWNLOADED, S.DONE})
 NOT_YET_DOWNLOADED = frozenset({S.ACCEPTED, S.QUEUED, S.AVAILABLE, S.FAIL, S.RETRYING, S.DEAD})
 """The recipient does not have the document (yet): a revocation, or its removal from the
 recipients by an update, cancels the delivery."""
+FOLLOW_A_MERGE = frozenset({S.ACCEPTED, S.QUEUED, S.RETRYING, S.AVAILABLE, S.FAIL})
+"""Pending to an agency that is merged into another: when not downloaded yet, the delivery
+is re-pointed to the successor (`lienthong agencies merge`). `dead` stays for an operator
+(replay), `downloaded` and `done` with the recipient that has the document; `fail` follows a
+download, so one is only re-pointed if it never was downloaded."""
 
 
 def stuck_thresholds(

@@ -52,6 +52,8 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      ├─ TooManyUploads              TOO_MANY_UPLOADS (429, 28)
      │                              "Qua nhieu goi tin dang gui dong thoi, gui lai sau"
      ├─ RecipientUnknown            RECIPIENT_UNKNOWN (422, 18)       "Don vi nhan khong ton tai"
+     ├─ RecipientClosed             RECIPIENT_CLOSED (422, 23)
+     │                              "Don vi nhan da ngung hoat dong (giai the)"
      ├─ DuplicatePackage            DUPLICATE_DOCUMENT (409, 24)      "Goi tin da duoc gui"
      │   ├─ DocumentDuplicate       "Van ban da duoc gui truoc do"
      │   └─ StatusDuplicate         "Trang thai da duoc gui"
@@ -369,6 +371,16 @@ class TooManyUploads(GatewayError):
 class RecipientUnknown(GatewayError):
     code, http_status, vxp_code, title = "RECIPIENT_UNKNOWN", 422, "18", "Recipient unknown"
     text_vi = "Don vi nhan khong ton tai"
+
+
+class RecipientClosed(GatewayError):
+    """Every refused recipient is one the directory closed (`agencies retire`, or
+    `deleteAgency` by its system): it existed and no longer receives, which a sender must not
+    take for a typo. ErrorCode 23 ("recipient locked" in the integration guide): permanent,
+    so a forwarding node does not retry it either."""
+
+    code, http_status, vxp_code, title = "RECIPIENT_CLOSED", 422, "23", "Recipient closed"
+    text_vi = "Don vi nhan da ngung hoat dong (giai the)"
 
 
 class DuplicatePackage(GatewayError):

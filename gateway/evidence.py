@@ -32,6 +32,10 @@ class EvidenceEvent(StrEnum):
     REPLAYED = "replayed"
     AGENCY_REGISTERED = "agency.register"  # a system registered (or updated) a sub-agency
     AGENCY_DELETED = "agency.delete"
+    AGENCY_MERGED = "agency.merge"  # an operator merged an agency into its successor
+    AGENCY_RENAMED = "agency.rename"
+    AGENCY_RETIRED = "agency.retire"
+    AGENCY_SYNCED = "agency.sync"  # a page of a peer's directory changed rows here
 
 
 HASHED_FIELDS = (

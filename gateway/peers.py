@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.codes import ServePattern
+from gateway.codes import ServePattern, best_match
 
 PEER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Peer names are short words (`national`, `h54`): they appear in routes and timelines."""
@@ -22,6 +22,11 @@ PEER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 class PeerUnreachable(Exception):
     """No usable answer from a peer: connection refused or lost, timeout, an HTTP error
     status, or a body that is not the protocol's JSON."""
+
+
+class PeerOperationMissing(PeerUnreachable):
+    """The peer answered HTTP 404, 405 or 501: it has no such operation (a directory sync
+    falls back to `getAgenciesList`); to anything else, an unreachable peer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +52,13 @@ class PeerRecord:
 
 
 def peer_for(code: str, peers: Sequence[PeerRecord]) -> PeerRecord | None:
-    """The enabled peer whose most specific prefix covers `code` (ties: the first name, so
-    every process decides the same), else the enabled default peer, else none."""
-    candidates = [
-        (pattern.specificity, peer)
-        for peer in peers
-        if peer.enabled
-        for pattern in peer.prefixes
-        if pattern.matches(code)
-    ]
-    if candidates:
-        best = max(spec for spec, _ in candidates)
-        return min((p for spec, p in candidates if spec == best), key=lambda p: p.name)
-    defaults = sorted((p for p in peers if p.enabled and p.is_default), key=lambda p: p.name)
+    """The enabled peer whose most specific prefix covers `code` (ties: the first name), else
+    the enabled default peer, else none."""
+    enabled = [p for p in peers if p.enabled]
+    covering = best_match(code, enabled, lambda p: p.prefixes, lambda p: p.name)
+    if covering is not None:
+        return covering
+    defaults = sorted((p for p in enabled if p.is_default), key=lambda p: p.name)
     return defaults[0] if defaults else None
 
 

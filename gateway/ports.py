@@ -2,7 +2,8 @@
 that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
 without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-    Store, OperatorStore, PushStore, PeerStore (NodeStore: all four), ConsoleReads
+    Store, OperatorStore, PushStore, PeerStore, DirectoryStore (NodeStore: all five),
+    ConsoleReads
                           adapters.db.store.SqlStore (one object, each method one transaction)
     PushSender            adapters.push_client.PushClient
     PeerCaller            adapters.peer_client.PeerClient
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from gateway.directory_sync import MergeOutcome, PeerUnit, SyncCounts
     from gateway.operators import (
         ActionOutcome,
         DeliveryRow,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         OutboxWork,
         PushResult,
         PushTarget,
+        RecipientPlan,
         SystemCredentials,
         SystemRecord,
     )
@@ -93,7 +96,9 @@ class Store(Protocol):
     async def agency_statuses(self, codes: Sequence[str]) -> dict[str, str]: ...
     async def closed_agencies(self, codes: Sequence[str]) -> dict[str, str]: ...
     async def listed_agencies(self, level: int | None = None) -> list[AgencyRecord]: ...
-    async def directory_units(self, after_version: int = 0) -> list[DirectoryUnit]: ...
+    async def directory_units(
+        self, after_version: int = 0, limit: int | None = None
+    ) -> list[DirectoryUnit]: ...
     async def register_agency(
         self, registration: AgencyRegistration, actor: str
     ) -> DirectoryChange: ...
@@ -325,7 +330,29 @@ class PeerStore(Protocol):
     ) -> None: ...
 
 
-class NodeStore(Store, OperatorStore, PushStore, PeerStore, Protocol):
+class DirectoryStore(Protocol):
+    """The directory's sync from peers and its reorganisation
+    (`adapters.db.store.directory_sync`, `.directory`)."""
+
+    async def apply_peer_units(
+        self,
+        peer: str,
+        units: Sequence[PeerUnit],
+        *,
+        other_peers: frozenset[str] = frozenset(),
+        adopt: bool = False,
+        version: int | None = None,
+    ) -> SyncCounts: ...
+    async def peer_directory_version(self, peer: str) -> int | None: ...
+    async def claim_directory_sync(self, peer: str, interval_seconds: float) -> bool: ...
+    async def merge_agency(
+        self, old: str, new: str, plan: RecipientPlan | None, actor: str
+    ) -> MergeOutcome: ...
+    async def rename_agency(self, code: str, name: str, actor: str) -> DirectoryChange: ...
+    async def retire_agency(self, code: str, actor: str) -> DirectoryChange: ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, PeerStore, DirectoryStore, Protocol):
     """The whole store, as the composition root builds it and CLI commands use it; use cases
     take the narrower port they need."""
 

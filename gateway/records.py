@@ -144,6 +144,9 @@ class AcceptedMessage:
     """'idempotency-key' or 'document-id' when this answers an earlier submission."""
     cancelled: tuple[DeliveryRef, ...] = ()
     """Deliveries of the original document that a revoke or update cancelled."""
+    warnings: tuple[Problem, ...] = ()
+    """What the sender is told beside the id: recipients merged into a successor, to whom
+    the package goes instead (`RECIPIENT_MERGED`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +269,8 @@ class AgencyRecord:
     old_code: str | None = None
     id: int | None = None
     parent_id: int | None = None
+    peer: str | None = None
+    """The peer this entry was learned from (`agencies sync`); None: this node's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +285,9 @@ class DirectoryUnit:
     status: str
     version: int
     modified_at: datetime
+    parent_code: str | None = None
+    successor_code: str | None = None
+    old_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

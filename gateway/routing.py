@@ -4,27 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from gateway.codes import routing_key
-from gateway.errors import Problem, RecipientUnknown
+from gateway.codes import best_match, routing_key
+from gateway.errors import Problem, RecipientClosed, RecipientUnknown
 from gateway.peers import PeerRecord, peer_for
 from gateway.records import RecipientPlan, SystemRecord
 from gateway.types import AgencyCode, RouteKind
 
 
 def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord | None:
-    """The enabled system whose most specific pattern matches; ties go to the lowest system
-    id, so every gateway process decides the same."""
-    candidates = [
-        (pattern.specificity, system)
-        for system in systems
-        if system.enabled
-        for pattern in system.patterns
-        if pattern.matches(code)
-    ]
-    if not candidates:
-        return None
-    best = max(spec for spec, _ in candidates)
-    return min((s for spec, s in candidates if spec == best), key=lambda s: s.system_id)
+    """The enabled system whose most specific pattern matches (ties: the lowest id)."""
+    return best_match(
+        code, (s for s in systems if s.enabled), lambda s: s.patterns, lambda s: s.system_id
+    )
 
 
 def plan_recipients(
@@ -36,8 +27,9 @@ def plan_recipients(
     closed: Mapping[str, str] | None = None,
     peers: Sequence[PeerRecord] = (),
 ) -> tuple[RecipientPlan, ...]:
-    """A plan for every recipient, or `RecipientUnknown` naming each one nobody serves or the
-    directory has closed. A local system wins; else a peer node (`gateway.peers.peer_for`).
+    """A plan for every recipient, or a refusal naming each one nobody serves or the
+    directory has closed: `RecipientClosed` (23) when all of them are closed, else
+    `RecipientUnknown` (18). A local system wins; else a peer node (`gateway.peers.peer_for`).
 
     `current` maps requested codes to their live successor (merged agencies redirect);
     `closed` maps codes the directory retired or deleted to that status: a system pattern
@@ -78,7 +70,8 @@ def plan_recipients(
             reasons.append(f"recipient not served by this node: {', '.join(unknown)}")
         if gone:
             reasons.append(f"recipient closed in the directory: {', '.join(gone)}")
-        raise RecipientUnknown("; ".join(reasons), problems=problems)
+        refusal = RecipientUnknown if unknown else RecipientClosed
+        raise refusal("; ".join(reasons), problems=problems)
     return tuple(plans)
 
 

@@ -42,6 +42,7 @@ from gateway.ports import (
     SignatureVerifier,
     Store,
 )
+from gateway.services.directory_sync import DirectorySyncer
 from gateway.services.downstream import DownstreamTracker
 from gateway.services.evidence_sequencer import EvidenceSequencer
 from gateway.services.forwarding import PeerForwarder
@@ -91,6 +92,11 @@ def build_verifier(settings: Settings) -> SignatureVerifier:
     return PackageVerifier(build_trust_store(settings))
 
 
+def build_peer_client(settings: Settings) -> PeerCaller:
+    """A client of peer nodes' `/vxp` (forwarding, polling, directory sync)."""
+    return PeerClient(settings.peer_timeout_seconds)
+
+
 def build_broker(settings: Settings) -> Broker:
     topology = Topology(
         settings.broker_namespace, settings.broker_shards, settings.push_retry_tiers_seconds
@@ -128,7 +134,8 @@ class Runtime:
         store.on_evidence_appended(self.sequencer.notify)
         on_accepted = self.relay.notify
         self.push_sender: PushSender = PushClient(settings.push_timeout_seconds)
-        self.peer_client: PeerCaller = PeerClient(settings.peer_timeout_seconds)
+        self.peer_client: PeerCaller = build_peer_client(settings)
+        self.directory_sync = DirectorySyncer(settings, store, self.peer_client)
         inbox: BrokerHandler = InboxDeliverer(store)
         after_forward_answer: Callable[[], None] = _nothing
         if settings.fault_points:  # fault tests only; otherwise nothing is wrapped
@@ -176,6 +183,10 @@ class Runtime:
         if self.settings.peer_downstream_seconds > 0:
             self._tasks.append(
                 asyncio.create_task(self.downstream.run(), name="downstream-tracker")
+            )
+        if self.settings.directory_sync_seconds > 0:
+            self._tasks.append(
+                asyncio.create_task(self.directory_sync.run(), name="directory-sync")
             )
 
     async def stop(self) -> None:

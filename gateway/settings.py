@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     """How often every peer is polled for documents and statuses (SPEC §3.5); 0: never."""
     peer_poll_batch: Annotated[int, Field(ge=1, le=1000)] = 100
     """Items taken from one peer's list per poll and kind."""
+    directory_sync_seconds: Annotated[float, Field(ge=0)] = 0.0
+    """How often the directory is synced from every enabled peer (`agencies sync`, one
+    gateway process at a time per peer); 0: only when an operator runs the command."""
     peer_downstream_seconds: Annotated[float, Field(ge=0)] = 60.0
     """How often forwarded deliveries' state behind the peer is read (getSentEdocList)."""
     stuck_queued_seconds: Annotated[float, Field(gt=0)] = 600.0

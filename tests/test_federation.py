@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from adapters.db.models import Message as MessageRow
+from adapters.db.store import SqlStore
 from adapters.peer_client import PeerClient
+from adapters.signatures.xmldsig import sign_package
 from adapters.vxp_client import VxpClient
 from gateway.edxml.trace import delivered_copy
 from gateway.operators import MessageFilter, Operator, Role, Selection
 from gateway.services.directory import add_system
 from tests.support.federation import Federation, url_of
 from tests.support.nodes import Node
+from tests.support.pki import intermediate, root_authority
 from tests.support.polling import poll_until, until
 from tests.support.samples import document, document_id_of, status
 
@@ -151,9 +156,11 @@ class Outage(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
+async def province_behind_an_outage(
     federation: Federation,
-) -> None:
+) -> tuple[Node, VxpClient, VxpClient, Outage]:
+    """A province whose way to the national node can be cut, a sender there and a ministry
+    system at the national node."""
     province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
     national = await federation.node("national", "000.00.00.G22", **FAST)
     await federation.connect("p53", "national", "P53", serves=("#.H53",))
@@ -163,6 +170,13 @@ async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
     client.attach(url_of("national"), outage)
     sender = await system(province, "sys.p53", P53_AGENCY)
     ministry = await system(national, "sys.g01", MINISTRY)
+    return province, sender, ministry, outage
+
+
+async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
+    federation: Federation,
+) -> None:
+    province, sender, ministry, outage = await province_behind_an_outage(federation)
 
     outage.down = True
     sent = [
@@ -186,7 +200,7 @@ async def test_a_peer_that_is_down_gets_everything_once_when_it_is_back(
     got = await poll_until(ministry, 5)
     assert len({item["docId"] for item in got}) == 5
     await until(province.quiet)
-    await until(national.quiet)
+    await until(federation.members["national"].quiet)
     assert (await ministry.get_received())["data"] == []
     [status_line] = await federation.store("p53").peer_statuses()
     assert (status_line.reachable, status_line.backlog, status_line.forwarded) == (True, 0, 5)
@@ -329,15 +343,7 @@ async def test_two_misconfigured_nodes_do_not_ping_pong_a_package(
 async def test_a_dead_forward_is_replayed_by_an_operator_once_the_peer_is_back(
     federation: Federation,
 ) -> None:
-    province = await federation.node("p53", "000.00.00.H53", peer_poll_seconds=0, **FAST)
-    national = await federation.node("national", "000.00.00.G22", **FAST)
-    await federation.connect("p53", "national", "P53", serves=("#.H53",))
-    outage = Outage(httpx.ASGITransport(app=national.app))
-    client = province.runtime.peer_client
-    assert isinstance(client, PeerClient)
-    client.attach(url_of("national"), outage)
-    sender = await system(province, "sys.p53", P53_AGENCY)
-    ministry = await system(national, "sys.g01", MINISTRY)
+    province, sender, ministry, outage = await province_behind_an_outage(federation)
     outage.down = True
     message_id = (await sender.send_edoc(document(P53_AGENCY, [MINISTRY]), P53_AGENCY))["DocId"]
 
@@ -360,3 +366,44 @@ async def test_a_dead_forward_is_replayed_by_an_operator_once_the_peer_is_back(
 
     await until(forwarded)
     assert len(await poll_until(ministry, 1)) == 1
+
+
+async def test_a_package_signed_at_p53_verifies_at_every_node_on_the_way(
+    federation: Federation, tmp_path: Path
+) -> None:
+    """Each relay appends its TraceHeader after the sender signed; under `require` the
+    national node and P54 verify what the sender signed and store the bytes as received."""
+    authority = root_authority()
+    issuer = intermediate(authority)
+    signer = issuer.issue("Van thu So (test)")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "root.pem").write_bytes(authority.cert_pem)
+    (trust / "intermediate.crl").write_bytes(issuer.crl_pem())
+    strict: dict[str, Any] = {**FAST, "trust_dir": trust, "signature_policy": "require"}
+    p53 = await federation.node("p53", "000.00.00.H53", **strict)
+    national = await federation.node("national", "000.00.00.G22", **strict)
+    p54 = await federation.node("p54", "000.00.00.H54", **strict)
+    await federation.connect("p53", "national", "P53", serves=("#.H53",))
+    await federation.connect("p54", "national", "P54", serves=("#.H54",))
+    sender = await system(p53, "sys.p53", P53_AGENCY)
+    recipient = await system(p54, "sys.p54", H54_AGENCY)
+    package = sign_package(
+        document(P53_AGENCY, [H54_AGENCY]),
+        signer.key_pem,
+        signer.cert_pem,
+        extra_certs=[issuer.cert_pem],
+    )
+    assert (await sender.send_edoc(package, P53_AGENCY))["status"] == "OK"
+    [item] = await poll_until(recipient, 1, timeout=30)
+    for node, expected_set_aside in ((national, 1), (p54, 2)):
+        [row] = [r for r in await signature_rows(node)]
+        assert row == ("valid", expected_set_aside), (node.runtime.settings.node_code, row)
+
+
+async def signature_rows(node: Node) -> list[tuple[str, int]]:
+    store = node.runtime.store
+    assert isinstance(store, SqlStore)
+    async with store.transaction(read_only=True) as session:
+        rows = (await session.execute(select(MessageRow.signature))).scalars().all()
+    return [(str(s["outcome"]), int(s.get("trace_headers_set_aside", 0))) for s in rows if s]

@@ -22,7 +22,7 @@ from gateway.delivery_states import CAUGHT_UP, TRANSITIONS, DeliveryState, caugh
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import GatewayError
 from gateway.operators import Operator, Role, Selection
-from gateway.records import NewMessage, RecipientPlan, TimelineEntry
+from gateway.records import AgencyRecord, NewMessage, RecipientPlan, TimelineEntry
 from gateway.runtime import build_store
 from gateway.types import AgencyCode, MessageKind, RouteKind, RoutingKey, SystemId
 from tests.support.nodes import Backing
@@ -65,6 +65,24 @@ async def _mark_published(store: SqlStore, case: Case) -> None:
 
 def _selection(case: Case) -> Selection:
     return Selection(delivery_ids=(case.delivery_id,))
+
+
+SUCCESSOR = "000.00.09.H53"
+
+
+async def _merge_recipient(store: SqlStore, case: Case) -> None:
+    """`agencies merge`: the recipient merged into SUCCESSOR (served by the same system)."""
+    await store.upsert_agencies(
+        [AgencyRecord(AgencyCode(RECIPIENT), "Cu"), AgencyRecord(AgencyCode(SUCCESSOR), "Moi")]
+    )
+    plan = RecipientPlan(
+        AgencyCode(RECIPIENT),
+        AgencyCode(SUCCESSOR),
+        RouteKind.INBOX,
+        SystemId(SYSTEM),
+        RoutingKey("inbox.H53.09.00.000.s0"),
+    )
+    await store.merge_agency(RECIPIENT, SUCCESSOR, plan, "operator:test")
 
 
 OPERATIONS = [
@@ -126,6 +144,14 @@ OPERATIONS = [
         lambda store, case: store.push_failed(case.delivery_id, "HTTP 503", None),
         frozenset({S.QUEUED, S.RETRYING}),
         consumer=True,
+    ),
+    # Not downloaded yet: it follows the merge through the pipeline again (a `fail` one was
+    # downloaded before, so it never qualifies; forced here, it is left as it is).
+    Operation(
+        "operator: merge its agency",
+        S.QUEUED,
+        _merge_recipient,
+        frozenset({S.ACCEPTED, S.QUEUED, S.AVAILABLE, S.RETRYING}),
     ),
     Operation(
         "operator: cancel",

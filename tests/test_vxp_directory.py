@@ -398,7 +398,9 @@ async def test_routing_to_a_deleted_or_retired_code_is_refused(node: Node) -> No
     sdk_reads(await client.delete_agency("000.02.13.H53"), "deleteAgency")
     for code, status in (("000.02.13.H53", "deleted"), ("000.03.13.H53", "retired")):
         refused = await sender.send_edoc(document("000.00.01.H53", [code]), "000.00.01.H53")
-        assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "18"), refused
+        # Its own error (RECIPIENT_CLOSED, 23), not "does not exist" (18).
+        assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "23"), refused
+        assert refused["ErrorDesc"].startswith("Don vi nhan da ngung hoat dong"), refused
         assert f"{code} is {status}" in refused["ErrorDesc"], refused
     # Registered again, it receives packages again.
     sdk_reads(await client.register_agency(unit("000.02.13.H53", "Phòng B")), "registerAgency")

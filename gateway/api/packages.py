@@ -61,6 +61,7 @@ def _accepted(accepted: AcceptedMessage) -> PackageAccepted:
             RecipientOut(code=d.recipient_code, delivery_id=d.delivery_id, state=d.state)
             for d in accepted.deliveries
         ],
+        warnings=[ProblemOut(**w.as_dict()) for w in accepted.warnings],
     )
 
 

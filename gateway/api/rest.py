@@ -36,6 +36,11 @@ class PackageAccepted(BaseModel):
     duplicate: bool = Field(
         description="True when this answers an earlier submission with the same Idempotency-Key"
     )
+    warnings: list[ProblemOut] = Field(
+        default_factory=list,
+        description="Recipients merged into a successor (RECIPIENT_MERGED): the package goes "
+        "to the successor instead",
+    )
 
 
 class TimelineOut(BaseModel):

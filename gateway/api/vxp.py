@@ -26,7 +26,13 @@ from gateway.api.vxp_answers import SUCCESS, answer, entry, operation_of
 from gateway.api.vxp_auth import VxpCall, authenticate
 from gateway.api.vxp_params import inbox_filter, recipients_header
 from gateway.delivery_states import DeliveryState
-from gateway.errors import AcknowledgementInvalid, MessageTypeInvalid, ascii_safe
+from gateway.errors import (
+    ERROR_DESC_BUDGET,
+    AcknowledgementInvalid,
+    MessageTypeInvalid,
+    ascii_safe,
+    list_within,
+)
 from gateway.records import DeliveryView, InboxItem
 from gateway.runtime import Runtime
 from gateway.services.submission import Submission
@@ -92,7 +98,14 @@ async def send_edoc(request: Request, runtime: RuntimeDep) -> JSONResponse:
             declared_to=only_to,
         )
     )
-    return ok("sendEdoc", DocId=accepted.message_id)
+    receipt = answer("sendEdoc", DocId=accepted.message_id)
+    if accepted.warnings:
+        # ErrorDesc is all an SDK user sees: a merged recipient is named there (still OK).
+        receipt["ErrorDesc"] = ascii_safe(
+            f"{SUCCESS['ErrorDesc']}. Canh bao: "
+            + list_within([f"{w.path}: {w.message}" for w in accepted.warnings], ERROR_DESC_BUDGET)
+        )
+    return JSONResponse(receipt)
 
 
 @router.post("/getReceivedEdocList")

@@ -9,7 +9,6 @@ text, and every field the SDK reads is present with its JSON type (`vxp_answers`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -19,9 +18,8 @@ from gateway.api.deps import RuntimeDep
 from gateway.api.vxp import _call, _wire_time
 from gateway.api.vxp_answers import answer, entry
 from gateway.codes import MAX_CODE_LENGTH
+from gateway.directory_sync import Coverage
 from gateway.errors import BodyMalformed, BodyTooLarge, ParameterInvalid
-from gateway.records import SystemRecord
-from gateway.routing import serving_system
 from gateway.services.registration import delete_agency, register_agency
 
 router = APIRouter(prefix="/vxp", tags=["national axis (vxp)"])
@@ -53,12 +51,6 @@ def _whole_number(name: str, value: str | None, limit: int) -> int | None:
             f"{name} must be a whole number from 0 to {limit}, not {text[:40]!r}", name=name
         )
     return int(text)
-
-
-def _center(code: str, systems: Sequence[SystemRecord]) -> str:
-    """The local system that serves the unit (a peer node once forwarding routes exist)."""
-    system = serving_system(code, systems)
-    return system.system_id if system is not None else ""
 
 
 async def _json_body(request: Request) -> object:
@@ -123,16 +115,27 @@ async def get_agencies_list_qd20(request: Request, runtime: RuntimeDep) -> JSONR
     )
 
 
+MAX_PAGE = 1_000_000
+
+
 @router.post("/getSynchronizeUnit")
 async def get_synchronize_unit(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    """Every unit whose version is above `fromVersion` (all without it), in version order.
+    """Every unit whose version is above `fromVersion` (all without it), in version order;
+    with `pageSize`, the first that many of them (a peer pages through the national
+    directory: the next page starts from the last version of this one). Without `pageSize`
+    the answer is what SDK clients always got.
 
     Not `XroadVnpt-version`: the SDK sends that header on every call with its protocol
-    version (`3.0.201608`), so a client could never set it to a sync position."""
+    version (`3.0.201608`), so a client could never set it to a sync position.
+
+    Each entry also carries `parentCode`, `status`, `successorCode` and `oldCode`
+    (extensions the SDK does not read): what a peer running this software needs to follow
+    merges and parents incrementally (`gateway.directory_sync`)."""
     call = await _call(request, runtime)
     after = _whole_number("fromVersion", call.param("fromVersion"), MAX_VERSION) or 0
-    units = await runtime.store.directory_units(after)
-    systems = await runtime.store.list_systems()
+    page = _whole_number("pageSize", call.param("pageSize"), MAX_PAGE) or None
+    units = await runtime.store.directory_units(after, page)
+    coverage = Coverage(await runtime.store.list_systems(), ())
     return JSONResponse(
         answer(
             "getSynchronizeUnit",
@@ -144,12 +147,18 @@ async def get_synchronize_unit(request: Request, runtime: RuntimeDep) -> JSONRes
                     code=u.code,
                     name=u.name,
                     mail=u.mail,
-                    centerCode=_center(u.code, systems),
+                    centerCode=coverage.system_of(u.code),
                     version=u.version,
                     deleted=is_closed(u.status),
                     modifyDate=_wire_time(runtime, u.modified_at),
                     isAgency=True,
                 )
+                | {
+                    "parentCode": u.parent_code or "",
+                    "status": u.status,
+                    "successorCode": u.successor_code or "",
+                    "oldCode": u.old_code or "",
+                }
                 for u in units
             ],
         )

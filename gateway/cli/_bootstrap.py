@@ -20,10 +20,17 @@ from adapters.signatures.signing import sign_package
 from gateway import runtime
 from gateway.datadir import missing_node
 from gateway.errors import GatewayError
-from gateway.ports import NodeStore, SignatureVerifier
+from gateway.ports import NodeStore, PeerCaller, SignatureVerifier
 from gateway.settings import Settings
 
-__all__ = ["migrate", "run_with_store", "sign_package", "trust_files", "verifier"]
+__all__ = [
+    "migrate",
+    "run_with_peers",
+    "run_with_store",
+    "sign_package",
+    "trust_files",
+    "verifier",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +53,19 @@ def run_with_store(settings: Settings, work: Callable[[NodeStore], Awaitable[T]]
         return asyncio.run(run())
     except GatewayError as error:
         raise click.ClickException(error.detail) from None
+
+
+def run_with_peers(settings: Settings, work: Callable[[NodeStore, PeerCaller], Awaitable[T]]) -> T:
+    """`run_with_store` with a client of the node's peers (`lienthong agencies sync`)."""
+
+    async def with_peers(store: NodeStore) -> T:
+        peers = runtime.build_peer_client(settings)
+        try:
+            return await work(store, peers)
+        finally:
+            await peers.close()
+
+    return run_with_store(settings, with_peers)
 
 
 def verifier(settings: Settings) -> SignatureVerifier:

@@ -149,7 +149,7 @@ VI: dict[str, str] = {
     "stuck.count": "lượt tồn đọng",
     # directory
     "directory.title": "Danh bạ đơn vị",
-    "directory.query": "Mã định danh (cả mã: đơn vị và đơn vị trực thuộc) hoặc một phần mã, tên",
+    "directory.query": "Mã định danh (cả mã: đơn vị và đơn vị trực thuộc), một phần mã hoặc tên",
     "directory.total": "đơn vị trong danh bạ; hiển thị tối đa",
     "directory.read_only": (
         "Chỉ xem: sáp nhập, đổi tên, giải thể đơn vị dùng lệnh `lienthong agencies …` "
@@ -369,7 +369,7 @@ EN: dict[str, str] = {
     "stuck.none": "Nothing is stuck.",
     "stuck.count": "stuck",
     "directory.title": "Agency directory",
-    "directory.query": "Identifier code (a whole code: the agency and its units) or part of a code or name",
+    "directory.query": "Code (a whole one: the agency and its units), part of a code or name",
     "directory.total": "agencies in the directory; showing at most",
     "directory.read_only": (
         "Read only: merge, rename and retire with `lienthong agencies …` (not yet in the console)."

@@ -9,13 +9,12 @@ States the peer cannot leave (done, dead, cancelled) are not read again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 
-from gateway.errors import ServiceUnavailable
 from gateway.peers import PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
+from gateway.services.periodic import every
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,14 +28,7 @@ class DownstreamTracker:
         self._peers = peers
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.read_once()
-            except ServiceUnavailable as error:
-                log.warning("downstream tracking paused: %s", error)
-            except Exception:  # a bug must not stop tracking for good
-                log.exception("downstream tracking pass failed")
-            await asyncio.sleep(self._settings.peer_downstream_seconds)
+        await every(self._settings.peer_downstream_seconds, self.read_once, "downstream tracking")
 
     async def read_once(self) -> int:
         """One pass; the deliveries whose downstream state was recorded."""

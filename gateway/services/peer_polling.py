@@ -13,7 +13,6 @@ table), so several gateway processes never take the same item twice.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -26,6 +25,7 @@ from gateway.errors import DuplicatePackage, GatewayError, ServiceUnavailable
 from gateway.peers import PeerItemRef, PeerRecord, PeerUnreachable
 from gateway.ports import PeerCaller, PeerStore
 from gateway.records import SystemRecord
+from gateway.services.periodic import every
 from gateway.services.submission import Submission, SubmitPackage
 from gateway.settings import Settings
 from gateway.spool import spool_body
@@ -53,20 +53,9 @@ class PeerPoller:
         self._submit = submit
         self._peers = peers
         self._owner = f"poller-{uuid.uuid4().hex[:12]}"
-        self.passes = 0
-        """Completed poll passes (tests wait on it)."""
 
     async def run(self) -> None:
-        interval = self._settings.peer_poll_seconds
-        while True:
-            try:
-                await self.poll_all()
-            except ServiceUnavailable as error:
-                log.warning("peer polling paused: %s", error)
-            except Exception:  # a bug must not stop polling for good
-                log.exception("peer polling pass failed")
-            self.passes += 1
-            await asyncio.sleep(interval)
+        await every(self._settings.peer_poll_seconds, self.poll_all, "peer polling")
 
     async def poll_all(self) -> None:
         for peer in await self._store.list_peers():

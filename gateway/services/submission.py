@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from gateway.config import request_scope
 from gateway.edxml.model import BusinessType, DocumentPackage
 from gateway.edxml.parser import ParsedPackage, parse_package
 from gateway.errors import (
@@ -53,7 +54,7 @@ from gateway.signatures import (
     enforce,
 )
 from gateway.spool import SpooledBody
-from gateway.types import MessageKind, Sha256Hex
+from gateway.types import AgencyCode, MessageKind, Sha256Hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,12 @@ class SubmitPackage:
         self._on_accepted = on_accepted
 
     async def __call__(self, submission: Submission) -> AcceptedMessage:
+        """One configuration snapshot for the whole submission (as within one request):
+        its checks and its routes agree, and the version is read once, not per lookup."""
+        with request_scope():
+            return await self._checked(submission)
+
+    async def _checked(self, submission: Submission) -> AcceptedMessage:
         try:
             return await self._submit(submission)
         except ServiceUnavailable:
@@ -234,7 +241,14 @@ class SubmitPackage:
         warning: Problem | None,
     ) -> AcceptedMessage:
         act = business_act(package)
-        listed = only_declared(named_recipients(package), submission.declared_to)
+        named = named_recipients(package)
+        if submission.declared_to is not None:
+            named = with_successors(
+                named,
+                await self._store.current_codes([code for code, _ in named]),
+                submission.declared_to,
+            )
+        listed = only_declared(named, submission.declared_to)
         systems = await self._store.list_systems()
         peers = await self._store.list_peers()
         if submission.peer_item is not None:
@@ -242,6 +256,7 @@ class SubmitPackage:
         holders: dict[str, Any] = {}
         original = await self._store.original_recipients(act.target_key) if act else None
         current = await self._store.current_codes([code for code, _ in listed] + (original or []))
+        redirected = merge_warnings(listed, current)
         shards = self._settings.broker_shards
         if act is not None and act.kind is BusinessType.REVOKE and original is not None:
             # The revocation goes to whoever has the original; the To it lists is a reminder.
@@ -265,7 +280,7 @@ class SubmitPackage:
             check_not_back_to(submission.peer_item, plans)
         body = submission.body
         await asyncio.to_thread(self._store_files, body, package)
-        return await self._store.accept(
+        accepted = await self._store.accept(
             NewMessage(
                 kind=package.kind,
                 sender_system_id=submission.system.system_id,
@@ -280,7 +295,7 @@ class SubmitPackage:
                     if submission.idempotency_key
                     else None
                 ),
-                warnings=package.warnings + ((warning,) if warning else ()),
+                warnings=package.warnings + ((warning,) if warning else ()) + redirected,
                 attachments=attachment_records(package),
                 signature=signature.as_dict(),
                 header=package.model.model_dump(
@@ -299,6 +314,7 @@ class SubmitPackage:
             ),
             actor=submission.actor,
         )
+        return replace(accepted, warnings=redirected) if redirected else accepted
 
     def _store_files(self, body: SpooledBody, package: ParsedPackage) -> None:
         self._payloads.put_file(body.path, body.sha256)
@@ -341,3 +357,37 @@ def check_not_back_to(item: PeerItemRef, plans: Sequence[RecipientPlan]) -> None
                 for code in back
             ],
         )
+
+
+def merge_warnings(
+    listed: list[tuple[AgencyCode, str]], current: dict[str, str]
+) -> tuple[Problem, ...]:
+    """A warning for each named recipient the directory merged into a successor: the package
+    goes to the successor, and the sender must hear it (SPEC §2.3, the 2025 reorganisation)."""
+    return tuple(
+        Problem(
+            "RECIPIENT_MERGED",
+            path,
+            f"{code} was merged into {current[code]}: the package goes to {current[code]}",
+            "warning",
+        )
+        for code, path in listed
+        if current.get(code, code) != code
+    )
+
+
+def with_successors(
+    named: list[tuple[AgencyCode, str]], current: dict[str, str], declared: tuple[str, ...]
+) -> list[tuple[AgencyCode, str]]:
+    """The recipients a `to` header may pick: those the package names, and the live successor
+    of a merged one (under the same element). A forwarding node that followed a merge names
+    the successor in `to` while the package's To, never edited, names the old code."""
+    names = {code for code, _ in named}
+    extra = [
+        (AgencyCode(code), path)
+        for code in dict.fromkeys(declared)
+        if code not in names
+        for old, path in named
+        if current.get(old) == code
+    ][: len(declared)]
+    return named + list(dict(extra).items())

@@ -6,7 +6,9 @@ One module per concept, each call one short transaction, composed into `SqlStore
                        the state machine (`gateway.delivery_states`), one by one or in bulk
     systems            connected systems and their credentials
     policies           signature policies and certificate bindings
-    directory          agencies: versioned changes, listings, successors, sync, registration
+    directory          agencies: versioned changes, listings, successors, sync, registration,
+                       reorganisation (merge, rename, retire)
+    directory_sync     a peer's directory applied here, its sync position, the sync lease
     acceptance         a package in: message, deliveries, outbox; status flow; business acts
     evidence           the hash-chained evidence log
     outbox             what the relays publish, and what the broker's confirms change
@@ -27,6 +29,7 @@ from __future__ import annotations
 from adapters.db.store.acceptance import SqlAcceptance
 from adapters.db.store.console import SqlConsoleReads
 from adapters.db.store.directory import SqlDirectory
+from adapters.db.store.directory_sync import SqlDirectorySync
 from adapters.db.store.evidence import SqlEvidence
 from adapters.db.store.forwarding import SqlForwarding
 from adapters.db.store.inbox import SqlInbox
@@ -61,6 +64,7 @@ class SqlStore(
     SqlOperatorAccounts,
     SqlConsoleReads,
     SqlDirectory,
+    SqlDirectorySync,
     SqlSystems,
     SqlPolicies,
     SqlEvidence,

@@ -35,7 +35,7 @@ from gateway.delivery_states import (
 from gateway.errors import DocumentNotFound, NotYetDownloaded
 from gateway.evidence import EvidenceEvent
 from gateway.records import NO_FILTER, InboxFilter, InboxItem
-from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind
+from gateway.types import AgencyCode, DeliveryId, MessageId, MessageKind, RouteKind
 
 S = DeliveryState
 
@@ -151,7 +151,11 @@ class SqlInbox(SqlBase):
                         Message.payload_sha256,
                     )
                     .join(Message, Message.id == Delivery.message_id)
-                    .where(Delivery.public_id == delivery_id)
+                    # The route is checked: a message left in the broker from before the
+                    # delivery was re-routed elsewhere (`agencies merge`) finds nothing to do.
+                    .where(
+                        Delivery.public_id == delivery_id, Delivery.route == RouteKind.INBOX.value
+                    )
                     .with_for_update(of=Delivery)
                 )
             ).first()
