@@ -36,6 +36,7 @@ from gateway.ports import (
     OperatorStore,
     PeerCaller,
     PushSender,
+    ReportStore,
     SignatureVerifier,
     Store,
 )
@@ -106,6 +107,7 @@ class Runtime:
         store = build_store(settings)
         self.store: Store = store
         self.operators: OperatorStore = store
+        self.reports: ReportStore = store
         self.cursors: Cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
         self.payloads: PayloadStore = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)

@@ -19,6 +19,7 @@ One module per concept, each call one short transaction, composed into `SqlStore
     operator_accounts  operator accounts, and the audit row of every operator action
     operator_reads     delivery search, a message's timeline, the audit log
     operators          replay and cancel
+    reports            the quarterly report's aggregates (GROUP BY per agency)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from adapters.db.store.outbox import SqlOutbox
 from adapters.db.store.peers import SqlPeers
 from adapters.db.store.policies import SqlPolicies
 from adapters.db.store.push import SqlPush
+from adapters.db.store.reports import SqlReports
 from adapters.db.store.systems import SqlSystems
 from adapters.db.store.views import SqlViews
 
@@ -57,6 +59,7 @@ class SqlStore(
     SqlOperators,
     SqlOperatorReads,
     SqlOperatorAccounts,
+    SqlReports,
     SqlDirectory,
     SqlSystems,
     SqlPolicies,
