@@ -2,8 +2,8 @@
 that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
 without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-    Store, OperatorStore, PushStore, PeerStore, DirectoryStore (NodeStore: all five),
-    ConsoleReads
+    Store, OperatorStore, PushStore, PeerStore, DirectoryStore, ReportStore (NodeStore:
+    all six), ConsoleReads
                           adapters.db.store.SqlStore (one object, each method one transaction)
     PushSender            adapters.push_client.PushClient
     PeerCaller            adapters.peer_client.PeerClient
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         SystemCredentials,
         SystemRecord,
     )
+    from gateway.reports import AgencyTraffic
     from gateway.signatures import CertificateBinding, SignatureReport, SigningTime
     from gateway.types import BrokerEnvelope, BrokerHandler, MessageKind, Sha256Hex
 
@@ -352,7 +353,16 @@ class DirectoryStore(Protocol):
     async def retire_agency(self, code: str, actor: str) -> DirectoryChange: ...
 
 
-class NodeStore(Store, OperatorStore, PushStore, PeerStore, DirectoryStore, Protocol):
+class ReportStore(Protocol):
+    """The quarterly report's aggregates (`gateway.reports`), computed by the database."""
+
+    async def traffic_by_agency(self, start: datetime, end: datetime) -> list[AgencyTraffic]:
+        """Per local agency: documents sent and received, with paper, via peers, and the
+        status codes it sent, in [start, end)."""
+        ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, PeerStore, DirectoryStore, ReportStore, Protocol):
     """The whole store, as the composition root builds it and CLI commands use it; use cases
     take the narrower port they need."""
 

@@ -39,6 +39,7 @@ from gateway.ports import (
     OperatorStore,
     PeerCaller,
     PushSender,
+    ReportStore,
     SignatureVerifier,
     Store,
 )
@@ -123,6 +124,7 @@ class Runtime:
         self.store: Store = store
         self.operators: OperatorStore = store
         self.console: ConsoleReads = store
+        self.reports: ReportStore = store
         box = build_secret_box(settings)
         self.cursors: Cursors = CursorSeal(box.derive("cursors"))
         self.console_key: bytes = box.derive("console")

@@ -22,6 +22,7 @@ One module per concept, each call one short transaction, composed into `SqlStore
     operator_reads     delivery search, a message's timeline, the audit log
     operators          replay and cancel
     console            the operator console's overview figures and directory search
+    reports            the quarterly report's aggregates (GROUP BY per agency)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from adapters.db.store.outbox import SqlOutbox
 from adapters.db.store.peers import SqlPeers
 from adapters.db.store.policies import SqlPolicies
 from adapters.db.store.push import SqlPush
+from adapters.db.store.reports import SqlReports
 from adapters.db.store.systems import SqlSystems
 from adapters.db.store.views import SqlViews
 
@@ -63,6 +65,7 @@ class SqlStore(
     SqlOperatorReads,
     SqlOperatorAccounts,
     SqlConsoleReads,
+    SqlReports,
     SqlDirectory,
     SqlDirectorySync,
     SqlSystems,
