@@ -505,3 +505,40 @@ def test_charts_are_well_formed_svg() -> None:
         root = ElementTree.fromstring(str(svg))
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
         assert " style=" not in str(svg)  # the Content-Security-Policy forbids inline style
+
+
+async def test_the_quarterly_report_page_and_its_downloads(
+    node: Node, browsers: list[ConsoleClient]
+) -> None:
+    await traffic(node)
+    audrey = await signed_in(node, browsers, "audrey", "auditor")  # every role reads it
+    page = await audrey.get("/reports")
+    assert page.status_code == 200, page.text
+    summary = re.search(r'<table class="numbers" id="summary">.*?</table>', page.text, re.S)
+    assert summary is not None
+    cells = re.findall(r"<td>(\d+)</td>", summary.group(0))
+    assert cells[:5] == ["1", "1", "0", "0", "1"]  # sent: total, electronic, paper, peers, inside
+    assert cells[5:10] == ["2", "2", "0", "0", "2"]  # received: one per recipient
+    assert page.text.count("<svg") == 2
+
+    today = datetime.now(ZoneInfo(node.runtime.settings.timezone)).date()
+    quarter = (today.month - 1) // 3 + 1
+    params = {"year": str(today.year), "quarter": str(quarter)}
+    figures = (await audrey.get("/reports/quarterly.json", **params)).json()
+    assert figures["period"]["quarter"] == {"year": today.year, "quarter": quarter}
+    assert (figures["sent"]["total"], figures["received"]["total"]) == (1, 2)
+    printable = await audrey.get("/reports/quarterly.html", **params)
+    assert printable.headers["content-type"].startswith("text/html")
+    assert printable.headers["content-disposition"].startswith("inline")
+    policy = printable.headers["content-security-policy"]
+    assert "style-src 'unsafe-inline'" in policy and "script" not in policy
+    assert printable.headers.get_list("content-security-policy") == [policy]
+    for fmt, kind in (("csv", "text/csv"), ("xlsx", "application/vnd.openxmlformats")):
+        download = await audrey.get(f"/reports/quarterly.{fmt}", **params)
+        assert download.headers["content-type"].startswith(kind)
+        assert download.headers["content-disposition"].startswith("attachment")
+
+    days = await audrey.get("/reports", **{"from": "2026-06-15", "to": "2026-09-14"})
+    assert days.status_code == 200 and "15/06/2026" in days.text
+    wrong = await audrey.get("/reports", **{"from": "2026-09-14", "to": "2026-06-15"})
+    assert wrong.status_code == 400 and "before it starts" in wrong.text

@@ -190,7 +190,11 @@ async def test_sign_in_and_every_page_in_both_languages(
             name = path.strip("/") or "overview"
             await screenshots.take(browser_page, f"{backend}-{lang}-{name}")
     await browser_page.goto(f"{served.url}/console/reports?lang=en")
-    await expect(browser_page.locator("#reports-pending")).to_contain_text("Not yet")
+    await expect(browser_page.locator("#report-title")).to_contain_text("Period: Q")
+    await expect(browser_page.locator("#summary tbody tr").first).to_contain_text("1")
+    await browser_page.get_by_role("link", name="Printable (HTML)").click()
+    await expect(browser_page.locator("h1")).to_contain_text("BÁO CÁO", ignore_case=True)
+    await screenshots.take(browser_page, f"{backend}-report-printable")
 
     # The overview prints: the charts are inline SVG, nothing is fetched for them.
     await browser_page.goto(f"{served.url}/console/")

@@ -41,9 +41,10 @@ from gateway.runtime import Runtime
 log = logging.getLogger(__name__)
 PAGES = (signin, overview, messages, actions, stuck, directory, systems, peers, reports, audit)
 
+CSP = b"content-security-policy"
 SECURITY_HEADERS = [
     (
-        b"content-security-policy",
+        CSP,
         b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         b"frame-ancestors 'none'; base-uri 'none'",
     ),
@@ -65,7 +66,14 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", [])) + SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                # A response with a policy of its own (the printable report) keeps it.
+                own_policy = any(name == b"content-security-policy" for name, _ in headers)
+                headers += [
+                    h
+                    for h in SECURITY_HEADERS
+                    if not (own_policy and h[0] == b"content-security-policy")
+                ]
                 headers.append((b"cache-control", b"max-age=3600" if static else b"no-store"))
                 message["headers"] = headers
             await send(message)

@@ -43,6 +43,7 @@ class SqlSystems(SqlBase):
         patterns: Sequence[str],
         delivery_mode: str = "poll",
         push_url: str | None = None,
+        *,
         by: Operator | None = None,
     ) -> None:
         async with self.transaction() as session:
@@ -77,7 +78,7 @@ class SqlSystems(SqlBase):
         return (await self.config()).list_systems()
 
     async def set_system_enabled(
-        self, system_id: str, enabled: bool, by: Operator | None = None
+        self, system_id: str, enabled: bool, *, by: Operator | None = None
     ) -> None:
         """A disabled system is refused at authentication and routed nothing."""
         async with self.transaction() as session:
@@ -87,7 +88,7 @@ class SqlSystems(SqlBase):
             await bump_config(session)
 
     async def set_system_secret(
-        self, system_id: str, secret: str, by: Operator | None = None
+        self, system_id: str, secret: str, *, by: Operator | None = None
     ) -> None:
         """Rotate a system's secret: the old one stops working at once on every process."""
         async with self.transaction() as session:
@@ -96,7 +97,7 @@ class SqlSystems(SqlBase):
             _audit(session, by, "system.rotate-secret", system_id)
             await bump_config(session)
 
-    async def remove_system(self, system_id: str, by: Operator | None = None) -> None:
+    async def remove_system(self, system_id: str, *, by: Operator | None = None) -> None:
         """Forget a system (its deliveries keep their rows; nothing is routed to it again)."""
         async with self.transaction() as session:
             await session.delete(await self._system_row(session, system_id))
