@@ -36,6 +36,7 @@ from gateway.faults import AFTER_ACCEPT, AFTER_FORWARD_ANSWER, BEFORE_CONSUME_CO
 from gateway.ports import (
     ConsoleReads,
     Cursors,
+    NodeStore,
     OperatorStore,
     PeerCaller,
     PushSender,
@@ -124,6 +125,8 @@ class Runtime:
         self.store: Store = store
         self.operators: OperatorStore = store
         self.console: ConsoleReads = store
+        self.directory: NodeStore = store
+        """The directory's reorganisation (`gateway.services.reorganisation`) reads routes."""
         self.reports: ReportStore = store
         box = build_secret_box(settings)
         self.cursors: Cursors = CursorSeal(box.derive("cursors"))

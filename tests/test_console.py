@@ -542,3 +542,50 @@ async def test_the_quarterly_report_page_and_its_downloads(
     assert days.status_code == 200 and "15/06/2026" in days.text
     wrong = await audrey.get("/reports", **{"from": "2026-09-14", "to": "2026-06-15"})
     assert wrong.status_code == 400 and "before it starts" in wrong.text
+
+
+async def test_operators_merge_rename_and_retire_agencies(
+    node: Node, browsers: list[ConsoleClient]
+) -> None:
+    old, new, gone = "000.00.21.H53", "000.00.22.H53", "000.00.23.H53"
+    await node.add_system("sys.dept", "#.H53")
+    await node.runtime.store.upsert_agencies(
+        [
+            AgencyRecord(AgencyCode(old), "Sở Kế hoạch và Đầu tư"),
+            AgencyRecord(AgencyCode(new), "Sở Tài chính"),
+            AgencyRecord(AgencyCode(gone), "Ban quản lý dự án"),
+            AgencyRecord(AgencyCode("001.21.H53"), "Phòng Đăng ký kinh doanh", parent_code=old),
+        ]
+    )
+    audrey = await signed_in(node, browsers, "audrey", "auditor")
+    olga = await signed_in(node, browsers, "olga", "operator")
+    page = await audrey.get(f"/directory/{old}")
+    assert page.status_code == 200 and "Phòng Đăng ký kinh doanh" in page.text
+    assert "/merge" not in page.text
+    refused = await audrey.post(
+        f"/directory/{old}/rename", {"name": "x", "csrf": await audrey.csrf()}
+    )
+    assert refused.status_code == 403
+    assert (await olga.get("/directory/000.00.99.H53")).status_code == 404
+
+    token = await olga.csrf()
+    renamed = await olga.post(
+        f"/directory/{new}/rename", {"name": "Sở Tài chính tỉnh", "csrf": token}
+    )
+    assert renamed.status_code == 303
+    assert "Sở Tài chính tỉnh" in (await olga.get(f"/directory/{new}")).text
+    merged = await olga.post(f"/directory/{old}/merge", {"into": new, "csrf": token})
+    assert merged.status_code == 303
+    assert (await node.runtime.store.current_codes([old]))[old] == new
+    wrong = await olga.post(f"/directory/{gone}/retire", {"confirm": old, "csrf": token})
+    assert wrong.status_code == 400
+    retired = await olga.post(f"/directory/{gone}/retire", {"confirm": gone, "csrf": token})
+    assert retired.status_code == 303
+    assert gone in await node.runtime.store.closed_agencies([gone])
+    assert [
+        a[1:3] for a in await actions(node) if a[0] == "olga" and a[1] != "console.sign-in"
+    ] == [
+        ("agency.rename", f"agency {new}"),
+        ("agency.merge", f"agency {old}"),
+        ("agency.retire", f"agency {gone}"),
+    ]

@@ -151,10 +151,23 @@ VI: dict[str, str] = {
     "directory.title": "Danh bạ đơn vị",
     "directory.query": "Mã định danh (cả mã: đơn vị và đơn vị trực thuộc), một phần mã hoặc tên",
     "directory.total": "đơn vị trong danh bạ; hiển thị tối đa",
-    "directory.read_only": (
-        "Chỉ xem: sáp nhập, đổi tên, giải thể đơn vị dùng lệnh `lienthong agencies …` "
-        "(chưa có trên bảng điều hành)."
+    "directory.read_only": "Vai trò kiểm tra chỉ được xem danh bạ.",
+    "directory.agency": "Đơn vị",
+    "directory.units": "Đơn vị trực thuộc",
+    "directory.rename": "Đổi tên",
+    "directory.new_name": "Tên mới",
+    "directory.merge": "Sáp nhập",
+    "directory.merge_hint": (
+        "Văn bản gửi đến mã này sẽ chuyển cho đơn vị kế thừa; văn bản đang chờ mà đơn vị "
+        "chưa tải cũng chuyển theo."
     ),
+    "directory.into": "Sáp nhập vào (mã đơn vị kế thừa)",
+    "directory.retire": "Giải thể",
+    "directory.retire_hint": "Văn bản mới gửi đến mã này bị từ chối (mã lỗi 23).",
+    "directory.retire_confirm": "Gõ lại mã định danh để xác nhận",
+    "directory.done.rename": "Đã đổi tên.",
+    "directory.done.merge": "Đã sáp nhập.",
+    "directory.done.retire": "Đã giải thể.",
     "directory.none": "Không tìm thấy đơn vị nào.",
     "col.agency_code": "Mã định danh",
     "col.agency_name": "Tên đơn vị",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -163,12 +163,7 @@ class SqlConsoleReads(SqlBase):
         if not text:
             statement = select(Agency).order_by(Agency.code).limit(limit)
         elif is_standard_shape(text):
-            statement = (
-                select(Agency)
-                .where(or_(Agency.code == text, Agency.parent_code == text))
-                .order_by(case((Agency.code == text, 0), else_=1), Agency.code)
-                .limit(limit)
-            )
+            statement = _with_units(text, limit)
         else:
             pattern = f"%{_escape(text)}%"
             statement = (
@@ -184,19 +179,37 @@ class SqlConsoleReads(SqlBase):
         async with self.transaction(read_only=True) as session:
             rows = sorted((await session.scalars(statement)).all(), key=_exact_first(text))
             total = int(await session.scalar(select(func.count()).select_from(Agency)) or 0)
-        return [
-            AgencyRecord(
-                code=AgencyCode(r.code),
-                name=r.name,
-                parent_code=r.parent_code,
-                mail=r.mail,
-                status=r.status,
-                successor_code=r.successor_code,
-                old_code=r.old_code,
-                id=r.id,
+        return [_record(r) for r in rows], total
+
+    async def agency_with_units(self, code: str, limit: int) -> list[AgencyRecord]:
+        """The agency `code` first (none: an empty list), then its units."""
+        async with self.transaction(read_only=True) as session:
+            rows = sorted(
+                (await session.scalars(_with_units(code, limit))).all(), key=_exact_first(code)
             )
-            for r in rows
-        ], total
+        return [_record(r) for r in rows] if rows and rows[0].code == code else []
+
+
+def _with_units(code: str, limit: int) -> Select[Agency]:
+    return (
+        select(Agency)
+        .where(or_(Agency.code == code, Agency.parent_code == code))
+        .order_by(case((Agency.code == code, 0), else_=1), Agency.code)
+        .limit(limit)
+    )
+
+
+def _record(r: Agency) -> AgencyRecord:
+    return AgencyRecord(
+        code=AgencyCode(r.code),
+        name=r.name,
+        parent_code=r.parent_code,
+        mail=r.mail,
+        status=r.status,
+        successor_code=r.successor_code,
+        old_code=r.old_code,
+        id=r.id,
+    )
 
 
 def _exact_first(text: str) -> Callable[[Agency], tuple[bool, str]]:
