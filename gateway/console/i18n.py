@@ -404,9 +404,22 @@ EN: dict[str, str] = {
     "directory.title": "Agency directory",
     "directory.query": "Code (a whole one: the agency and its units), part of a code or name",
     "directory.total": "agencies in the directory; showing at most",
-    "directory.read_only": (
-        "Read only: merge, rename and retire with `lienthong agencies …` (not yet in the console)."
+    "directory.read_only": "Auditors read the directory only.",
+    "directory.agency": "Agency",
+    "directory.units": "Its units",
+    "directory.rename": "Rename",
+    "directory.new_name": "New name",
+    "directory.merge": "Merge",
+    "directory.merge_hint": (
+        "Packages to this code go to the successor; pending ones not yet downloaded follow."
     ),
+    "directory.into": "Merge into (the successor's code)",
+    "directory.retire": "Retire",
+    "directory.retire_hint": "New packages to this code are refused (error 23).",
+    "directory.retire_confirm": "Type the code again to confirm",
+    "directory.done.rename": "Renamed.",
+    "directory.done.merge": "Merged.",
+    "directory.done.retire": "Retired.",
     "directory.none": "No agency found.",
     "col.agency_code": "Code",
     "col.agency_name": "Name",
