@@ -30,6 +30,7 @@ from tests.support.nodes import Backing
 from tests.support.polling import until
 from tests.support.processes import GatewayProcess
 from tests.support.samples import document
+from tests.support.served import errors_in
 
 SENDER, R1, R2, FAR = "000.00.01.H53", "000.00.02.H53", "000.00.04.H53", "000.00.07.H54"
 PAGES = ("/", "/messages", "/stuck", "/directory", "/systems", "/peers", "/trust", "/reports")
@@ -112,6 +113,8 @@ async def served(backing: Backing) -> AsyncIterator[Served]:
     finally:
         process.stop()
         await store.close()
+    # An exception behind any page would be an ERROR line (and a 500 the watch also sees).
+    assert errors_in(process.log_path.read_text()) == []
 
 
 async def _all_available(store: SqlStore, message: str) -> bool:
