@@ -2,7 +2,8 @@
 that an adapter implements. Use cases and the HTTP layer depend on these, so the domain reads
 without SQL, AMQP or xmlsec, and a second implementation (or a test double) fits the same slot.
 
-    Store, OperatorStore, PushStore, PeerStore, DirectoryStore (NodeStore: all five)
+    Store, OperatorStore, PushStore, PeerStore, DirectoryStore, ReportStore (NodeStore:
+    all six), ConsoleReads
                           adapters.db.store.SqlStore (one object, each method one transaction)
     PushSender            adapters.push_client.PushClient
     PeerCaller            adapters.peer_client.PeerClient
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         Role,
         Selection,
     )
+    from gateway.operators.figures import DayTraffic, FeedbackCoverage, StateFigure
     from gateway.peers import Busy, ForwardBatch, PeerRecord, PeerStatus
     from gateway.records import (
         AcceptedMessage,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         SystemCredentials,
         SystemRecord,
     )
+    from gateway.reports import AgencyTraffic
     from gateway.signatures import CertificateBinding, SignatureReport, SigningTime
     from gateway.types import BrokerEnvelope, BrokerHandler, MessageKind, Sha256Hex
 
@@ -76,10 +79,16 @@ class Store(Protocol):
         patterns: Sequence[str],
         delivery_mode: str = "poll",
         push_url: str | None = None,
+        *,
+        by: Operator | None = None,
     ) -> None: ...
-    async def set_system_enabled(self, system_id: str, enabled: bool) -> None: ...
-    async def set_system_secret(self, system_id: str, secret: str) -> None: ...
-    async def remove_system(self, system_id: str) -> None: ...
+    async def set_system_enabled(
+        self, system_id: str, enabled: bool, *, by: Operator | None = None
+    ) -> None: ...
+    async def set_system_secret(
+        self, system_id: str, secret: str, *, by: Operator | None = None
+    ) -> None: ...
+    async def remove_system(self, system_id: str, *, by: Operator | None = None) -> None: ...
     async def get_system(self, system_id: str) -> SystemRecord | None: ...
     async def get_credentials(self, system_id: str) -> SystemCredentials | None: ...
     async def list_systems(self) -> list[SystemRecord]: ...
@@ -194,6 +203,9 @@ class OperatorStore(Protocol):
         self, name: str, role: Role, token_sha256: str, by: Operator
     ) -> None: ...
     async def set_operator_enabled(self, name: str, enabled: bool, by: Operator) -> None: ...
+    async def record_operator_action(
+        self, by: Operator, action: str, target: str, details: dict[str, Any]
+    ) -> None: ...
     async def get_operator(self, name: str) -> OperatorCredentials | None: ...
     async def list_operators(self) -> list[OperatorRecord]: ...
     async def find_deliveries(
@@ -209,6 +221,18 @@ class OperatorStore(Protocol):
     async def operator_actions(
         self, after: int, limit: int, operator: str | None = None
     ) -> tuple[list[OperatorAction], int | None]: ...
+
+
+class ConsoleReads(Protocol):
+    """What the operator console reads beside the operator API's reads
+    (`adapters.db.store.console`, and the peers' status of `adapters.db.store.peers`)."""
+
+    async def traffic_by_day(self, bounds: Sequence[datetime]) -> list[DayTraffic]: ...
+    async def state_figures(self, stuck_thresholds: Mapping[str, float]) -> list[StateFigure]: ...
+    async def feedback_coverage(self, since: datetime) -> FeedbackCoverage: ...
+    async def search_agencies(self, query: str, limit: int) -> tuple[list[AgencyRecord], int]: ...
+    async def agency_with_units(self, code: str, limit: int) -> list[AgencyRecord]: ...
+    async def peer_statuses(self) -> list[PeerStatus]: ...
 
 
 class Broker(Protocol):
@@ -336,7 +360,16 @@ class DirectoryStore(Protocol):
     async def retire_agency(self, code: str, actor: str) -> DirectoryChange: ...
 
 
-class NodeStore(Store, OperatorStore, PushStore, PeerStore, DirectoryStore, Protocol):
+class ReportStore(Protocol):
+    """The quarterly report's aggregates (`gateway.reports`), computed by the database."""
+
+    async def traffic_by_agency(self, start: datetime, end: datetime) -> list[AgencyTraffic]:
+        """Per local agency: documents sent and received, with paper, via peers, and the
+        status codes it sent, in [start, end)."""
+        ...
+
+
+class NodeStore(Store, OperatorStore, PushStore, PeerStore, DirectoryStore, ReportStore, Protocol):
     """The whole store, as the composition root builds it and CLI commands use it; use cases
     take the narrower port they need."""
 

@@ -31,6 +31,8 @@ class SystemRecord:
     patterns: tuple[ServePattern, ...]
     delivery_mode: str = "poll"
     enabled: bool = True
+    push_url: str | None = None
+    """Where a push system's packages are POSTed (shown to operators; never a secret)."""
 
     def serves(self, code: str) -> bool:
         return any(p.matches(code) for p in self.patterns)

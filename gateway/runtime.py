@@ -26,16 +26,21 @@ from adapters.payloads.filestore import FilePayloadStore
 from adapters.peer_client import PeerClient
 from adapters.push_client import PushClient
 from adapters.secretbox import SecretBox
+from adapters.signatures import trust_files
 from adapters.signatures.trust import TrustStore
+from adapters.signatures.trust_files import TrustEntry
 from adapters.signatures.verifier import PackageVerifier
 from gateway.datadir import ensure_data_dir
 from gateway.edxml.schema import load_schemas
 from gateway.faults import AFTER_ACCEPT, AFTER_FORWARD_ANSWER, BEFORE_CONSUME_COMMIT, FaultPoints
 from gateway.ports import (
+    ConsoleReads,
     Cursors,
+    NodeStore,
     OperatorStore,
     PeerCaller,
     PushSender,
+    ReportStore,
     SignatureVerifier,
     Store,
 )
@@ -113,6 +118,13 @@ def build_broker(settings: Settings) -> Broker:
     return RabbitMQBroker(settings.broker_url, topology, prefetch=settings.broker_prefetch)
 
 
+def trust_entries(settings: Settings) -> list[TrustEntry]:
+    """What the trust directory holds (`lienthong trust list`); empty when none is set."""
+    if settings.trust_dir is None or not settings.trust_dir.is_dir():
+        return []
+    return trust_files.list_dir(settings.trust_dir)
+
+
 class Runtime:
     """Everything one gateway process holds; `start`/`stop` bracket the app's lifespan."""
 
@@ -123,7 +135,14 @@ class Runtime:
         store = build_store(settings)
         self.store: Store = store
         self.operators: OperatorStore = store
-        self.cursors: Cursors = CursorSeal(build_secret_box(settings).derive("cursors"))
+        self.console: ConsoleReads = store
+        self.directory: NodeStore = store
+        """The directory's reorganisation (`gateway.services.reorganisation`) reads routes."""
+        self.reports: ReportStore = store
+        box = build_secret_box(settings)
+        self.cursors: Cursors = CursorSeal(box.derive("cursors"))
+        self.console_key: bytes = box.derive("console")
+        """Signs the operator console's sessions and CSRF tokens (`gateway.console`)."""
         self.payloads: PayloadStore = FilePayloadStore(settings.payload_dir)
         self.broker = build_broker(settings)
         self.relay = OutboxRelay(settings, store, self.broker, telemetry)

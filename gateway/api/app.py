@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import agencies, health, inbox, metrics, openapi, packages, vxp, vxp_directory
 from gateway.api import operators as operator_api
+from gateway.api import reports as report_api
 from gateway.api.errors import (
     handle_gateway_error,
     handle_http_error,
@@ -25,6 +26,7 @@ from gateway.api.listeners import MetricsListener
 from gateway.api.observe import RequestMetrics
 from gateway.api.startup import Phase, Startup
 from gateway.config import request_scope
+from gateway.console.app import mount_console
 from gateway.errors import GatewayError
 from gateway.settings import Settings, load_settings, metrics_address
 from gateway.telemetry import Telemetry
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
     app.include_router(inbox.router)
     app.include_router(agencies.router)
     app.include_router(operator_api.router)
+    mount_console(app)
+    app.include_router(report_api.router)
     app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
     app.add_middleware(ConfigScope)
     if settings.metrics_bind:

@@ -1,17 +1,28 @@
 """`lienthong`: run the node, migrate it, and manage systems and the directory.
 
 One module per command group: `node` (serve, migrate), `systems`, `agencies`, `operators`,
-`messages`, `peers`, `trust`, `audit`, and `edxml` (a package of its own). Commands that need
-the node get it from `_bootstrap`, which builds it with the composition root (`gateway.runtime`);
-`_support` holds what several groups share. A new group (`report`, say) is one module and one
-entry in `COMMANDS`.
+`messages`, `peers`, `trust`, `audit`, `report`, and `edxml` (a package of its own). Commands
+that need the node get it from `_bootstrap`, which builds it with the composition root
+(`gateway.runtime`); `_support` holds what several groups share. A new group is one module and
+one entry in `COMMANDS`.
 """
 
 from __future__ import annotations
 
 import click
 
-from gateway.cli import agencies, audit, edxml, messages, node, operators, peers, systems, trust
+from gateway.cli import (
+    agencies,
+    audit,
+    edxml,
+    messages,
+    node,
+    operators,
+    peers,
+    report,
+    systems,
+    trust,
+)
 from gateway.settings import load_settings
 
 __all__ = ["main"]
@@ -27,6 +38,7 @@ COMMANDS: tuple[click.Command, ...] = (
     operators.operators,
     messages.messages,
     peers.peers,
+    report.report,
 )
 
 

@@ -30,12 +30,16 @@ class Permission(StrEnum):
     READ = "read"
     REPLAY = "replay"
     CANCEL = "cancel"
+    DIRECTORY = "directory"
+    """Merge, rename and retire agencies (SPEC §4.3: operators do the directory)."""
     MANAGE = "manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset({Permission.READ}),
-    Role.OPERATOR: frozenset({Permission.READ, Permission.REPLAY, Permission.CANCEL}),
+    Role.OPERATOR: frozenset(
+        {Permission.READ, Permission.REPLAY, Permission.CANCEL, Permission.DIRECTORY}
+    ),
     Role.ADMIN: frozenset(Permission),
 }
 

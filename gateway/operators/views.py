@@ -32,6 +32,15 @@ class DeliveryRow:
     received_at: datetime
     available_at: datetime | None
     timeline: tuple[TimelineEntry, ...] = ()
+    peer: str | None = None
+    """The peer node a `peer` route forwards to."""
+    peer_doc_id: str | None = None
+    """The peer's DocId of the forwarded package (the next hop's id)."""
+    downstream_state: str | None = None
+    """How far the package got behind the peer, as last read, and when."""
+    downstream_at: datetime | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.agencies import STATUSES
 from gateway.codes import ServePattern, is_valid_code
 from gateway.errors import InvalidRequest
+from gateway.operators import Operator
 from gateway.ports import Store
 from gateway.records import AgencyRecord
 from gateway.types import AgencyCode
@@ -36,9 +37,11 @@ async def add_system(
     serves: Sequence[str],
     secret: str | None = None,
     push_url: str | None = None,
+    by: Operator | None = None,
 ) -> str:
     """Register a system; returns its secret (generated when not given). With `push_url`
-    the node POSTs its packages there instead of waiting for it to poll."""
+    the node POSTs its packages there instead of waiting for it to poll. `by`: the operator
+    who adds it (audited)."""
     if not is_system_id(system_id):
         raise InvalidRequest(f"system id {system_id!r}: use letters, digits, '.', '-', '_'")
     if not serves:
@@ -53,7 +56,12 @@ async def add_system(
     if push_url is not None and not push_url.startswith(("http://", "https://")):
         raise InvalidRequest(f"push URL {push_url!r} must be http:// or https://")
     await store.add_system(
-        system_id, secret, patterns, delivery_mode="push" if push_url else "poll", push_url=push_url
+        system_id,
+        secret,
+        patterns,
+        delivery_mode="push" if push_url else "poll",
+        push_url=push_url,
+        by=by,
     )
     return secret
 

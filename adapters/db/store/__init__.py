@@ -21,11 +21,14 @@ One module per concept, each call one short transaction, composed into `SqlStore
     operator_accounts  operator accounts, and the audit row of every operator action
     operator_reads     delivery search, a message's timeline, the audit log
     operators          replay and cancel
+    console            the operator console's overview figures and directory search
+    reports            the quarterly report's aggregates (GROUP BY per agency)
 """
 
 from __future__ import annotations
 
 from adapters.db.store.acceptance import SqlAcceptance
+from adapters.db.store.console import SqlConsoleReads
 from adapters.db.store.directory import SqlDirectory
 from adapters.db.store.directory_sync import SqlDirectorySync
 from adapters.db.store.evidence import SqlEvidence
@@ -39,6 +42,7 @@ from adapters.db.store.outbox import SqlOutbox
 from adapters.db.store.peers import SqlPeers
 from adapters.db.store.policies import SqlPolicies
 from adapters.db.store.push import SqlPush
+from adapters.db.store.reports import SqlReports
 from adapters.db.store.systems import SqlSystems
 from adapters.db.store.views import SqlViews
 
@@ -60,6 +64,8 @@ class SqlStore(
     SqlOperators,
     SqlOperatorReads,
     SqlOperatorAccounts,
+    SqlConsoleReads,
+    SqlReports,
     SqlDirectory,
     SqlDirectorySync,
     SqlSystems,

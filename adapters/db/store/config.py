@@ -60,6 +60,7 @@ async def load_config(session: AsyncSession, open_secret: Callable[[str], str]) 
                 patterns=tuple(ServePattern.parse(p) for p in row.serves),
                 delivery_mode=row.delivery_mode,
                 enabled=row.enabled,
+                push_url=row.push_url,
             ),
             row.secret_ciphertext,
             row.signature_policy,
@@ -73,6 +74,7 @@ async def load_config(session: AsyncSession, open_secret: Callable[[str], str]) 
                     System.delivery_mode,
                     System.enabled,
                     System.signature_policy,
+                    System.push_url,
                 )
             )
         ).all()

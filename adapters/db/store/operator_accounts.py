@@ -101,6 +101,14 @@ class SqlOperatorAccounts(SqlBase):
                 )
             )
 
+    async def record_operator_action(
+        self, by: Operator, action: str, target: str, details: dict[str, Any]
+    ) -> None:
+        """An audit row for an operator's act that changes nothing else (a console
+        sign-in); acts that change the node write theirs in their own transaction."""
+        async with self.transaction() as session:
+            session.add(operator_action_row(by, action, target, None, False, details, utcnow()))
+
     async def get_operator(self, name: str) -> OperatorCredentials | None:
         async with self.transaction(read_only=True) as session:
             row = await session.scalar(select(OperatorAccount).where(OperatorAccount.name == name))

@@ -44,6 +44,12 @@ def delivery_row(d: Delivery, m: Message, timeline: Sequence[TimelineEntry] = ()
         received_at=m.received_at,
         available_at=d.available_at,
         timeline=tuple(timeline),
+        peer=d.peer,
+        peer_doc_id=d.peer_doc_id,
+        downstream_state=d.downstream_state,
+        downstream_at=d.downstream_at,
+        last_error=d.last_error,
+        next_attempt_at=d.next_attempt_at,
     )
 
 
