@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from gateway.peers import PeerRecord
 from gateway.records import SystemCredentials, SystemRecord
@@ -33,6 +34,9 @@ class SystemEntry:
     record: SystemRecord
     secret_ciphertext: str
     signature_policy: str | None
+    previous_ciphertext: str | None = None
+    """The secret before the last rotation (sealed), good until `previous_until`."""
+    previous_until: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -52,7 +56,7 @@ class NodeConfig:
     open_secret: Callable[[str], str]
     peers: Mapping[str, PeerRecord] = field(default_factory=dict)
     """Peer nodes by name (their secrets are read by the forwarder and poller, not here)."""
-    _secrets: dict[str, str] = field(default_factory=dict)
+    _secrets: dict[str, SystemCredentials] = field(default_factory=dict)
     _sorted: tuple[SystemRecord, ...] | None = None
 
     def system(self, system_id: str) -> SystemRecord | None:
@@ -65,10 +69,16 @@ class NodeConfig:
         entry = self.systems.get(system_id)
         if entry is None:
             return None
-        secret = self._secrets.get(system_id)
-        if secret is None:
-            secret = self._secrets[system_id] = self.open_secret(entry.secret_ciphertext)
-        return SystemCredentials(entry.record, secret)
+        found = self._secrets.get(system_id)
+        if found is None:
+            previous = entry.previous_ciphertext
+            found = self._secrets[system_id] = SystemCredentials(
+                entry.record,
+                self.open_secret(entry.secret_ciphertext),
+                self.open_secret(previous) if previous else None,
+                entry.previous_until if previous else None,
+            )
+        return found
 
     def list_systems(self) -> list[SystemRecord]:
         if self._sorted is None:

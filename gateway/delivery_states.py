@@ -99,6 +99,9 @@ PENDING_FOR_RECIPIENT = OFFERED | OFFERED_AFTER_BACKOFF
 DOWNLOADABLE = PENDING_FOR_RECIPIENT | {S.DONE}
 """States in which the inbox hands out the delivered copy (getEdoc, downloadEdoc, content):
 it must have reached the inbox first, and a recipient may fetch what it received again."""
+UNFINISHED = frozenset(state for state, targets in TRANSITIONS.items() if targets)
+"""Not at an end (`done`, `forwarded`, `cancelled` are): a system with deliveries in these
+states is not removed unless forced (they are then cancelled)."""
 UNCOLLECTED = frozenset({S.AVAILABLE, S.FAIL})
 """Waiting in the inbox for the recipient to download it (again): stuck after a while."""
 ACKNOWLEDGED_AS: dict[str, DeliveryState] = {"done": S.DONE, "fail": S.FAIL}

@@ -254,10 +254,9 @@ class Coverage:
 
     def __init__(self, systems: Sequence[SystemRecord], peers: Sequence[PeerRecord]) -> None:
         self._systems: dict[str, list[SystemRecord]] = {}
-        for system in systems:
-            if system.enabled:
-                for group in {_last_group(p.text) for p in system.patterns}:
-                    self._systems.setdefault(group, []).append(system)
+        for system in systems:  # a disabled system still serves its agencies (locked)
+            for group in {_last_group(p.text) for p in system.patterns}:
+                self._systems.setdefault(group, []).append(system)
         self._peers: dict[str, list[PeerRecord]] = {}
         for peer in peers:
             if peer.enabled:

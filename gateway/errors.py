@@ -19,6 +19,7 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      │   ├─ TimestampInvalid        "Sai timestamp"
      │   ├─ TimestampInFuture       "Timestamp khong hop le"
      │   └─ TimestampStale          "Timestamp het han"
+     ├─ SystemDisabled              SYSTEM_DISABLED (403, 29)         "He thong da bi khoa"
      ├─ PermissionDenied            PERMISSION_DENIED (403, 19)       "Khong co quyen"
      │   ├─ RoleNotAllowed          "Khong co quyen"
      │   ├─ SenderMismatch          "Don vi gui khong khop"
@@ -54,6 +55,7 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      ├─ RecipientUnknown            RECIPIENT_UNKNOWN (422, 18)       "Don vi nhan khong ton tai"
      ├─ RecipientClosed             RECIPIENT_CLOSED (422, 23)
      │                              "Don vi nhan da ngung hoat dong (giai the)"
+     ├─ RecipientLocked             RECIPIENT_LOCKED (422, 23)        "Don vi nhan dang bi khoa"
      ├─ DuplicatePackage            DUPLICATE_DOCUMENT (409, 24)      "Goi tin da duoc gui"
      │   ├─ DocumentDuplicate       "Van ban da duoc gui truoc do"
      │   └─ StatusDuplicate         "Trang thai da duoc gui"
@@ -76,6 +78,7 @@ from the leaf's field of that name). Raise sites pass only details: the English 
      │   ├─ AgencyInfoInvalid       "Thong tin don vi khong hop le"
      │   ├─ AgencyMergedOrDissolved "Don vi da sap nhap hoac giai the"
      │   ├─ AgencyHasSubUnits       "Don vi con don vi truc thuoc"
+     │   ├─ SystemHasDeliveries     "He thong con van ban chua hoan tat"
      │   └─ TextUnstorable          "Du lieu chua ky tu khong hop le"
      └─ ServiceUnavailable          SERVICE_UNAVAILABLE (503, 20)     "Loi he thong, thu lai sau"
 
@@ -199,6 +202,16 @@ class TimestampInFuture(AuthenticationFailed):
 
 class TimestampStale(AuthenticationFailed):
     text_vi = "Timestamp het han"
+
+
+class SystemDisabled(GatewayError):
+    """The caller proved its credentials, but an operator disabled its system (`lienthong
+    systems disable`). Its own code, so that its software and people can tell "your secret
+    is wrong" (15) from "your system is switched off here" (29); only a caller that
+    authenticated is told this (a stranger still gets 15)."""
+
+    code, http_status, vxp_code, title = "SYSTEM_DISABLED", 403, "29", "System disabled"
+    text_vi = "He thong da bi khoa"
 
 
 # -- permission: 403, /vxp 19 -----------------------------------------------------------
@@ -383,6 +396,17 @@ class RecipientClosed(GatewayError):
     text_vi = "Don vi nhan da ngung hoat dong (giai the)"
 
 
+class RecipientLocked(GatewayError):
+    """Every recipient exists, but the system that serves one is disabled here: the package
+    is refused (not handed to a less specific system or a peer), so the sender knows it was
+    not delivered and sends it again once the system is enabled. ErrorCode 23 like
+    `RecipientClosed` ("recipient locked" in the integration guide, which this is to the
+    letter); the problem code tells the two apart."""
+
+    code, http_status, vxp_code, title = "RECIPIENT_LOCKED", 422, "23", "Recipient locked"
+    text_vi = "Don vi nhan dang bi khoa"
+
+
 class DuplicatePackage(GatewayError):
     code, http_status, vxp_code, title = "DUPLICATE_DOCUMENT", 409, "24", "Duplicate document"
     text_vi = "Goi tin da duoc gui"
@@ -488,6 +512,12 @@ class AgencyMergedOrDissolved(InvalidRequest):
 
 class AgencyHasSubUnits(InvalidRequest):
     text_vi = "Don vi con don vi truc thuoc"
+
+
+class SystemHasDeliveries(InvalidRequest):
+    """`systems remove` of a system whose deliveries are not finished, without `--force`."""
+
+    text_vi = "He thong con van ban chua hoan tat"
 
 
 class TextUnstorable(InvalidRequest):

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         PushResult,
         PushTarget,
         RecipientPlan,
+        RemovedSystem,
         SystemCredentials,
         SystemRecord,
     )
@@ -81,14 +82,33 @@ class Store(Protocol):
         push_url: str | None = None,
         *,
         by: Operator | None = None,
+        reason: str | None = None,
     ) -> None: ...
     async def set_system_enabled(
-        self, system_id: str, enabled: bool, *, by: Operator | None = None
-    ) -> None: ...
+        self,
+        system_id: str,
+        enabled: bool,
+        *,
+        by: Operator | None = None,
+        reason: str | None = None,
+    ) -> bool: ...
     async def set_system_secret(
-        self, system_id: str, secret: str, *, by: Operator | None = None
+        self,
+        system_id: str,
+        secret: str,
+        *,
+        previous_until: datetime | None = None,
+        by: Operator | None = None,
+        reason: str | None = None,
     ) -> None: ...
-    async def remove_system(self, system_id: str, *, by: Operator | None = None) -> None: ...
+    async def remove_system(
+        self,
+        system_id: str,
+        *,
+        force: bool = False,
+        by: Operator | None = None,
+        reason: str | None = None,
+    ) -> RemovedSystem: ...
     async def get_system(self, system_id: str) -> SystemRecord | None: ...
     async def get_credentials(self, system_id: str) -> SystemCredentials | None: ...
     async def list_systems(self) -> list[SystemRecord]: ...

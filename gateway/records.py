@@ -33,6 +33,8 @@ class SystemRecord:
     enabled: bool = True
     push_url: str | None = None
     """Where a push system's packages are POSTed (shown to operators; never a secret)."""
+    previous_secret_until: datetime | None = None
+    """After a rotation with a grace period: until when the previous secret still works."""
 
     def serves(self, code: str) -> bool:
         return any(p.matches(code) for p in self.patterns)
@@ -40,10 +42,30 @@ class SystemRecord:
 
 @dataclass(frozen=True, slots=True)
 class SystemCredentials:
-    """What authentication needs: decrypted only for the one system that is calling."""
+    """What authentication needs: decrypted only for the one system that is calling.
+
+    After `lienthong systems rotate-secret --grace …` the previous secret still
+    authenticates until `previous_until`; `secrets_at` says which secrets are good now."""
 
     system: SystemRecord
     secret: str = field(repr=False)
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_until: datetime | None = None
+
+    def secrets_at(self, now: datetime) -> tuple[str, ...]:
+        """The current secret, then the previous one while its grace lasts."""
+        if self.previous_secret and self.previous_until is not None and now < self.previous_until:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedSystem:
+    """What `lienthong systems remove` did: the system is gone (its history stays), and with
+    `--force` its unfinished deliveries were cancelled (these ids)."""
+
+    system_id: str
+    cancelled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +193,8 @@ class PushTarget:
     payload_sha256: str
     attempts: int
     created_at: datetime
+    enabled: bool = True
+    """False while an operator has the system disabled: nothing is POSTed to it."""
 
 
 @dataclass(frozen=True, slots=True)

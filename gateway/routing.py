@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from gateway.codes import best_match, routing_key
-from gateway.errors import Problem, RecipientClosed, RecipientUnknown
+from gateway.errors import Problem, RecipientClosed, RecipientLocked, RecipientUnknown
 from gateway.peers import PeerRecord, peer_for
 from gateway.records import RecipientPlan, SystemRecord
 from gateway.types import AgencyCode, RouteKind
 
 
 def serving_system(code: str, systems: Sequence[SystemRecord]) -> SystemRecord | None:
-    """The enabled system whose most specific pattern matches (ties: the lowest id)."""
-    return best_match(
-        code, (s for s in systems if s.enabled), lambda s: s.patterns, lambda s: s.system_id
-    )
+    """The system whose most specific pattern matches, enabled or not (ties: the lowest id,
+    so every gateway process decides the same).
+
+    A disabled system still serves its agencies: they are locked (new packages to them are
+    refused, `RecipientLocked`), never handed to a less specific system or a peer, which
+    would send an agency's documents to software that is not the agency's."""
+    return best_match(code, systems, lambda s: s.patterns, lambda s: s.system_id)
 
 
 def plan_recipients(
@@ -27,9 +30,10 @@ def plan_recipients(
     closed: Mapping[str, str] | None = None,
     peers: Sequence[PeerRecord] = (),
 ) -> tuple[RecipientPlan, ...]:
-    """A plan for every recipient, or a refusal naming each one nobody serves or the
-    directory has closed: `RecipientClosed` (23) when all of them are closed, else
-    `RecipientUnknown` (18). A local system wins; else a peer node (`gateway.peers.peer_for`).
+    """A plan for every recipient, or a refusal naming each one nobody serves, the directory
+    has closed or whose system is disabled: `RecipientUnknown` (18) when one is unknown, else
+    `RecipientClosed` (23) when one is closed, else `RecipientLocked` (23). A local system
+    wins; else a peer node (`gateway.peers.peer_for`).
 
     `current` maps requested codes to their live successor (merged agencies redirect);
     `closed` maps codes the directory retired or deleted to that status: a system pattern
@@ -38,7 +42,9 @@ def plan_recipients(
     plans: list[RecipientPlan] = []
     unknown: list[str] = []
     gone: list[str] = []
+    locked: list[str] = []
     problems: list[Problem] = []
+    disabled = {system.system_id for system in systems if not system.enabled}
     for index, code in enumerate(requested, start=1):
         target = AgencyCode(current.get(code, code))
         if any(plan.recipient_code == target for plan in plans):
@@ -53,6 +59,17 @@ def plan_recipients(
             )
             continue
         plan = route_one(code, target, systems, peers, shards)
+        if plan is not None and plan.system_id in disabled:
+            locked.append(f"{target} ({plan.system_id})")
+            problems.append(
+                Problem(
+                    "RECIPIENT_LOCKED",
+                    path_of(index),
+                    f"{target} is served by system {plan.system_id}, which is disabled "
+                    "on this node",
+                )
+            )
+            continue
         if plan is None:
             unknown.append(target)
             problems.append(
@@ -70,8 +87,14 @@ def plan_recipients(
             reasons.append(f"recipient not served by this node: {', '.join(unknown)}")
         if gone:
             reasons.append(f"recipient closed in the directory: {', '.join(gone)}")
+        if locked:
+            reasons.append(f"recipient locked: {', '.join(locked)}")
         refusal = RecipientUnknown if unknown else RecipientClosed
         raise refusal("; ".join(reasons), problems=problems)
+    if locked:
+        raise RecipientLocked(
+            f"recipient locked (its system is disabled): {', '.join(locked)}", problems=problems
+        )
     return tuple(plans)
 
 
@@ -84,7 +107,8 @@ def route_known(
 ) -> dict[str, RecipientPlan]:
     """Plans for those of `codes` that some system or peer serves, keyed by the live code;
     the others are left out (used for recipients of an earlier package, not ones a sender
-    names)."""
+    names). A disabled system is planned like any: a revocation of a document it already
+    has waits in its inbox until it is enabled again."""
     plans: dict[str, RecipientPlan] = {}
     for code in codes:
         target = AgencyCode(current.get(code, code))

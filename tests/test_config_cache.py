@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -78,6 +79,16 @@ async def test_systems_changed_through_one_store_are_seen_by_the_other(
     credentials = await reader.get_credentials("sys.a")
     assert credentials is not None and credentials.secret == "rotated-secret"
     assert credentials.system.enabled
+    assert credentials.previous_secret is None
+    assert credentials.secrets_at(datetime.now(UTC)) == ("rotated-secret",)
+
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    await writer.set_system_secret("sys.a", "third-secret", previous_until=until)
+    credentials = await reader.get_credentials("sys.a")
+    assert credentials is not None and credentials.previous_until == until
+    assert credentials.system.previous_secret_until == until
+    assert credentials.secrets_at(datetime.now(UTC)) == ("third-secret", "rotated-secret")
+    assert credentials.secrets_at(until) == ("third-secret",)  # the grace is over
 
     await writer.remove_system("sys.a")
     assert await reader.get_credentials("sys.a") is None
@@ -181,14 +192,23 @@ async def test_a_node_refuses_at_once_a_system_the_cli_disabled_or_rotated(node:
         assert (await client.get_received())["status"] == "OK"
 
         await cli.set_system_enabled("sys.a", False)
-        assert (await node.http.get("/api/v1/inbox", headers=headers)).status_code == 401
-        assert (await client.get_received())["status"] == "FAIL"
+        refused = await node.http.get("/api/v1/inbox", headers=headers)
+        assert (refused.status_code, refused.json()["code"]) == (403, "SYSTEM_DISABLED")
+        assert (await client.get_received())["ErrorCode"] == "29"
 
         await cli.set_system_enabled("sys.a", True)
         await cli.set_system_secret("sys.a", "a-new-secret-of-enough-length")
         assert (await node.http.get("/api/v1/inbox", headers=headers)).status_code == 401
         rotated = {"Authorization": "Bearer sys.a:a-new-secret-of-enough-length"}
         assert (await node.http.get("/api/v1/inbox", headers=rotated)).status_code == 200
+
+        # With a grace period the node's snapshot holds the previous secret too.
+        until = datetime.now(UTC) + timedelta(hours=1)
+        await cli.set_system_secret("sys.a", "the-third-secret-here", previous_until=until)
+        for secret in ("a-new-secret-of-enough-length", "the-third-secret-here"):
+            good = {"Authorization": f"Bearer sys.a:{secret}"}
+            assert (await node.http.get("/api/v1/inbox", headers=good)).status_code == 200
+        assert (await node.http.get("/api/v1/inbox", headers=headers)).status_code == 401
     finally:
         await cli.close()
 

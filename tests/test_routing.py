@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.codes import ServePattern, routing_key
-from gateway.errors import RecipientUnknown
+from gateway.errors import RecipientLocked, RecipientUnknown
 from gateway.records import SystemRecord
 from gateway.routing import plan_recipients, serving_system
 from gateway.types import AgencyCode, RouteKind, SystemId
@@ -53,11 +53,31 @@ def test_tie_goes_to_lowest_system_id() -> None:
     assert chosen is not None and chosen.system_id == "a-system"
 
 
-def test_disabled_systems_are_ignored() -> None:
+def test_a_disabled_system_still_serves_its_agencies_which_are_locked() -> None:
+    """Disabling a system does not hand its agencies to a less specific system (or a peer):
+    their packages are refused with 23 until it is enabled again or removed."""
     disabled_exact = system("00.53.A00", "000.00.13.H53", enabled=False)
     chosen = serving_system("000.00.13.H53", [disabled_exact, PROVINCE])
-    assert chosen is not None and chosen.system_id == "00.53.W00"
-    assert serving_system("000.00.13.H53", [disabled_exact]) is None
+    assert chosen is not None and chosen.system_id == "00.53.A00"
+    with pytest.raises(RecipientLocked) as caught:
+        plan_recipients(
+            codes("000.00.12.H53", "000.00.13.H53"), {}, [disabled_exact, PROVINCE], 4, to_path
+        )
+    error = caught.value
+    assert error.vxp_code == "23" and error.http_status == 422
+    assert [(p.code, p.path) for p in error.problems] == [
+        ("RECIPIENT_LOCKED", "MessageHeader/To[2]/OrganId")
+    ]
+    assert "000.00.13.H53 (00.53.A00)" in error.detail
+    # Unknown recipients as well: the package is refused as unknown (18), naming both.
+    with pytest.raises(RecipientUnknown) as unknown:
+        plan_recipients(
+            codes("000.00.13.H53", "000.00.00.H41"), {}, [disabled_exact, PROVINCE], 4, to_path
+        )
+    assert [p.code for p in unknown.value.problems] == ["RECIPIENT_LOCKED", "RECIPIENT_UNKNOWN"]
+    # Enabled again (or removed: the province's system takes its agencies), it is routed.
+    (plan,) = plan_recipients(codes("000.00.13.H53"), {}, [PROVINCE], 4, to_path)
+    assert plan.system_id == "00.53.W00"
 
 
 def test_plan_gives_each_recipient_its_system_and_key() -> None:

@@ -55,6 +55,42 @@ async def test_unknown_system_reads_like_a_wrong_secret(node: Node, operation: s
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "15")
 
 
+@pytest.mark.parametrize("operation", OPERATIONS)
+async def test_a_disabled_system_gets_its_own_complete_fail_answer(
+    node: Node, operation: str
+) -> None:
+    """29, not 15: the credentials are right, the system is switched off here."""
+    client = await sdk(node, "00.53.W00", SENDER)
+    await node.runtime.store.set_system_enabled("00.53.W00", False)
+    answer = sdk_parse(operation, (await client.call(operation)).json())
+    assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "29")
+    assert answer["ErrorDesc"].startswith("He thong da bi khoa: ")
+    stranger = StickySdkClient(node.http, "00.53.W00", "not-the-secret")
+    assert (await stranger.parsed(operation))["ErrorCode"] == "15"  # nothing told to a stranger
+
+
+async def test_a_disabled_system_downloads_nothing_and_reads_why_in_headers(node: Node) -> None:
+    sender = await sdk(node, "00.53.W00", SENDER)
+    receiver = await sdk(node, "00.53.W01", RECIPIENT)
+    _, doc_id = await delivered_item(sender, receiver)
+    await node.runtime.store.set_system_enabled("00.53.W01", False)
+    response = await receiver.call("downloadEdoc", {"docId": doc_id}, method="GET")
+    assert (response.status_code, response.content) == (403, b"")
+    assert response.headers["x-lienthong-error-code"] == "29"
+    await node.runtime.store.set_system_enabled("00.53.W01", True)
+    response = await receiver.call("downloadEdoc", {"docId": doc_id}, method="GET")
+    assert response.status_code == 200 and response.content.startswith(b"<?xml")
+
+
+async def test_a_recipient_whose_system_is_disabled_is_locked_23(node: Node) -> None:
+    client = await sdk(node, "00.53.W00", SENDER)
+    await sdk(node, "00.53.W01", RECIPIENT)
+    await node.runtime.store.set_system_enabled("00.53.W01", False)
+    answer = await client.send_edoc(document(SENDER, [RECIPIENT]), SENDER)
+    assert (answer["status"], answer["ErrorCode"], answer["DocId"]) == ("FAIL", "23", "")
+    assert RECIPIENT in answer["ErrorDesc"] and "RECIPIENT_LOCKED" in answer["ErrorDesc"]
+
+
 async def test_send_refusals_carry_an_empty_doc_id(node: Node) -> None:
     client = await sdk(node, "00.53.W00", SENDER)
     await sdk(node, "00.53.W01", RECIPIENT)

@@ -74,6 +74,9 @@ class System(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     system_id: Mapped[str] = mapped_column(String(64), unique=True)
     secret_ciphertext: Mapped[str] = mapped_column(Text)
+    previous_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    """The secret before the last rotation, still accepted until `previous_secret_until`."""
+    previous_secret_until: Mapped[datetime | None] = mapped_column()
     serves: Mapped[list[Any]] = mapped_column(JSON)
     delivery_mode: Mapped[str] = mapped_column(String(16), default="poll")
     push_url: Mapped[str | None] = mapped_column(String(1000))

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import agencies, health, inbox, metrics, openapi, packages, vxp, vxp_directory
+from gateway.api import operator_systems as systems_api
 from gateway.api import operators as operator_api
 from gateway.api import reports as report_api
 from gateway.api.errors import (
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
     app.include_router(operator_api.router)
     mount_console(app)
     app.include_router(report_api.router)
+    app.include_router(systems_api.router)
     app.add_middleware(BodyGuard, timeout=settings.body_timeout_seconds)
     app.add_middleware(ConfigScope)
     if settings.metrics_bind:

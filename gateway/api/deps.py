@@ -4,11 +4,12 @@ operator with the permission a route needs."""
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from gateway.errors import AuthenticationFailed, ServiceUnavailable
+from gateway.errors import AuthenticationFailed, ServiceUnavailable, SystemDisabled
 from gateway.operators.roles import (
     OPERATOR_NAME,
     Operator,
@@ -43,12 +44,13 @@ async def bearer_system(request: Request, runtime: RuntimeDep) -> SystemRecord:
     credentials = (
         await runtime.store.get_credentials(system_id) if is_system_id(system_id) else None
     )
-    if (
-        credentials is None
-        or not credentials.system.enabled
-        or not hmac.compare_digest(credentials.secret.encode(), secret.encode())
-    ):
+    # The previous secret too while a rotation's grace lasts; every candidate is compared.
+    candidates = credentials.secrets_at(datetime.now(UTC)) if credentials else ()
+    matched = [hmac.compare_digest(c.encode(), secret.encode()) for c in candidates]
+    if credentials is None or not any(matched):
         raise AuthenticationFailed("unknown system id or wrong secret")
+    if not credentials.system.enabled:
+        raise SystemDisabled(f"system {system_id} is disabled on this node")
     return credentials.system
 
 
@@ -88,3 +90,6 @@ def _allowed(permission: Permission) -> Any:
 Reader = Annotated[Operator, _allowed(Permission.READ)]
 Replayer = Annotated[Operator, _allowed(Permission.REPLAY)]
 Canceller = Annotated[Operator, _allowed(Permission.CANCEL)]
+SystemsAdmin = Annotated[Operator, _allowed(Permission.MANAGE)]
+"""Systems and their credentials (add, disable, enable, rotate, remove): `admin` only (SPEC
+§4.3: `operator` replays, cancels and keeps the directory)."""

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from starlette.datastructures import Headers
@@ -22,6 +22,7 @@ from gateway.errors import (
     HeaderTampered,
     ParameterMissing,
     SignHeaderMalformed,
+    SystemDisabled,
     SystemIdUnsigned,
     TimestampInFuture,
     TimestampInvalid,
@@ -134,15 +135,19 @@ async def authenticate(
     # the database, which would refuse such text as invalid (27) instead of unknown (15).
     credentials = await store.get_credentials(system_id) if is_system_id(system_id) else None
     # The HMAC covers the sign-header's bytes as sent (UTF-8 for non-ASCII values); a stranger
-    # and a wrong secret cost the same and read the same.
-    expected = sign_bytes(credentials.secret if credentials else "\0invalid", sign_header)
-    if (
-        credentials is None
-        or not credentials.system.enabled
-        or not hmac.compare_digest(expected.encode(), mac.strip().lower())
-    ):
+    # and a wrong secret cost the same and read the same. Within a rotation's grace period
+    # the previous secret is good too (each candidate is compared, none short-circuits).
+    candidates = credentials.secrets_at(datetime.now(UTC)) if credentials else ("\0invalid",)
+    offered = mac.strip().lower()
+    matched = [
+        hmac.compare_digest(sign_bytes(secret, sign_header).encode(), offered)
+        for secret in candidates
+    ]
+    if credentials is None or not any(matched):
         raise WrongCredentials(WRONG_CREDENTIALS)
     system = credentials.system
+    if not system.enabled:
+        raise SystemDisabled(f"system {system_id} is disabled on this node")
     try:
         signed_headers = json.loads(sign_header.decode("utf-8"))
     except ValueError:

@@ -38,10 +38,11 @@ async def add_system(
     secret: str | None = None,
     push_url: str | None = None,
     by: Operator | None = None,
+    reason: str | None = None,
 ) -> str:
     """Register a system; returns its secret (generated when not given). With `push_url`
-    the node POSTs its packages there instead of waiting for it to poll. `by`: the operator
-    who adds it (audited)."""
+    the node POSTs its packages there instead of waiting for it to poll. An operator's
+    addition (`by`) is recorded in the audit trail."""
     if not is_system_id(system_id):
         raise InvalidRequest(f"system id {system_id!r}: use letters, digits, '.', '-', '_'")
     if not serves:
@@ -62,6 +63,7 @@ async def add_system(
         delivery_mode="push" if push_url else "poll",
         push_url=push_url,
         by=by,
+        reason=reason,
     )
     return secret
 

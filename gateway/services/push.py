@@ -23,7 +23,7 @@ from gateway.edxml.trace import delivered_copy
 from gateway.errors import BrokerUnavailable
 from gateway.logs import body_ids, correlated
 from gateway.ports import PushSender, PushStore
-from gateway.records import PushTarget
+from gateway.records import PushResult, PushTarget
 from gateway.services.inbox import file_chunks
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
@@ -83,13 +83,18 @@ class PushDeliverer:
             self._telemetry.delayed.labels("push").inc()
             self._consumed("deferred")
             return
-        async with slots:
-            result = await self._sender.push(
-                target.url,
-                self._store.open_secret(target.secret_ciphertext),
-                await self._body(target),
-                self._headers(target),
-            )
+        if not target.enabled:
+            # Disabled by an operator: an attempt that is not made, retried within the budget
+            # like an endpoint that is down (enable it, or replay the dead ones after).
+            result = PushResult(False, f"system {target.system_id} is disabled: not pushed")
+        else:
+            async with slots:
+                result = await self._sender.push(
+                    target.url,
+                    self._store.open_secret(target.secret_ciphertext),
+                    await self._body(target),
+                    self._headers(target),
+                )
         self._consumed("handled")
         if result.ok:
             self._telemetry.pushes.labels("ok").inc()

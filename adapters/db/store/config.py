@@ -61,15 +61,22 @@ async def load_config(session: AsyncSession, open_secret: Callable[[str], str]) 
                 delivery_mode=row.delivery_mode,
                 enabled=row.enabled,
                 push_url=row.push_url,
+                previous_secret_until=row.previous_secret_until
+                if row.previous_secret_ciphertext
+                else None,
             ),
             row.secret_ciphertext,
             row.signature_policy,
+            row.previous_secret_ciphertext,
+            row.previous_secret_until,
         )
         for row in (
             await session.execute(
                 select(
                     System.system_id,
                     System.secret_ciphertext,
+                    System.previous_secret_ciphertext,
+                    System.previous_secret_until,
                     System.serves,
                     System.delivery_mode,
                     System.enabled,

@@ -47,6 +47,7 @@ class SqlPush(SqlBase):
             message.payload_sha256,
             delivery.attempts,
             delivery.created_at,
+            system.enabled,
         )
 
     def open_secret(self, ciphertext: str) -> str:
