@@ -146,8 +146,6 @@ async def authenticate(
     if credentials is None or not any(matched):
         raise WrongCredentials(WRONG_CREDENTIALS)
     system = credentials.system
-    if not system.enabled:
-        raise SystemDisabled(f"system {system_id} is disabled on this node")
     try:
         signed_headers = json.loads(sign_header.decode("utf-8"))
     except ValueError:
@@ -169,6 +167,8 @@ async def authenticate(
     call = VxpCall(system=system, signed=signed)
     _check_operation_fit(call, operation)
     _check_freshness(call.param("timestamp"), settings)
+    if not system.enabled:  # told only to a caller that authenticated in every other way
+        raise SystemDisabled(f"system {system_id} is disabled on this node")
     return call
 
 
