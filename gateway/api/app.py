@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import agencies, health, inbox, metrics, openapi, packages, vxp, vxp_directory
+from gateway.api import docs as offline_docs
 from gateway.api import operator_systems as systems_api
 from gateway.api import operators as operator_api
 from gateway.api import reports as report_api
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
         title="lienthong-gateway",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by gateway.api.docs
+        redoc_url=None,
         description="Interconnection-axis node for the exchange of official "
         "documents (liên thông văn bản điện tử).",
     )
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
         app.add_middleware(MetricsListener, metrics_port=metrics_address(settings.metrics_bind)[1])
     app.add_middleware(RequestMetrics, telemetry=telemetry)  # outermost: sees every answer
     openapi.install(app)
+    offline_docs.install(app)
     return app
 
 
