@@ -67,8 +67,15 @@ class Step(NamedTuple):
 
 PUBLISHED = Step(S.ACCEPTED, S.QUEUED)
 """The relay's step, recorded once the broker confirmed the publish."""
-CAUGHT_UP = "consumed before the relay recorded its confirm"
-"""The timeline reason of the relay's step when a consumer records it (`caught_up`)."""
+PUBLISHED_REASON = "published to the broker (confirmed)"
+"""The timeline reason of the relay's step (`PUBLISHED`)."""
+CAUGHT_UP = "published to the broker (taken by a consumer at once)"
+"""The timeline reason of the relay's step when a consumer records it (`caught_up`): the
+normal path on a quick node, so it reads as one."""
+DOWNLOADED_REASON = "delivered copy downloaded"
+ACKNOWLEDGED_DONE_REASON = "acknowledged done: stored by the recipient"
+"""Timeline reasons of a download, and of an acknowledgement without a description (one the
+recipient gives is kept as it gave it)."""
 
 
 def caught_up(state: DeliveryState) -> DeliveryState:

@@ -26,8 +26,10 @@ from adapters.db.store.evidence import append_evidence
 from gateway.backoff import fail_backoff
 from gateway.delivery_states import (
     ACKNOWLEDGED_AS,
+    ACKNOWLEDGED_DONE_REASON,
     DELIVERABLE,
     DOWNLOADABLE,
+    DOWNLOADED_REASON,
     OFFERED,
     OFFERED_AFTER_BACKOFF,
     DeliveryState,
@@ -317,7 +319,7 @@ class SqlInbox(SqlBase):
                     row.attempts,
                     S.DOWNLOADED,
                     actor,
-                    None,
+                    DOWNLOADED_REASON,
                     now,
                     downloaded_at=now,
                 )
@@ -375,13 +377,14 @@ class SqlInbox(SqlBase):
             values: dict[str, Any] = {"lease_until": None}
             if target is S.DONE:
                 values["done_at"] = now
+                why = reason or ACKNOWLEDGED_DONE_REASON
             else:
+                wait = fail_backoff(retry_after, fail_count + 1)
                 values["fail_count"] = fail_count + 1
-                values["next_offer_at"] = now + timedelta(
-                    seconds=fail_backoff(retry_after, fail_count + 1)
-                )
+                values["next_offer_at"] = now + timedelta(seconds=wait)
+                why = reason or f"acknowledged fail: offered again in {wait:.0f} s"
             await transition_row(
-                session, row_id, state, attempts, target, actor, reason, now, **values
+                session, row_id, state, attempts, target, actor, why, now, **values
             )
             await append_evidence(
                 session,

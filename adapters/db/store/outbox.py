@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from adapters.db.models import Delivery, OutboxEntry, utcnow
 from adapters.db.store.base import SqlBase, ids_in, move_all, state_values
-from gateway.delivery_states import IN_TRANSPORT, PUBLISHED, DeliveryState
+from gateway.delivery_states import IN_TRANSPORT, PUBLISHED, PUBLISHED_REASON, DeliveryState
 from gateway.records import OutboxWork
 
 S = DeliveryState
@@ -80,7 +80,7 @@ class SqlOutbox(SqlBase):
                 {PUBLISHED.source},
                 PUBLISHED.target,
                 actor,
-                "published to the broker (confirmed)",
+                PUBLISHED_REASON,
                 now,
             )
 

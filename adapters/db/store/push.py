@@ -63,7 +63,7 @@ class SqlPush(SqlBase):
                 return False  # a concurrent attempt already settled it
             catch_up(session, delivery, "push", now)
             delivery.attempts += 1
-            transition(session, delivery, S.DONE, "push", detail, now)
+            transition(session, delivery, S.DONE, "push", f"pushed: {detail}", now)
             delivery.done_at = delivery.available_at = now
             delivery.next_attempt_at, delivery.last_error = None, None
             message = await session.get(Message, delivery.message_id)
