@@ -92,6 +92,9 @@ class FilterIn(BaseModel):
     )
     older_than_seconds: float | None = Field(default=None, ge=0)
     route: str | None = None
+    stuck: bool = Field(
+        default=False, description="Only what GET …/stuck lists (LIENTHONG_STUCK_*_SECONDS)"
+    )
 
 
 class ReplayIn(BaseModel):

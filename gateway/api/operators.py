@@ -43,6 +43,7 @@ from gateway.operators.selection import (
     check_reason,
     parse_time,
     states_of,
+    stuck_filter,
 )
 from gateway.runtime import Runtime
 
@@ -61,6 +62,7 @@ def message_filter(
     until: str | None = None,
     older_than_seconds: float | None = None,
     route: str | None = None,
+    stuck: bool = False,
 ) -> MessageFilter:
     zone = runtime.settings.timezone
     states = [state] if isinstance(state, str) else (state or [])
@@ -74,6 +76,7 @@ def message_filter(
         until=parse_time(until, zone, end=True) if until else None,
         older_than_seconds=older_than_seconds,
         route=route or None,
+        stuck=stuck_filter(runtime.settings.stuck_thresholds) if stuck else (),
     )
 
 
@@ -105,6 +108,9 @@ async def list_messages(
         float | None, Query(ge=0, description=("In its current state for longer than this"))
     ] = None,
     route: str | None = None,
+    stuck: Annotated[
+        bool, Query(description="Only what GET …/stuck lists (LIENTHONG_STUCK_*_SECONDS)")
+    ] = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> DeliveryPage:
@@ -121,6 +127,7 @@ async def list_messages(
         until=until,
         older_than_seconds=older_than_seconds,
         route=route,
+        stuck=stuck,
     )
     rows, position = await runtime.operators.find_deliveries(
         where, parse_cursor(runtime, "operator|messages", cursor), limit

@@ -23,6 +23,7 @@ from gateway.operators.selection import (
     check_reason,
     parse_time,
     states_of,
+    stuck_filter,
 )
 from gateway.operators.views import DeliveryRow
 from gateway.settings import Settings
@@ -56,6 +57,12 @@ def filter_options(function: F) -> F:
             help="In its current state for longer than this: 90, 30m, 2h, 1d.",
         ),
         click.option("--route", default=None, help="Route kind (inbox, …)."),
+        click.option(
+            "--stuck",
+            is_flag=True,
+            default=None,
+            help="Only what `messages stuck` lists (LIENTHONG_STUCK_*_SECONDS per state).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -77,6 +84,7 @@ def _filter(settings: Settings, options: dict[str, Any]) -> MessageFilter | None
         until=parse_time(options["until"], zone, end=True) if options["until"] else None,
         older_than_seconds=parse_duration(options["older_than"]) if options["older_than"] else None,
         route=options["route"],
+        stuck=stuck_filter(settings.stuck_thresholds) if options["stuck"] else (),
     )
 
 

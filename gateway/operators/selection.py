@@ -7,7 +7,7 @@ sane age, a non-empty filter, at most `MAX_SELECTION` deliveries.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,6 +41,10 @@ class MessageFilter:
     older_than_seconds: float | None = None
     """In its current state for longer than this."""
     route: str | None = None
+    stuck: tuple[tuple[str, float], ...] = ()
+    """Only deliveries stuck as `messages stuck` (`GET …/stuck`) says: (state, seconds) pairs,
+    a delivery in one of these states for longer than its seconds (`Settings.stuck_thresholds`,
+    given by `stuck_filter`)."""
 
     def __post_init__(self) -> None:
         for state in self.states:
@@ -59,6 +63,8 @@ class MessageFilter:
             )
         if self.since and self.until and self.since >= self.until:
             raise InvalidRequest("since must be before until")
+        for state, _ in self.stuck:
+            DeliveryState(state)
 
     @property
     def empty(self) -> bool:
@@ -70,12 +76,20 @@ class MessageFilter:
             value = getattr(self, f.name)
             if value in (None, ()):
                 continue
+            if f.name == "stuck":
+                out[f.name] = True  # the thresholds are the node's settings
+                continue
             out[f.name] = (
                 value.isoformat()
                 if isinstance(value, datetime)
                 else (list(value) if isinstance(value, tuple) else value)
             )
         return out
+
+
+def stuck_filter(thresholds: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """`MessageFilter.stuck` for the node's thresholds (what `messages stuck` lists)."""
+    return tuple(sorted(thresholds.items()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,18 @@ def message_filter(
         )
     if where.route:
         query = query.where(Delivery.route == where.route)
+    if where.stuck:
+        query = query.where(
+            or_(
+                *(
+                    and_(
+                        Delivery.state == state,
+                        Delivery.state_changed_at < now - timedelta(seconds=seconds),
+                    )
+                    for state, seconds in where.stuck
+                )
+            )
+        )
     return query
 
 
