@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging.config
+import os
+from pathlib import Path
 
 import click
 
@@ -83,8 +85,34 @@ def _ensure_demo(settings: Settings, host: str, port: int) -> None:
         )
         return lines
 
-    click.echo(
-        f"Demo systems on http://{host}:{port} (SDK endpoint /vxp, REST /api/v1, docs /docs):"
-    )
-    for system_id, code, secret in run_with_store(settings, work):
+    url = f"http://{LOOPBACK.get(host, host)}:{port}"
+    click.echo(f"Demo systems on {url} (SDK endpoint /vxp, REST /api/v1, docs /docs):")
+    demo = run_with_store(settings, work)
+    for system_id, code, secret in demo:
         click.echo(f"  systemId={system_id}  serves={code}  secret={secret}")
+    path = write_demo_env(settings.data_dir, url, demo)
+    click.echo(f"  for a shell: . {path}  (README, 'First exchange')")
+
+
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
+"""Where a client on this machine reaches a node listening on every address."""
+
+
+def write_demo_env(data_dir: Path, url: str, demo: list[tuple[str, str, str]]) -> Path:
+    """`demo.env` in the data directory (owner-only, like the key beside it): the demo
+    systems' credentials as shell variables, for the README's curl walkthrough."""
+    (sender, sender_code, sender_secret), (receiver, receiver_code, receiver_secret) = demo
+    path = data_dir / "demo.env"
+    text = (
+        "# Written by `lienthong serve --demo`: the demo systems' credentials (load with `. "
+        f"{path}`).\n"
+        f"DEMO_URL='{url}'\n"
+        f"DEMO_SENDER_CODE='{sender_code}'\n"
+        f"DEMO_RECEIVER_CODE='{receiver_code}'\n"
+        f"DEMO_SENDER_AUTH='Authorization: Bearer {sender}:{sender_secret}'\n"
+        f"DEMO_RECEIVER_AUTH='Authorization: Bearer {receiver}:{receiver_secret}'\n"
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
