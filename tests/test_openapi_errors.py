@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+import gateway.errors as errors
 from gateway.api.app import create_app
+from gateway.api.openapi import ERRORS
 from gateway.settings import Settings
 from tests.support.nodes import Node
 from tests.support.operators import add_operator
@@ -86,6 +88,7 @@ def test_every_operation_lists_every_error_it_can_answer() -> None:
         "PACKAGE_INVALID",
         "SIGNATURE_REJECTED",
         "RECIPIENT_UNKNOWN",
+        "RECIPIENT_CLOSED",
         "RECIPIENT_LOCKED",
     ]
     assert codes(*submit, 403) == ["SYSTEM_DISABLED", "PERMISSION_DENIED"]
@@ -94,6 +97,23 @@ def test_every_operation_lists_every_error_it_can_answer() -> None:
     assert codes(*submit, 429) == ["TOO_MANY_UPLOADS"]
     responses = DOC["paths"]["/api/v1/packages"]["post"]["responses"]
     assert "Retry-After" in responses["429"]["headers"]
+
+
+async def test_every_refusal_category_is_in_the_table() -> None:
+    """A new category of `gateway/errors.py` must be documented (or be `/vxp`-only)."""
+
+    def categories(base: type[errors.GatewayError]) -> list[type[errors.GatewayError]]:
+        found: list[type[errors.GatewayError]] = []
+        for sub in base.__subclasses__():
+            if sub.__module__ == errors.__name__:
+                found += [sub, *categories(sub)]
+        return found
+
+    vxp_only = {"BODY_HASH_MISMATCH"}
+    for category in categories(errors.GatewayError):
+        if category.code in vxp_only:
+            continue
+        assert category.code in ERRORS[category.http_status][1], category
 
 
 async def test_real_refusals_are_the_documented_ones(node: Node) -> None:

@@ -107,7 +107,8 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         {
             "PACKAGE_INVALID": "not valid edXML (every problem in `errors`)",
             "SIGNATURE_REJECTED": "the signature policy refuses its signature",
-            "RECIPIENT_UNKNOWN": "a recipient that no system or peer serves, or closed",
+            "RECIPIENT_UNKNOWN": "a recipient that no system or peer serves",
+            "RECIPIENT_CLOSED": "every refused recipient is closed in the directory",
             "RECIPIENT_LOCKED": "a recipient whose system is disabled on this node",
         },
     ),
@@ -128,7 +129,9 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         {"SERVICE_UNAVAILABLE": "retry later"},
     ),
 }
-"""Status → (what it means, the stable `code`s that status carries with what each means)."""
+"""Status → (what it means, the stable `code`s that status carries with what each means).
+Every category of `gateway.errors` is here (`BODY_HASH_MISMATCH` only answers `/vxp`'s
+hash-file), which `tests/test_openapi_errors.py` checks."""
 
 DESCRIPTIONS = {status: description for status, (description, _) in ERRORS.items()}
 
