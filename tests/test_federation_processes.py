@@ -266,3 +266,83 @@ async def test_a_province_killed_after_the_peer_took_a_forward_sends_no_second_c
     while not await forwarded():
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.3)
+
+
+async def test_a_merge_at_the_national_node_reaches_the_province_by_directory_sync(
+    three: Three,
+) -> None:
+    """The national node merges a ministry unit into another; the province syncs its
+    directory from it and routes the old code to the successor (with a warning to the
+    sender); the successor's system gets the package once."""
+    national, province = three["national"], three["p53"]
+    successor = "000.00.00.G02"
+    await national.cli("systems", "add", "sys.g02", "--serves", successor, "--secret", "secret-g02")
+    await national.cli("agencies", "add", MINISTRY, "--name", "Bo cu (old ministry unit)")
+    await national.cli("agencies", "add", successor, "--name", "Bo moi (successor)")
+    await national.cli("agencies", "merge", MINISTRY, "--into", successor)
+    await province.cli("agencies", "sync", "--from", "national")
+    listed = await province.cli("agencies", "list")
+    assert MINISTRY in listed and successor in listed
+
+    sender = province.client("sys.h53a", "secret-h53a")
+    answer = await sender.send_edoc(document(H53_A, [MINISTRY]), H53_A)
+    assert answer["status"] == "OK" and MINISTRY in answer["ErrorDesc"], answer
+    [item] = await collect(national.client("sys.g02", "secret-g02"), 1)
+    assert (item["from"], item["to"]) == (H53_A, successor)
+    assert (await national.client("sys.g01", "secret-g01").get_received())["data"] == []
+
+
+async def test_two_misconfigured_provinces_do_not_ping_pong(three: Three) -> None:
+    """P53 and P54 each route an unused code to the other: the package goes over once,
+    is refused there (P54's node may not send as an H53 agency to P53) and is dead."""
+    p53, p54 = three["p53"], three["p54"]
+    await p53.cli("systems", "add", "P54", "--serves", "#.H54", "--secret", "secret-of-p54-here")
+    await p54.cli("systems", "add", "P53", "--serves", "#.H53", "--secret", "secret-of-p53-here")
+    await p53.cli(
+        "peers",
+        "add",
+        "p54",
+        "--url",
+        p54.vxp_url,
+        "--system-id",
+        "P53",
+        "--secret",
+        "secret-of-p53-here",
+        "--prefix",
+        "#.H99",
+    )
+    await p54.cli(
+        "peers",
+        "add",
+        "p53",
+        "--url",
+        p53.vxp_url,
+        "--system-id",
+        "P54",
+        "--secret",
+        "secret-of-p54-here",
+        "--prefix",
+        "#.H99",
+    )
+    sender = p53.client("sys.h53a", "secret-h53a")
+    nowhere = "000.00.01.H99"
+    answer = await sender.send_edoc(document(H53_A, [nowhere]), H53_A)
+    assert answer["status"] == "OK", answer
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        line = await peer_line(p54, "p53")
+        if "dead 1" in line:
+            break
+        assert asyncio.get_running_loop().time() < deadline, line
+        await asyncio.sleep(0.5)
+    [row] = (await sender.get_sent(answer["DocId"]))["data"]
+    assert row["sendStatus"] == "forwarded"  # P53 → P54 once
+    await asyncio.sleep(2)
+    line = await peer_line(p53, "p54")
+    assert "forwarded 1" in line and "backlog 0" in line  # nothing came back to go out again
+
+
+async def peer_line(member: Member, peer: str) -> str:
+    """The line `lienthong peers list` prints for `peer` on `member`."""
+    lines = (await member.cli("peers", "list")).splitlines()
+    return next(line for line in lines if line.startswith(peer))
