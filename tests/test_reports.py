@@ -160,6 +160,20 @@ async def test_counting_rules_documents_recipients_paper_levels_statuses(
         await until(delivered)
         assert len(receiver.accepted) == 1
 
+    # A package whose delivery to C an operator cancels: sent once, received by D only.
+    doc5 = await sent(a, A, document(A, [C, D]))
+    to_c = next(
+        d.delivery_id
+        for d in (await node.runtime.operators.message_detail(doc5)).deliveries
+        if d.to_code == C
+    )
+    cancel = await node.http.post(
+        "/api/v1/operator/cancel",
+        json={"delivery_ids": [to_c], "reason": "sent to C by mistake"},
+        headers=operator,
+    )
+    assert cancel.status_code == 200 and len(cancel.json()["cancelled"]) == 1, cancel.text
+
     # Statuses: B five distinct codes (05 twice), C three, D one; a repeat is refused;
     # A's recall request (13) is not feedback.
     doc1_id = document_id_of(doc1)
@@ -178,27 +192,27 @@ async def test_counting_rules_documents_recipients_paper_levels_statuses(
     assert report["period"]["from"] == around_today()["from"]
     assert report["period"]["to"] == around_today()["to"]
     assert report["sent"] == {
-        "total": 4,
-        "electronic_only": 2,
+        "total": 5,
+        "electronic_only": 3,
         "with_paper": 2,
-        "electronic_only_percent": 50.0,
-        "with_paper_percent": 50.0,
+        "electronic_only_percent": 60.0,
+        "with_paper_percent": 40.0,
     }
     assert report["received"] == {
-        "total": 7,
-        "electronic_only": 4,
+        "total": 8,
+        "electronic_only": 5,
         "with_paper": 3,
-        "electronic_only_percent": 57.1,
-        "with_paper_percent": 42.9,
+        "electronic_only_percent": 62.5,
+        "with_paper_percent": 37.5,
     }
     assert report["by_level"] == [
         {"level": 1, "sent": 1, "received": 2, "sent_with_paper": 1, "received_with_paper": 1},
-        {"level": 2, "sent": 3, "received": 2, "sent_with_paper": 1, "received_with_paper": 1},
+        {"level": 2, "sent": 4, "received": 2, "sent_with_paper": 1, "received_with_paper": 1},
         {"level": 3, "sent": 0, "received": 2, "sent_with_paper": 0, "received_with_paper": 1},
-        {"level": 4, "sent": 0, "received": 1, "sent_with_paper": 0, "received_with_paper": 0},
+        {"level": 4, "sent": 0, "received": 2, "sent_with_paper": 0, "received_with_paper": 0},
     ]
     assert report["via_peers"] == {"sent": 0, "received": 0}
-    assert report["inside"] == {"sent": 4, "received": 7}
+    assert report["inside"] == {"sent": 5, "received": 8}
     assert report["status_feedback"] == {
         "agencies": 5,
         "five_or_more": 1,
@@ -221,9 +235,9 @@ async def test_counting_rules_documents_recipients_paper_levels_statuses(
         for r in report["agencies"]
     ] == [
         (B, "Ủy ban nhân dân tỉnh", 1, 2, 1, 1, 5),
-        (A, "Sở Thông tin và Truyền thông", 3, 1, 1, 1, 0),
+        (A, "Sở Thông tin và Truyền thông", 4, 1, 1, 1, 0),
         (C, None, 0, 2, 0, 1, 3),
-        (D, None, 0, 1, 0, 0, 1),
+        (D, None, 0, 2, 0, 0, 1),
         (E, None, 0, 1, 0, 0, 0),
     ]
     assert by_code(report)[B]["status_codes_sent"] == ["01", "03", "04", "05", "06"]

@@ -232,7 +232,7 @@ class Delivery(Base):
             sqlite_where=text(INBOX_PENDING_SQL),
         ),
         Index("ix_deliveries_state_changed", "state", "state_changed_at"),
-        Index("ix_deliveries_report", "message_id", "route", "kind", "recipient_code"),
+        Index("ix_deliveries_report", "message_id", "route", "kind", "recipient_code", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

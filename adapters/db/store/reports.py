@@ -5,7 +5,7 @@ per-agency rows they return (hundreds, not the hundreds of thousands of packages
 The period selects messages by `received_at` (when this node accepted the package; its
 deliveries are created in the same transaction). Every column the statements read is in
 `ix_messages_report` (kind, received_at, from_code, sender_system_id, paper, status_code, id)
-and `ix_deliveries_report` (message_id, route, kind, recipient_code), migration 0012: the
+and `ix_deliveries_report` (message_id, route, kind, recipient_code, state), migration 0012: the
 database reads those narrow entries instead of the message rows, which carry kilobytes of
 header JSON each (bench/report_quarter.py measures both).
 """
@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapters.db.models import Agency, Delivery, Message
 from adapters.db.store.base import SqlBase
+from gateway.delivery_states import DeliveryState
 from gateway.reports.quarterly import AgencyTraffic, merge_rows
 from gateway.types import MessageKind, RouteKind
 
@@ -65,6 +66,9 @@ class SqlReports(SqlBase):
                 Message.kind == MessageKind.EDOC.value,
                 Delivery.kind == MessageKind.EDOC.value,
                 Delivery.route.in_(LOCAL_ROUTES),
+                # Revoked, cancelled by an operator, or a merged agency's whose successor
+                # had its own: never reached the recipient.
+                Delivery.state != DeliveryState.CANCELLED.value,
                 in_period,
             )
             .group_by(Delivery.recipient_code)
