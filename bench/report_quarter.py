@@ -17,7 +17,8 @@ number):
               units 39 %, below 7 %); 10 % polled from the peer
   recipients  1 (50 %), 2 (20 %), 3–5 (20 %), 10–30 (10 %: circulars) per local package,
               1–2 local ones per package from the peer; 15 % of a local package's
-              recipients are outside (forwarded, route `peer`), 10 % of the rest take pushes
+              recipients are outside (forwarded, route `peer`), 10 % of the rest take pushes;
+              0.3 % of local deliveries cancelled (revoked, or by an operator)
   paper       8 % Paper=1, 70 % Paper=0, 22 % without a Bussiness block
   statuses    `--statuses` status packages per document (default 1), each with its delivery
               back to the sender: 30 % of agencies answer 01 03 04 05 06, 30 % 01 03 04,
@@ -298,7 +299,8 @@ SELECT {ids.delivery} + x.i * {MAX_RECIPIENTS} + x.k, 'bench-r-' || x.i || '-' |
     'edoc', c.code, c.code,
     CASE WHEN x.peer THEN 'peer' WHEN x.push THEN 'push' ELSE 'inbox' END,
     CASE WHEN x.peer THEN NULL WHEN x.push THEN 'tg.push' ELSE 'tg.qlvb' END,
-    CASE WHEN x.peer THEN 'forwarded' ELSE 'done' END, x.received_at, 1, 0, 0,
+    CASE WHEN x.peer THEN 'forwarded' WHEN (x.i * 31 + x.k) % 997 < 3 THEN 'cancelled'
+        ELSE 'done' END, x.received_at, 1, 0, 0,
     CASE WHEN x.peer THEN 'national' END, x.received_at, x.received_at, x.received_at
 FROM x JOIN bench_recipient c ON c.slot = CASE
     WHEN x.peer THEN {main + units} + (x.i + x.k) % {outside}
@@ -325,6 +327,7 @@ SELECT {ids.status_message} + (d.id - {ids.delivery}) * 5 + c.seq,
 FROM deliveries d JOIN bench_class k ON k.code = d.recipient_code
     JOIN codes c ON k.klass <= c.top JOIN messages m ON m.id = d.message_id
 WHERE d.id >= {ids.delivery} AND d.route IN ('inbox', 'push') AND d.kind = 'edoc'
+    AND d.state = 'done'
     AND (d.id * 7919) % 1000 < {threshold}
 """
     answers = f"""
@@ -448,6 +451,12 @@ async def load_postgres(settings: Settings, plan: Plan, work: Path) -> list[str]
             "SELECT pg_size_pretty(pg_database_size(current_database()))"
         )
         steps.append(f"database {size}")
+        sizes = await connection.fetch(
+            "SELECT relname, pg_size_pretty(pg_relation_size(oid)) FROM pg_class "
+            "WHERE relname IN ('messages', 'deliveries', 'ix_messages_report', "
+            "'ix_deliveries_report') ORDER BY relname"
+        )
+        steps.append(", ".join(f"{name} {size}" for name, size in sizes))
     finally:
         await connection.close()
     return steps
