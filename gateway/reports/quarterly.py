@@ -7,8 +7,10 @@ Counting rules (the README's "Quarterly report" section says the same for operat
   local system serves (the package did not come from a peer); status packages are not
   documents and are never counted; however many recipients, one package is one.
 - **received**: one per recipient delivery of a document whose route is `inbox` or `push`
-  (a local system takes it); a delivery forwarded to a peer (`peer` route) was not received
-  here.
+  (a local system takes it), counted for the agency the delivery is for (after a directory
+  merge, the successor); a delivery forwarded to a peer (`peer` route) was not received
+  here, nor a cancelled one (revoked, cancelled by an operator, or a merged agency's whose
+  successor had its own); other states are not looked at (a dead delivery is still owed).
 - **with paper**: the package's `Bussiness/Paper` is 1; anything else (0, or no Bussiness
   block) is electronic only.
 - **level**: `gateway.codes.code_level` of the sender's code (sent) or the recipient's code
