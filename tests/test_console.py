@@ -420,6 +420,22 @@ async def test_message_search_by_filters_cursor_pages_and_a_forwarded_hop(
     assert second.text.count("/console/messages/") == 1 and "Trang đầu" in second.text
 
 
+async def test_message_search_only_stuck_ones_as_the_stuck_list_says(
+    make_node: NodeFactory, browsers: list[ConsoleClient]
+) -> None:
+    node = await make_node(stuck_available_seconds=3600)
+    message, ids = await traffic(node)
+    await set_delivery(
+        node.runtime.store, ids[R1], state_changed_at=datetime.now(UTC) - timedelta(days=2)
+    )
+    audrey = await signed_in(node, browsers, "audrey", "auditor")
+    every = await audrey.get("/messages", state="available")
+    stuck = await audrey.get("/messages", state="available", stuck="1")
+    assert every.text.count('<td><a href="/console/messages/') == 2
+    assert stuck.text.count('<td><a href="/console/messages/') == 1 and R1 in stuck.text
+    assert 'name="stuck" value="1" checked' in stuck.text
+
+
 async def test_stuck_list_and_its_csv(
     make_node: NodeFactory, browsers: list[ConsoleClient]
 ) -> None:

@@ -32,6 +32,7 @@ FILTER_FIELDS = (
     "until",
     "older_than_seconds",
     "route",
+    "stuck",
 )
 
 
@@ -57,6 +58,7 @@ def build_filter(request: Request, criteria: dict[str, Any]) -> MessageFilter:
         until=criteria.get("until"),
         older_than_seconds=seconds,
         route=criteria.get("route"),
+        stuck=criteria.get("stuck") == "1",
     )
 
 
@@ -73,6 +75,7 @@ async def search(
     until: str | None = None,
     older_than_seconds: str | None = None,
     route: str | None = None,
+    stuck: str | None = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     page = Page(request, user)
@@ -88,6 +91,7 @@ async def search(
             "until": until,
             "older_than_seconds": older_than_seconds,
             "route": route,
+            "stuck": "1" if stuck == "1" else None,
         }
     )
     rows: list[DeliveryRow] = []
