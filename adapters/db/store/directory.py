@@ -386,17 +386,7 @@ class SqlDirectory(SqlBase):
                 raise AgencyNotFound(f"no agency {code} in the directory")
             if row.status == DELETED:
                 return DirectoryChange(AgencyCode(code), "unchanged", row.version)
-            children = (
-                await session.scalars(
-                    select(Agency.code)
-                    .where(Agency.parent_code == code, Agency.status.not_in(CLOSED))
-                    .order_by(Agency.code)
-                    .limit(6)
-                )
-            ).all()
-            if children:
-                shown = ", ".join(children[:5]) + (", ..." if len(children) > 5 else "")
-                raise AgencyHasSubUnits(f"{code} still has sub-units ({shown}): delete them first")
+            await refuse_live_sub_units(session, code, "sub-units", "delete them first")
             previous = row.status
             row.status, row.version, row.updated_at = DELETED, versions.take(), now
             row.peer = None
@@ -592,19 +582,9 @@ class SqlDirectory(SqlBase):
                 raise AgencyNotFound(f"no agency {code} in the directory")
             if row.status == RETIRED:
                 return DirectoryChange(AgencyCode(code), "unchanged", row.version)
-            children = (
-                await session.scalars(
-                    select(Agency.code)
-                    .where(Agency.parent_code == code, Agency.status.not_in(CLOSED))
-                    .order_by(Agency.code)
-                    .limit(6)
-                )
-            ).all()
-            if children:
-                shown = ", ".join(children[:5]) + (", ..." if len(children) > 5 else "")
-                raise AgencyHasSubUnits(
-                    f"{code} still has live sub-units ({shown}): merge or retire them first"
-                )
+            await refuse_live_sub_units(
+                session, code, "live sub-units", "merge or retire them first"
+            )
             previous = row.status
             row.status, row.successor_code, row.peer = RETIRED, None, None
             row.version, row.updated_at = versions.take(), now
@@ -630,3 +610,19 @@ def _route_text(plan: RecipientPlan | None) -> str:
     if plan.route is RouteKind.PEER:
         return f"peer {plan.peer}"
     return f"{plan.route.value} of {plan.system_id}"
+
+
+async def refuse_live_sub_units(session: AsyncSession, code: str, what: str, advice: str) -> None:
+    """A unit with live sub-units cannot close: they would hang under a unit that no longer
+    exists (the refusal names up to five of them)."""
+    children = (
+        await session.scalars(
+            select(Agency.code)
+            .where(Agency.parent_code == code, Agency.status.not_in(CLOSED))
+            .order_by(Agency.code)
+            .limit(6)
+        )
+    ).all()
+    if children:
+        shown = ", ".join(children[:5]) + (", ..." if len(children) > 5 else "")
+        raise AgencyHasSubUnits(f"{code} still has {what} ({shown}): {advice}")
